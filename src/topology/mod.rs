@@ -1,0 +1,1 @@
+//! Machine topology: CPU sets, tiers and the performance / efficiency classification.
