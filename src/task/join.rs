@@ -1,0 +1,136 @@
+//! `JoinHandle`: the spawner's side of a task.
+
+use crate::task::{JoinError, TaskHeader};
+use async_task::FallibleTask;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Waker};
+
+/// An owned permission to await a spawned task's output.
+///
+/// It is a future of `Result<T, JoinError>`: `Ok` with the task's output, or a
+/// [`JoinError`] if the task panicked or was cancelled. Dropping it *detaches* the task: it
+/// keeps running and its output is dropped when it finishes.
+///
+/// A `JoinHandle` outlives its runtime: after shutdown, a finished task's output can still
+/// be awaited (from any executor or thread), and an unfinished task resolves to a cancelled
+/// `JoinError`.
+///
+/// ```
+/// let rt = hetsched::Builder::new().build().unwrap();
+/// let handle = rt.spawn(async { 6 * 7 });
+/// assert_eq!(rt.block_on(handle).unwrap(), 42);
+///
+/// let sleeper = rt.spawn(std::future::pending::<()>());
+/// sleeper.abort();
+/// assert!(rt.block_on(sleeper).unwrap_err().is_cancelled());
+/// ```
+pub struct JoinHandle<T> {
+    // `None` only for a task refused because its runtime had shut down.
+    task: Option<Attached<T>>,
+}
+
+struct Attached<T> {
+    task: FallibleTask<Result<T, JoinError>, TaskHeader>,
+    // Points into the task's allocation, which `task` keeps alive.
+    header: NonNull<TaskHeader>,
+    // Wakes the task so that it notices an abort.
+    waker: Waker,
+    done: bool,
+}
+
+// SAFETY: `header` points at the `TaskHeader` inside the task allocation owned by `task`;
+// `TaskHeader` is `Sync` (atomics and plain data), so sharing or sending the pointer across
+// threads is as safe as sharing `&TaskHeader`. Everything else is Send/Sync by itself when
+// `T: Send`.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: as above; `&JoinHandle` only reads the header's atomics and wakes the waker.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
+impl<T> Unpin for JoinHandle<T> {}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(
+        task: async_task::Task<Result<T, JoinError>, TaskHeader>,
+        waker: Waker,
+    ) -> Self {
+        let header = NonNull::from(task.metadata());
+        JoinHandle {
+            task: Some(Attached {
+                task: task.fallible(),
+                header,
+                waker,
+                done: false,
+            }),
+        }
+    }
+
+    /// A handle for a task that never ran: the runtime had already shut down.
+    pub(crate) fn refused() -> Self {
+        JoinHandle { task: None }
+    }
+
+    /// Ask the task to stop. If it has not finished, it is cancelled before its next poll
+    /// (a poll already under way completes first), its future is dropped, and awaiting this
+    /// handle gives a cancelled [`JoinError`]. Aborting a finished task does nothing: its
+    /// output can still be awaited.
+    pub fn abort(&self) {
+        if let Some(attached) = &self.task {
+            // SAFETY: the header lives inside the task allocation, kept alive by
+            // `attached.task` for as long as `self` exists.
+            let header = unsafe { attached.header.as_ref() };
+            header.abort();
+            attached.waker.wake_by_ref();
+        }
+    }
+
+    /// True once the task has finished (completed, panicked or been cancelled); awaiting
+    /// the handle then does not wait.
+    pub fn is_finished(&self) -> bool {
+        match &self.task {
+            Some(attached) => attached.done || attached.task.is_finished(),
+            None => true,
+        }
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let attached = match &mut self.task {
+            Some(attached) => attached,
+            None => return Poll::Ready(Err(JoinError::cancelled())),
+        };
+        if attached.done {
+            panic!("JoinHandle polled after it returned Ready");
+        }
+        match Pin::new(&mut attached.task).poll(cx) {
+            Poll::Ready(output) => {
+                attached.done = true;
+                // `None`: the runtime dropped the task (shutdown) before it finished.
+                Poll::Ready(output.unwrap_or_else(|| Err(JoinError::cancelled())))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if let Some(attached) = self.task.take() {
+            // Detach: the task keeps running; its output is dropped when it finishes.
+            attached.task.detach();
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
