@@ -7,3 +7,4 @@
 
 pub mod sys;
 pub mod topology;
+pub use topology::{CoreClass, CpuSet, CpuSetError, Tier, Topology, TopologyError};
