@@ -1,0 +1,561 @@
+//! `Builder`: configuration (code and environment) → a running [`Runtime`].
+
+use super::policy::{self, LANES};
+use super::shared::{Shared, WorkerSlot};
+use super::worker::worker_main;
+use super::Runtime;
+use crate::loom::deque::Worker;
+use crate::loom::sync::Arc;
+use crate::sys::{self, HintOutcome, ThreadQos};
+use crate::topology::{CoreClass, Topology, TopologyError};
+use std::ffi::OsString;
+use std::fmt;
+use std::io;
+use std::str::FromStr;
+
+/// Environment variable: worker threads for performance cores (a count).
+pub const ENV_P_WORKERS: &str = "HETSCHED_P_WORKERS";
+/// Environment variable: worker threads for efficiency cores (a count).
+pub const ENV_E_WORKERS: &str = "HETSCHED_E_WORKERS";
+/// Environment variable: worker placement, `class` | `core` | `off`.
+pub const ENV_PIN: &str = "HETSCHED_PIN";
+/// Environment variable: per-class OS QoS hints, `on` | `off`.
+pub const ENV_QOS_HINTS: &str = "HETSCHED_QOS_HINTS";
+
+/// Most workers of one class a runtime will start: far above any real core count, low
+/// enough that a typo (`HETSCHED_P_WORKERS=80000`) is an error, not 80,000 threads.
+pub const MAX_WORKERS_PER_CLASS: usize = 1024;
+
+/// Where worker threads are placed.
+///
+/// Pinning is best-effort: where the OS refuses (macOS has no affinity API; a CPU went
+/// offline) the worker runs unpinned and the outcome is in
+/// [`WorkerMetrics::hints`](crate::WorkerMetrics::hints).
+///
+/// ```
+/// use hetsched::Pin;
+/// assert_eq!("core".parse::<Pin>().unwrap(), Pin::Core);
+/// assert_eq!(Pin::from(false), Pin::Off);
+/// assert_eq!(Pin::default(), Pin::Class);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Pin {
+    /// Each worker may run on any CPU of its class (the default): the OS still balances
+    /// within the class, and a P worker never drifts onto an E core.
+    #[default]
+    Class,
+    /// Worker `i` of a class is pinned to the `i`-th CPU of that class (wrapping around
+    /// when there are more workers than CPUs).
+    Core,
+    /// No pinning: only QoS hints steer the OS.
+    Off,
+}
+
+impl Pin {
+    /// The name used by `HETSCHED_PIN`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pin::Class => "class",
+            Pin::Core => "core",
+            Pin::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for Pin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<bool> for Pin {
+    /// `true` = [`Pin::Class`], `false` = [`Pin::Off`].
+    fn from(pin: bool) -> Pin {
+        if pin {
+            Pin::Class
+        } else {
+            Pin::Off
+        }
+    }
+}
+
+impl FromStr for Pin {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Pin, ConfigError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "class" => Ok(Pin::Class),
+            "core" => Ok(Pin::Core),
+            "off" => Ok(Pin::Off),
+            _ => Err(ConfigError::invalid("pin", text, "one of class, core, off")),
+        }
+    }
+}
+
+/// A configuration value was rejected: names the input (environment variable or builder
+/// setting), the value, and what was expected.
+///
+/// ```
+/// let err = hetsched::Builder::from_env_with(|name| {
+///     (name == "HETSCHED_PIN").then(|| "sometimes".into())
+/// })
+/// .unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "HETSCHED_PIN=\"sometimes\": expected one of class, core, off"
+/// );
+/// ```
+#[derive(Debug)]
+pub struct ConfigError {
+    kind: ConfigErrorKind,
+}
+
+#[derive(Debug)]
+enum ConfigErrorKind {
+    Invalid {
+        input: String,
+        value: String,
+        expected: String,
+    },
+    Topology(TopologyError),
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(input: &str, value: &str, expected: &str) -> ConfigError {
+        ConfigError {
+            kind: ConfigErrorKind::Invalid {
+                input: input.to_string(),
+                value: value.to_string(),
+                expected: expected.to_string(),
+            },
+        }
+    }
+
+    fn renamed(self, input: &str) -> ConfigError {
+        match self.kind {
+            ConfigErrorKind::Invalid {
+                value, expected, ..
+            } => ConfigError::invalid(input, &value, &expected),
+            other => ConfigError { kind: other },
+        }
+    }
+
+    /// The environment variable or setting that was rejected.
+    pub fn input(&self) -> Option<&str> {
+        match &self.kind {
+            ConfigErrorKind::Invalid { input, .. } => Some(input),
+            ConfigErrorKind::Topology(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ConfigErrorKind::Invalid {
+                input,
+                value,
+                expected,
+            } => write!(f, "{input}={value:?}: expected {expected}"),
+            ConfigErrorKind::Topology(err) => err.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ConfigErrorKind::Topology(err) => Some(err),
+            ConfigErrorKind::Invalid { .. } => None,
+        }
+    }
+}
+
+impl From<TopologyError> for ConfigError {
+    fn from(err: TopologyError) -> Self {
+        ConfigError {
+            kind: ConfigErrorKind::Topology(err),
+        }
+    }
+}
+
+impl From<ConfigError> for io::Error {
+    fn from(err: ConfigError) -> Self {
+        io::Error::new(io::ErrorKind::InvalidInput, err)
+    }
+}
+
+type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
+
+/// Configures and starts a [`Runtime`].
+///
+/// Defaults: the detected topology, one worker per CPU of each class, workers pinned to
+/// their class's CPUs, per-class QoS hints on. [`Builder::from_env`] starts from the
+/// operator's environment instead (`HETSCHED_*`), and code can still override it.
+///
+/// ```
+/// use hetsched::{Builder, CoreClass, Qos, Topology};
+///
+/// // Declare a two-class machine (P = CPU 0, E = CPU 1), as tests on any box can.
+/// let topology = Topology::with_classes("0".parse().unwrap(), "1".parse().unwrap()).unwrap();
+/// let rt = Builder::new()
+///     .topology(topology)
+///     .workers(CoreClass::Performance, 1)
+///     .workers(CoreClass::Efficiency, 1)
+///     .thread_name("myapp")
+///     .build()
+///     .unwrap();
+/// let class = rt.block_on(rt.spawn_with(Qos::Interactive, async { hetsched::current_class() }));
+/// assert_eq!(class.unwrap(), Some(CoreClass::Performance));
+/// ```
+#[derive(Clone)]
+pub struct Builder {
+    topology: Option<Topology>,
+    workers: [Option<usize>; 2],
+    pin: Pin,
+    qos_hints: bool,
+    thread_name: String,
+    on_thread_start: Option<Hook>,
+    on_thread_stop: Option<Hook>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("topology", &self.topology)
+            .field("workers", &self.workers)
+            .field("pin", &self.pin)
+            .field("qos_hints", &self.qos_hints)
+            .field("thread_name", &self.thread_name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn class_slot(class: CoreClass) -> usize {
+    match class {
+        CoreClass::Performance => 0,
+        CoreClass::Efficiency => 1,
+    }
+}
+
+impl Builder {
+    /// Defaults, ignoring the environment.
+    pub fn new() -> Builder {
+        Builder {
+            topology: None,
+            workers: [None, None],
+            pin: Pin::Class,
+            qos_hints: true,
+            thread_name: "hetsched".to_string(),
+            on_thread_start: None,
+            on_thread_stop: None,
+        }
+    }
+
+    /// Defaults overridden by the operator's environment:
+    /// `HETSCHED_P_CPUS`, `HETSCHED_E_CPUS`, `HETSCHED_SYSFS_ROOT` (the topology, see
+    /// [`Topology::from_env`]), `HETSCHED_P_WORKERS`, `HETSCHED_E_WORKERS` (counts),
+    /// `HETSCHED_PIN` (`class` | `core` | `off`), `HETSCHED_QOS_HINTS` (`on` | `off`).
+    /// Unset or empty variables keep the default; a malformed value is an error naming
+    /// the variable, the value and what was expected.
+    pub fn from_env() -> Result<Builder, ConfigError> {
+        Builder::from_env_with(|name| std::env::var_os(name))
+    }
+
+    /// [`Builder::from_env`] with a custom variable lookup (for tests and embedders that
+    /// keep configuration elsewhere).
+    pub fn from_env_with(
+        lookup: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<Builder, ConfigError> {
+        let var = |name: &str| -> Result<Option<String>, ConfigError> {
+            match lookup(name) {
+                None => Ok(None),
+                Some(os) => match os.into_string() {
+                    Ok(text) if text.trim().is_empty() => Ok(None),
+                    Ok(text) => Ok(Some(text)),
+                    Err(os) => Err(ConfigError::invalid(
+                        name,
+                        &os.to_string_lossy(),
+                        "valid UTF-8 text",
+                    )),
+                },
+            }
+        };
+        let mut builder = Builder::new();
+        for (name, class) in [
+            (ENV_P_WORKERS, CoreClass::Performance),
+            (ENV_E_WORKERS, CoreClass::Efficiency),
+        ] {
+            if let Some(text) = var(name)? {
+                builder.workers[class_slot(class)] = Some(parse_worker_count(name, &text)?);
+            }
+        }
+        if let Some(text) = var(ENV_PIN)? {
+            builder.pin = text.parse::<Pin>().map_err(|e| e.renamed(ENV_PIN))?;
+        }
+        if let Some(text) = var(ENV_QOS_HINTS)? {
+            builder.qos_hints = match text.trim().to_ascii_lowercase().as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(ConfigError::invalid(ENV_QOS_HINTS, &text, "on or off")),
+            };
+        }
+        builder.topology = Some(Topology::from_env_with(&lookup)?);
+        Ok(builder)
+    }
+
+    /// Use this topology instead of detecting one.
+    pub fn topology(mut self, topology: Topology) -> Builder {
+        self.topology = Some(topology);
+        self
+    }
+
+    /// Run `n` workers for `class` (default: one per CPU of that class). Zero efficiency
+    /// workers is fine (background work then runs on performance workers, below every
+    /// other lane); zero performance workers is refused by [`Builder::build`], because
+    /// latency-critical tasks run only on performance workers.
+    pub fn workers(mut self, class: CoreClass, n: usize) -> Builder {
+        self.workers[class_slot(class)] = Some(n);
+        self
+    }
+
+    /// Worker placement: a [`Pin`], or `true` / `false` for [`Pin::Class`] / [`Pin::Off`].
+    pub fn pin(mut self, pin: impl Into<Pin>) -> Builder {
+        self.pin = pin.into();
+        self
+    }
+
+    /// Per-class OS QoS hints (default on): performance workers ask for
+    /// `QOS_CLASS_USER_INTERACTIVE` on macOS and a high uclamp minimum on Linux;
+    /// efficiency workers `QOS_CLASS_UTILITY` and a low uclamp maximum.
+    pub fn qos_hints(mut self, on: bool) -> Builder {
+        self.qos_hints = on;
+        self
+    }
+
+    /// Prefix of worker thread names: workers are named `{prefix}-p-N` and `{prefix}-e-N`
+    /// (default prefix `hetsched`).
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
+        self.thread_name = prefix.into();
+        self
+    }
+
+    /// Run `hook` on every worker thread when it starts, after placement and QoS hints.
+    pub fn on_thread_start(mut self, hook: impl Fn() + Send + Sync + 'static) -> Builder {
+        self.on_thread_start = Some(Arc::new(hook));
+        self
+    }
+
+    /// Run `hook` on every worker thread just before it exits.
+    pub fn on_thread_stop(mut self, hook: impl Fn() + Send + Sync + 'static) -> Builder {
+        self.on_thread_stop = Some(Arc::new(hook));
+        self
+    }
+
+    /// Start the worker threads.
+    ///
+    /// Errors (`InvalidInput`): zero performance workers, or more than
+    /// [`MAX_WORKERS_PER_CLASS`] of one class. An OS error from spawning a thread is
+    /// returned as is (the workers already started are shut down first).
+    pub fn build(self) -> io::Result<Runtime> {
+        let topology = self.topology.clone().unwrap_or_else(Topology::detect);
+        let counts = CoreClass::ALL.map(|class| {
+            self.workers[class_slot(class)].unwrap_or_else(|| topology.count(class))
+        });
+        let [p_workers, e_workers] = counts;
+        if p_workers == 0 {
+            return Err(ConfigError::invalid(
+                "workers(Performance)",
+                "0",
+                "at least 1 (latency-critical tasks run only on performance workers)",
+            )
+            .into());
+        }
+        for (class, n) in CoreClass::ALL.into_iter().zip(counts) {
+            if n > MAX_WORKERS_PER_CLASS {
+                return Err(ConfigError::invalid(
+                    &format!("workers({class:?})"),
+                    &n.to_string(),
+                    &format!("at most {MAX_WORKERS_PER_CLASS}"),
+                )
+                .into());
+            }
+        }
+        let has_efficiency = e_workers > 0;
+
+        let mut slots = Vec::new();
+        let mut locals = Vec::new();
+        for (class, n) in CoreClass::ALL.into_iter().zip(counts) {
+            let class_cpus: Vec<usize> = topology.cpus(class).iter().collect();
+            for i in 0..n {
+                let cpus = match self.pin {
+                    Pin::Off => Vec::new(),
+                    Pin::Class => class_cpus.clone(),
+                    Pin::Core if class_cpus.is_empty() => Vec::new(),
+                    Pin::Core => vec![class_cpus[i % class_cpus.len()]],
+                };
+                let queues: [Option<Worker<_>>; LANES] = std::array::from_fn(|lane| {
+                    policy::may_run(class, has_efficiency, policy::Lane::ALL[lane])
+                        .then(Worker::new_fifo)
+                });
+                let tag = match class {
+                    CoreClass::Performance => 'p',
+                    CoreClass::Efficiency => 'e',
+                };
+                slots.push(WorkerSlot {
+                    name: format!("{}-{tag}-{i}", self.thread_name),
+                    class,
+                    cpus,
+                    stealers: std::array::from_fn(|lane| queues[lane].as_ref().map(Worker::stealer)),
+                    parker: Default::default(),
+                    counters: Default::default(),
+                });
+                locals.push(queues);
+            }
+        }
+        let shared = Arc::new(Shared::new(slots, has_efficiency));
+        let mut threads = Vec::new();
+        for (index, queues) in locals.into_iter().enumerate() {
+            let slot = &shared.workers[index];
+            let pin = self.pin;
+            let qos_hints = self.qos_hints;
+            let start = self.on_thread_start.clone();
+            let stop = self.on_thread_stop.clone();
+            let worker_shared = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(slot.name.clone())
+                .spawn(move || {
+                    let slot = &worker_shared.workers[index];
+                    let hints = super::metrics::Hints {
+                        pin: place_thread(pin, &slot.cpus),
+                        qos: qos_hint(qos_hints, slot.class),
+                    };
+                    *slot.counters.hints.lock() = Some(hints);
+                    if let Some(hook) = &start {
+                        hook();
+                    }
+                    worker_main(worker_shared.clone(), index, queues);
+                    if let Some(hook) = &stop {
+                        hook();
+                    }
+                });
+            match spawned {
+                Ok(handle) => threads.push(handle),
+                Err(err) => {
+                    // Workers never started cannot exit: account for them, then stop the rest.
+                    for _ in index..shared.workers.len() {
+                        shared.worker_exited();
+                    }
+                    shared.begin_shutdown();
+                    for thread in threads {
+                        let _ = thread.join();
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        Ok(Runtime::from_parts(shared, threads))
+    }
+}
+
+fn parse_worker_count(name: &str, text: &str) -> Result<usize, ConfigError> {
+    let expected = format!("a whole number of worker threads from 0 to {MAX_WORKERS_PER_CLASS}");
+    match text.trim().parse::<usize>() {
+        Ok(n) if n <= MAX_WORKERS_PER_CLASS => Ok(n),
+        _ => Err(ConfigError::invalid(name, text, &expected)),
+    }
+}
+
+/// Apply the placement for a worker; best-effort, the outcome is reported.
+fn place_thread(pin: Pin, cpus: &[usize]) -> HintOutcome {
+    match pin {
+        Pin::Off => HintOutcome::Disabled,
+        // No CPU ids for this class (efficiency workers on a machine without efficiency
+        // cores, or a macOS topology where ids are unknown): nothing to pin to.
+        _ if cpus.is_empty() => HintOutcome::Unsupported,
+        _ => sys::pin_current_thread(cpus),
+    }
+}
+
+fn qos_hint(on: bool, class: CoreClass) -> HintOutcome {
+    if !on {
+        return HintOutcome::Disabled;
+    }
+    sys::apply_thread_qos(match class {
+        CoreClass::Performance => ThreadQos::Performance,
+        CoreClass::Efficiency => ThreadQos::Efficiency,
+    })
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<OsString> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    #[test]
+    fn env_values_are_parsed() {
+        let b = Builder::from_env_with(env(&[
+            ("HETSCHED_P_WORKERS", "3"),
+            ("HETSCHED_E_WORKERS", " 2 "),
+            ("HETSCHED_PIN", "off"),
+            ("HETSCHED_QOS_HINTS", "OFF"),
+            ("HETSCHED_P_CPUS", "0"),
+            ("HETSCHED_E_CPUS", "1"),
+        ]))
+        .unwrap();
+        assert_eq!(b.workers, [Some(3), Some(2)]);
+        assert_eq!(b.pin, Pin::Off);
+        assert!(!b.qos_hints);
+        let topo = b.topology.unwrap();
+        assert_eq!(topo.cpus(CoreClass::Performance).to_string(), "0");
+        assert_eq!(topo.cpus(CoreClass::Efficiency).to_string(), "1");
+    }
+
+    #[test]
+    fn malformed_env_values_name_variable_value_and_expectation() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("HETSCHED_P_WORKERS", "four")], "HETSCHED_P_WORKERS=\"four\": expected a whole number"),
+            (&[("HETSCHED_E_WORKERS", "-1")], "HETSCHED_E_WORKERS=\"-1\": expected a whole number"),
+            (&[("HETSCHED_P_WORKERS", "99999")], "HETSCHED_P_WORKERS=\"99999\""),
+            (&[("HETSCHED_PIN", "yes")], "HETSCHED_PIN=\"yes\": expected one of class, core, off"),
+            (&[("HETSCHED_QOS_HINTS", "1")], "HETSCHED_QOS_HINTS=\"1\": expected on or off"),
+        ];
+        for (pairs, want) in cases {
+            let lookup = |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
+            };
+            let err = Builder::from_env_with(lookup).unwrap_err();
+            assert!(err.to_string().starts_with(want), "{err} does not start with {want}");
+        }
+        let err = Builder::from_env_with(env(&[("HETSCHED_P_CPUS", "0-")])).unwrap_err();
+        assert!(err.to_string().contains("HETSCHED_P_CPUS"), "{err}");
+    }
+
+    #[test]
+    fn zero_performance_workers_is_refused() {
+        let err = Builder::new()
+            .topology(Topology::uniform(2))
+            .workers(CoreClass::Performance, 0)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("workers(Performance)"), "{err}");
+    }
+}

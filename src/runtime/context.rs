@@ -1,0 +1,118 @@
+//! Thread-local context: which runtime this thread is in, which worker it is (if any),
+//! and the Qos of the task being polled (for Qos inheritance, invariant 8).
+
+use super::shared::Shared;
+use super::worker::WorkerCore;
+use crate::loom::sync::Arc;
+use crate::task::Qos;
+use std::cell::{Cell, RefCell};
+use std::ptr;
+
+crate::loom::thread_local! {
+    /// The worker core running on this thread, while its loop runs.
+    static WORKER: Cell<*const WorkerCore> = const { Cell::new(ptr::null()) };
+    /// The Qos of the task this thread is polling right now.
+    static TASK_QOS: Cell<Option<Qos>> = const { Cell::new(None) };
+    /// The runtime this thread has entered (a worker's own, or one in `block_on`).
+    static RUNTIME: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+    /// Per-thread sample counter for wake-to-poll latency.
+    static SAMPLE: Cell<u32> = const { Cell::new(0) };
+    /// Per-thread shard hint for the task registry (threads that are not workers).
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// Run `f` with the worker core of this thread, if this thread is a worker.
+pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerCore>) -> R) -> R {
+    WORKER.with(|cell| {
+        let core = cell.get();
+        // SAFETY: `WORKER` is non-null only between `WorkerGuard::set` and the guard's drop,
+        // both on this thread, while the `WorkerCore` it points to lives on this thread's
+        // stack frame that outlives the guard. `WorkerCore` is only used through `&`.
+        let core = unsafe { core.as_ref() };
+        f(core)
+    })
+}
+
+/// Marks this thread as running `core` until dropped.
+pub(crate) struct WorkerGuard(());
+
+impl WorkerGuard {
+    pub(crate) fn set(core: &WorkerCore) -> WorkerGuard {
+        WORKER.with(|cell| cell.set(core as *const WorkerCore));
+        WorkerGuard(())
+    }
+}
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        WORKER.with(|cell| cell.set(ptr::null()));
+    }
+}
+
+/// The Qos a plain `spawn` from this thread should get: the polled task's, or `Default`.
+pub(crate) fn inherited_qos() -> Qos {
+    TASK_QOS.with(|q| q.get()).unwrap_or_default()
+}
+
+/// Marks this thread as polling a task of `qos` until dropped (restores the previous one).
+pub(crate) struct TaskQosGuard(Option<Qos>);
+
+impl TaskQosGuard {
+    pub(crate) fn set(qos: Qos) -> TaskQosGuard {
+        TaskQosGuard(TASK_QOS.with(|q| q.replace(Some(qos))))
+    }
+}
+
+impl Drop for TaskQosGuard {
+    fn drop(&mut self) {
+        TASK_QOS.with(|q| q.set(self.0));
+    }
+}
+
+/// The runtime this thread is in, if any.
+pub(crate) fn current_runtime() -> Option<Arc<Shared>> {
+    RUNTIME.with(|r| r.borrow().clone())
+}
+
+/// Enters `shared` on this thread until dropped (restores what was entered before).
+pub(crate) struct EnterGuard(Option<Arc<Shared>>);
+
+impl EnterGuard {
+    pub(crate) fn enter(shared: Arc<Shared>) -> EnterGuard {
+        EnterGuard(RUNTIME.with(|r| r.replace(Some(shared))))
+    }
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        // Replace, then drop the old value outside the borrow (it may be the last Arc).
+        let entered = RUNTIME.with(|r| r.replace(previous));
+        drop(entered);
+    }
+}
+
+/// True if the thread's next scheduling should be timed for the latency histogram.
+pub(crate) fn sample_latency(critical: bool) -> bool {
+    if critical {
+        return true;
+    }
+    SAMPLE.with(|s| {
+        let n = s.get().wrapping_add(1);
+        s.set(n);
+        n % crate::runtime::metrics::LATENCY_SAMPLE_EVERY == 0
+    })
+}
+
+/// A registry shard for this thread: workers pass their index; other threads get a
+/// stable per-thread value from a global counter.
+pub(crate) fn thread_shard_hint() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    SHARD.with(|s| {
+        if s.get() == usize::MAX {
+            s.set(NEXT.fetch_add(1, Relaxed));
+        }
+        s.get()
+    })
+}

@@ -1,0 +1,206 @@
+//! The idle / wake protocol: which parked worker to wake for new work, and how a worker
+//! goes to sleep without missing work pushed at the same moment.
+//!
+//! The rules (after tokio's `idle.rs`, written for two worker classes):
+//! - one idle worker is woken per unit of new work, and only if no worker that may run the
+//!   work is already *searching* (woken and not yet found work): no thundering herd;
+//! - a searcher that finds work and was the last searcher of its class wakes one more
+//!   worker, so a burst spreads over the idle workers one at a time;
+//! - a worker going to sleep first registers as a sleeper (and stops counting as a
+//!   searcher), then issues a SeqCst fence and looks at every queue it may take from once
+//!   more. The notifier pushes work, fences, then reads the counters. With both fences one
+//!   of the two always sees the other: work is never stranded while a worker sleeps.
+
+use super::policy::{wake_order, Lane};
+use crate::loom::sync::atomic::{fence, AtomicUsize};
+use crate::loom::sync::{Condvar, Mutex};
+use crate::topology::CoreClass;
+use std::sync::atomic::Ordering::SeqCst;
+
+/// Index of a class in per-class arrays.
+pub(crate) fn class_index(class: CoreClass) -> usize {
+    match class {
+        CoreClass::Performance => 0,
+        CoreClass::Efficiency => 1,
+    }
+}
+
+/// A worker's bed: `park` sleeps until `unpark` (a token, so an early unpark is not lost).
+#[derive(Default)]
+pub(crate) struct Parker {
+    notified: Mutex<bool>,
+    condvar: Condvar,
+}
+
+impl Parker {
+    pub(crate) fn park(&self) {
+        let mut notified = self.notified.lock();
+        while !*notified {
+            notified = self.condvar.wait(notified);
+        }
+        *notified = false;
+    }
+
+    pub(crate) fn unpark(&self) {
+        *self.notified.lock() = true;
+        self.condvar.notify_one();
+    }
+}
+
+/// Counters and the sleeper lists, per worker class.
+pub(crate) struct Idle {
+    searching: [AtomicUsize; 2],
+    sleeping: [AtomicUsize; 2],
+    sleepers: Mutex<[Vec<usize>; 2]>,
+}
+
+impl Idle {
+    pub(crate) fn new() -> Idle {
+        Idle {
+            searching: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            sleeping: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            sleepers: Mutex::new([Vec::new(), Vec::new()]),
+        }
+    }
+
+    /// Work of `lane` was just made visible to other workers. Returns the index of a
+    /// sleeping worker to unpark (already counted as searching), if one should be woken.
+    pub(crate) fn worker_to_notify(&self, lane: Lane, has_efficiency: bool) -> Option<usize> {
+        fence(SeqCst);
+        for &class in wake_order(lane, has_efficiency) {
+            let c = class_index(class);
+            if self.searching[c].load(SeqCst) != 0 {
+                // A worker that may run this lane is awake and looking: it will find it.
+                return None;
+            }
+            if self.sleeping[c].load(SeqCst) == 0 {
+                continue;
+            }
+            let mut sleepers = self.sleepers.lock();
+            if let Some(index) = sleepers[c].pop() {
+                self.sleeping[c].fetch_sub(1, SeqCst);
+                self.searching[c].fetch_add(1, SeqCst);
+                return Some(index);
+            }
+        }
+        None
+    }
+
+    /// A searching worker found work. Returns true if it was the last searcher of its
+    /// class: then the caller wakes one more worker to keep the search going.
+    pub(crate) fn stop_searching(&self, class: CoreClass) -> bool {
+        self.searching[class_index(class)].fetch_sub(1, SeqCst) == 1
+    }
+
+    /// Register `index` as a sleeper. The caller must then look at its queues again
+    /// (after this call's fence) before parking, and call `cancel_sleep` if it finds work.
+    pub(crate) fn prepare_sleep(&self, index: usize, class: CoreClass, was_searching: bool) {
+        let c = class_index(class);
+        {
+            let mut sleepers = self.sleepers.lock();
+            sleepers[c].push(index);
+            self.sleeping[c].fetch_add(1, SeqCst);
+            if was_searching {
+                self.searching[c].fetch_sub(1, SeqCst);
+            }
+        }
+        fence(SeqCst);
+    }
+
+    /// The worker found work after `prepare_sleep`. It continues as a searcher either way:
+    /// if it was still listed it takes itself off; if a notifier got there first, the
+    /// notifier already counted it as searching (and left an unpark token, which only makes
+    /// its next park return early once). Returns true if a notifier had taken it off.
+    pub(crate) fn cancel_sleep(&self, index: usize, class: CoreClass) -> bool {
+        let c = class_index(class);
+        let mut sleepers = self.sleepers.lock();
+        match sleepers[c].iter().position(|&i| i == index) {
+            Some(pos) => {
+                sleepers[c].swap_remove(pos);
+                self.sleeping[c].fetch_sub(1, SeqCst);
+                self.searching[c].fetch_add(1, SeqCst);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Take every sleeper off the lists (shutdown): returns their indices to unpark.
+    pub(crate) fn drain_sleepers(&self) -> Vec<usize> {
+        let mut sleepers = self.sleepers.lock();
+        let mut all = Vec::new();
+        for (c, list) in sleepers.iter_mut().enumerate() {
+            self.sleeping[c].fetch_sub(list.len(), SeqCst);
+            self.searching[c].fetch_add(list.len(), SeqCst);
+            all.append(list);
+        }
+        all
+    }
+
+    /// Workers of `class` currently searching (for metrics and tests).
+    pub(crate) fn searching(&self, class: CoreClass) -> usize {
+        self.searching[class_index(class)].load(SeqCst)
+    }
+
+    /// Workers of `class` currently asleep (for metrics and tests).
+    pub(crate) fn sleeping(&self, class: CoreClass) -> usize {
+        self.sleeping[class_index(class)].load(SeqCst)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use CoreClass::{Efficiency, Performance};
+
+    #[test]
+    fn wakes_one_sleeper_then_throttles_while_it_searches() {
+        let idle = Idle::new();
+        idle.prepare_sleep(0, Performance, false);
+        idle.prepare_sleep(1, Performance, false);
+        let first = idle.worker_to_notify(Lane::Default, false);
+        assert!(first.is_some());
+        // A searcher is up: the next unit of work wakes nobody.
+        assert_eq!(idle.worker_to_notify(Lane::Default, false), None);
+        // The searcher finds work; it was the last one, so it should pass the baton.
+        assert!(idle.stop_searching(Performance));
+        let second = idle.worker_to_notify(Lane::Default, false);
+        assert!(second.is_some() && second != first);
+        assert_eq!(idle.sleeping(Performance), 0);
+    }
+
+    #[test]
+    fn critical_work_never_wakes_an_efficiency_worker() {
+        let idle = Idle::new();
+        idle.prepare_sleep(7, Efficiency, false);
+        assert_eq!(idle.worker_to_notify(Lane::Critical, true), None);
+        assert_eq!(idle.worker_to_notify(Lane::Background, true), Some(7));
+    }
+
+    #[test]
+    fn default_work_falls_back_to_efficiency_workers() {
+        let idle = Idle::new();
+        idle.prepare_sleep(3, Efficiency, false);
+        assert_eq!(idle.worker_to_notify(Lane::Default, true), Some(3));
+    }
+
+    #[test]
+    fn cancel_sleep_reports_whether_a_notifier_won() {
+        let idle = Idle::new();
+        idle.prepare_sleep(0, Performance, false);
+        assert!(!idle.cancel_sleep(0, Performance));
+        assert_eq!(idle.searching(Performance), 1);
+        assert!(idle.stop_searching(Performance));
+        idle.prepare_sleep(0, Performance, false);
+        assert_eq!(idle.worker_to_notify(Lane::Critical, true), Some(0));
+        assert!(idle.cancel_sleep(0, Performance));
+        assert_eq!(idle.searching(Performance), 1);
+    }
+
+    #[test]
+    fn parker_keeps_an_early_token() {
+        let parker = Parker::default();
+        parker.unpark();
+        parker.park(); // returns at once
+    }
+}

@@ -1,0 +1,313 @@
+//! Runtime metrics: per worker (class, polls, steals by victim class, parks, unparks, the
+//! outcome of every placement / QoS hint), per lane (spawned, completed, queued now), and a
+//! wake-to-poll latency histogram per lane.
+//!
+//! Counters are written by one thread each (a worker's own block, or the shared block for
+//! threads that are not workers), so the hot path is a plain load and store, no locked
+//! instruction; [`RuntimeMetrics`] is a snapshot summed when asked for.
+
+use super::policy::{Lane, LANES};
+use crate::loom::sync::atomic::AtomicU64;
+use crate::loom::sync::Mutex;
+use crate::sys::HintOutcome;
+use crate::topology::CoreClass;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+/// Buckets of the latency histogram: bucket `i` counts latencies in `[2^i, 2^(i+1))` ns
+/// (bucket 0 also takes 0 ns); the last bucket takes everything above.
+pub const LATENCY_BUCKETS: usize = 40;
+
+/// A counter with a single writer: increments are a load and a store.
+#[derive(Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    pub(crate) fn bump(&self) {
+        self.add(1);
+    }
+    pub(crate) fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// A counter written by many threads (the block for threads that are not workers).
+#[derive(Default)]
+pub(crate) struct SharedCounter(AtomicU64);
+
+impl SharedCounter {
+    pub(crate) fn bump(&self) {
+        self.0.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// Log2 latency histogram with single-writer buckets.
+pub(crate) struct Histogram {
+    buckets: [Counter; LATENCY_BUCKETS],
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: std::array::from_fn(|_| Counter::default()),
+        }
+    }
+}
+
+pub(crate) fn bucket_of(nanos: u64) -> usize {
+    let bits = (u64::BITS - nanos.leading_zeros()) as usize; // 0 for 0, 1 for 1, 2 for 2..3
+    bits.saturating_sub(1).min(LATENCY_BUCKETS - 1)
+}
+
+impl Histogram {
+    pub(crate) fn record(&self, nanos: u64) {
+        self.buckets[bucket_of(nanos)].bump();
+    }
+    fn add_into(&self, into: &mut [u64; LATENCY_BUCKETS]) {
+        for (sum, bucket) in into.iter_mut().zip(&self.buckets) {
+            *sum += bucket.get();
+        }
+    }
+}
+
+/// What one worker thread counts.
+#[derive(Default)]
+pub(crate) struct WorkerCounters {
+    pub(crate) polls: [Counter; LANES],
+    pub(crate) steals_from: [Counter; 2],
+    pub(crate) parks: Counter,
+    pub(crate) unparks: Counter,
+    pub(crate) scheduled: [Counter; LANES],
+    pub(crate) latency: [Histogram; LANES],
+    pub(crate) hints: Mutex<Option<Hints>>,
+}
+
+/// What threads that are not workers count (spawns and wakes from outside).
+#[derive(Default)]
+pub(crate) struct ExternalCounters {
+    pub(crate) scheduled: [SharedCounter; LANES],
+}
+
+/// Outcome of the OS requests made when a worker thread started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hints {
+    /// Pinning to the worker's CPU set (or core).
+    pub pin: HintOutcome,
+    /// The class QoS hint (uclamp on Linux, pthread QoS on macOS).
+    pub qos: HintOutcome,
+}
+
+/// A snapshot of one worker's counters.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct WorkerMetrics {
+    /// Thread name, e.g. `hetsched-p-0`.
+    pub name: String,
+    /// The class of core this worker serves.
+    pub class: CoreClass,
+    /// CPUs it was asked to run on (empty when not pinned or ids are unknown).
+    pub cpus: String,
+    /// Tasks polled, per lane (indexed by [`Lane::index`]).
+    pub polls_by_lane: [u64; LANES],
+    /// Successful steals, by the class of the victim worker: `[performance, efficiency]`.
+    pub steals_from: [u64; 2],
+    /// Times it went to sleep.
+    pub parks: u64,
+    /// Times it was woken from sleep.
+    pub unparks: u64,
+    /// Outcome of pinning and QoS hints (None until the thread has started).
+    pub hints: Option<Hints>,
+}
+
+impl WorkerMetrics {
+    /// Total tasks polled.
+    pub fn polls(&self) -> u64 {
+        self.polls_by_lane.iter().sum()
+    }
+}
+
+/// Wake-to-poll latency of one lane: time from a task being queued (spawned or woken) to
+/// a worker starting to poll it. Sampled: every latency-critical scheduling, one in
+/// [`LATENCY_SAMPLE_EVERY`] of the others per thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LatencyHistogram {
+    buckets: [u64; LATENCY_BUCKETS],
+}
+
+/// One in this many non-critical schedulings per thread is timed.
+pub const LATENCY_SAMPLE_EVERY: u32 = 16;
+
+impl LatencyHistogram {
+    /// Number of samples.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    /// Raw bucket counts: bucket `i` holds latencies in `[2^i, 2^(i+1))` nanoseconds.
+    pub fn buckets(&self) -> &[u64; LATENCY_BUCKETS] {
+        &self.buckets
+    }
+
+    /// Upper bound of the bucket holding the `q`-quantile (`q` in `0.0..=1.0`), or `None`
+    /// with no samples. Log2 buckets: the true value is at most this, and above half of it.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(Duration::from_nanos(1u64 << (i + 1).min(63)));
+            }
+        }
+        None
+    }
+}
+
+/// A snapshot of one lane's counters.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct LaneMetrics {
+    /// The lane.
+    pub lane: Lane,
+    /// Tasks spawned in this lane.
+    pub spawned: u64,
+    /// Tasks whose future is gone: completed, panicked, aborted or dropped at shutdown.
+    pub completed: u64,
+    /// Tasks queued right now (scheduled and not yet polled).
+    pub queued: u64,
+    /// Wake-to-poll latency.
+    pub wake_to_poll: LatencyHistogram,
+}
+
+/// A snapshot of a runtime's metrics; see [`Runtime::metrics`](crate::Runtime::metrics).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RuntimeMetrics {
+    /// One entry per worker thread, performance workers first.
+    pub workers: Vec<WorkerMetrics>,
+    /// One entry per lane, in [`Lane::ALL`] order.
+    pub lanes: Vec<LaneMetrics>,
+    /// Tasks whose futures are alive (queued, running or waiting on a waker).
+    pub live_tasks: usize,
+}
+
+impl RuntimeMetrics {
+    /// Polls done by workers of `class`.
+    pub fn polls_by_class(&self, class: CoreClass) -> u64 {
+        self.workers
+            .iter()
+            .filter(|w| w.class == class)
+            .map(WorkerMetrics::polls)
+            .sum()
+    }
+
+    /// The metrics of one lane.
+    pub fn lane(&self, lane: Lane) -> &LaneMetrics {
+        &self.lanes[lane.index()]
+    }
+}
+
+pub(crate) struct WorkerInfo<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) class: CoreClass,
+    pub(crate) cpus: String,
+    pub(crate) counters: &'a WorkerCounters,
+}
+
+pub(crate) fn snapshot<'a>(
+    workers: impl Iterator<Item = WorkerInfo<'a>>,
+    external: &ExternalCounters,
+    lane_counts: [(u64, u64); LANES],
+    live_tasks: usize,
+) -> RuntimeMetrics {
+    let mut scheduled = [0u64; LANES];
+    let mut polled = [0u64; LANES];
+    let mut latency = [[0u64; LATENCY_BUCKETS]; LANES];
+    let mut out = Vec::new();
+    for info in workers {
+        let c = info.counters;
+        for lane in 0..LANES {
+            scheduled[lane] += c.scheduled[lane].get();
+            polled[lane] += c.polls[lane].get();
+            c.latency[lane].add_into(&mut latency[lane]);
+        }
+        out.push(WorkerMetrics {
+            name: info.name.to_string(),
+            class: info.class,
+            cpus: info.cpus,
+            polls_by_lane: std::array::from_fn(|l| c.polls[l].get()),
+            steals_from: [c.steals_from[0].get(), c.steals_from[1].get()],
+            parks: c.parks.get(),
+            unparks: c.unparks.get(),
+            hints: c.hints.lock().clone(),
+        });
+    }
+    for (lane, sum) in scheduled.iter_mut().enumerate() {
+        *sum += external.scheduled[lane].get();
+    }
+    let lanes = Lane::ALL
+        .iter()
+        .map(|&lane| {
+            let l = lane.index();
+            LaneMetrics {
+                lane,
+                spawned: lane_counts[l].0,
+                completed: lane_counts[l].1,
+                queued: scheduled[l].saturating_sub(polled[l]),
+                wake_to_poll: LatencyHistogram {
+                    buckets: latency[l],
+                },
+            }
+        })
+        .collect();
+    RuntimeMetrics {
+        workers: out,
+        lanes,
+        live_tasks,
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_log2_of_nanoseconds() {
+        assert_eq!(bucket_of(0), 0);
+        assert_eq!(bucket_of(1), 0);
+        assert_eq!(bucket_of(2), 1);
+        assert_eq!(bucket_of(3), 1);
+        assert_eq!(bucket_of(1024), 10);
+        assert_eq!(bucket_of(u64::MAX), LATENCY_BUCKETS - 1);
+    }
+
+    #[test]
+    fn quantiles_come_from_bucket_bounds() {
+        let h = Histogram::default();
+        for _ in 0..99 {
+            h.record(1_000); // bucket 9: [512, 1024)
+        }
+        h.record(1_000_000); // bucket 19
+        let mut buckets = [0; LATENCY_BUCKETS];
+        h.add_into(&mut buckets);
+        let hist = LatencyHistogram { buckets };
+        assert_eq!(hist.count(), 100);
+        assert_eq!(hist.quantile(0.5), Some(Duration::from_nanos(1024)));
+        assert_eq!(hist.quantile(0.99), Some(Duration::from_nanos(1024)));
+        assert_eq!(hist.quantile(1.0), Some(Duration::from_nanos(1 << 20)));
+        let empty = LatencyHistogram {
+            buckets: [0; LATENCY_BUCKETS],
+        };
+        assert_eq!(empty.quantile(0.5), None);
+    }
+}

@@ -1,0 +1,378 @@
+//! The scheduling policy, and nothing else: which lanes a worker may take and in what
+//! order, where a new or woken task goes, which workers to wake for it, and when a lower
+//! lane gets its fairness turn.
+//!
+//! Pure functions over small enums: no threads, no atomics, no queues. The worker loop
+//! (`worker.rs`) asks this module what to do; tests here check every combination.
+//!
+//! | worker      | takes, in order                                                         | never takes |
+//! |-------------|-------------------------------------------------------------------------|-------------|
+//! | Performance | Critical → Default → Utility → Background (only with no E workers)       | —           |
+//! | Efficiency  | Utility → Default → Background                                          | Critical    |
+//!
+//! **Fairness bound.** Every [`FAIR_INTERVAL`]-th poll of a worker is a *fair turn*. Fair
+//! turns rotate through the worker's lanes; on a lane's fair turn the worker looks at that
+//! lane first, and at the lane's shared injector before its own queue. So while a lane has
+//! queued work that this worker may take, the task at the head of that lane's injector (or
+//! of the worker's own queue for that lane) is polled within `FAIR_INTERVAL × lanes` polls
+//! of this worker: at most 61 × 4 = 244 polls, whatever floods the higher lanes. The same
+//! turn keeps the injector from starving behind a worker whose own queue never empties
+//! (the role of tokio's `global_queue_interval`).
+
+use crate::task::Qos;
+use crate::topology::CoreClass;
+use std::fmt;
+
+/// A scheduling lane: the queue class a task's [`Qos`] puts it in.
+///
+/// ```
+/// use hetsched::{Lane, Qos};
+///
+/// assert_eq!(Lane::of(Qos::Interactive), Lane::Critical);
+/// assert_eq!(Lane::of(Qos::UserInitiated), Lane::Critical);
+/// assert_eq!(Lane::of(Qos::Background), Lane::Background);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lane {
+    /// `Interactive` and `UserInitiated`: polled only on performance workers.
+    Critical,
+    /// `Default`: anywhere, preferred by performance workers.
+    Default,
+    /// `Utility`: anywhere, preferred by efficiency workers.
+    Utility,
+    /// `Background`: efficiency workers only, when the runtime has any.
+    Background,
+}
+
+/// How many lanes there are.
+pub(crate) const LANES: usize = 4;
+
+/// Every [`FAIR_INTERVAL`]-th poll of a worker is a fairness turn (see the module docs).
+/// Prime, like tokio's 61, so it does not beat in step with periodic workloads.
+pub const FAIR_INTERVAL: u32 = 61;
+
+/// At most this many polls in a row come from a worker's LIFO slot; then the slot's task
+/// goes to the back of the queue, so two tasks waking each other cannot starve the rest.
+pub const MAX_LIFO_STREAK: u32 = 3;
+
+impl Lane {
+    /// All lanes, most urgent first.
+    pub const ALL: [Lane; LANES] = [Lane::Critical, Lane::Default, Lane::Utility, Lane::Background];
+
+    /// The lane of a task with this Qos. A task keeps its lane for life.
+    pub fn of(qos: Qos) -> Lane {
+        match qos {
+            Qos::Interactive | Qos::UserInitiated => Lane::Critical,
+            Qos::Default => Lane::Default,
+            Qos::Utility => Lane::Utility,
+            Qos::Background => Lane::Background,
+        }
+    }
+
+    /// Position in [`Lane::ALL`], for indexing per-lane arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Short lowercase name, as printed in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Critical => "critical",
+            Lane::Default => "default",
+            Lane::Utility => "utility",
+            Lane::Background => "background",
+        }
+    }
+}
+
+impl fmt::Display for Lane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The lanes a worker of `class` may take, in the order it prefers them.
+/// `has_efficiency_workers`: whether the runtime runs any efficiency worker.
+pub(crate) fn lanes_for(class: CoreClass, has_efficiency_workers: bool) -> &'static [Lane] {
+    match (class, has_efficiency_workers) {
+        (CoreClass::Performance, true) => &[Lane::Critical, Lane::Default, Lane::Utility],
+        (CoreClass::Performance, false) => &Lane::ALL,
+        (CoreClass::Efficiency, _) => &[Lane::Utility, Lane::Default, Lane::Background],
+    }
+}
+
+/// May a worker of `class` poll a task of `lane`?
+pub(crate) fn may_run(class: CoreClass, has_efficiency_workers: bool, lane: Lane) -> bool {
+    lanes_for(class, has_efficiency_workers).contains(&lane)
+}
+
+/// Which worker classes may run `lane`, in the order to wake them when its work arrives.
+pub(crate) fn wake_order(lane: Lane, has_efficiency_workers: bool) -> &'static [CoreClass] {
+    use CoreClass::{Efficiency, Performance};
+    match (lane, has_efficiency_workers) {
+        (Lane::Critical, _) | (_, false) => &[Performance],
+        (Lane::Default, true) => &[Performance, Efficiency],
+        (Lane::Utility, true) => &[Efficiency, Performance],
+        (Lane::Background, true) => &[Efficiency],
+    }
+}
+
+/// Where a task that becomes runnable goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// The current worker's LIFO slot: polled next (a task just spawned or woken by the
+    /// running task: ping-pong stays on one hot cache).
+    LifoSlot,
+    /// The back of the current worker's own queue for the lane (a yielding task).
+    LocalQueue,
+    /// The lane's shared injector, and an idle worker that may run it is woken.
+    Injector,
+}
+
+/// Where a task of `lane` goes when it is spawned or woken.
+///
+/// `on_worker`: the class of the worker of *this* runtime doing the spawn/wake, if any.
+/// `yielded`: the task woke itself while running (`yield_now`): it goes behind the others.
+pub(crate) fn placement(
+    lane: Lane,
+    on_worker: Option<CoreClass>,
+    has_efficiency_workers: bool,
+    yielded: bool,
+) -> Placement {
+    match on_worker {
+        Some(class) if may_run(class, has_efficiency_workers, lane) => {
+            if yielded {
+                Placement::LocalQueue
+            } else {
+                Placement::LifoSlot
+            }
+        }
+        // A foreign thread, or a worker that may not run this lane (an E worker waking a
+        // latency-critical task, a P worker spawning background work): the lane's injector.
+        _ => Placement::Injector,
+    }
+}
+
+/// Where to look first within a lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The worker's LIFO slot and own queue, then the lane's injector.
+    LocalFirst,
+    /// The lane's injector, then the worker's own queue.
+    InjectorFirst,
+}
+
+/// The order in which a worker looks for its next task (before stealing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SearchOrder {
+    steps: [(Lane, Source); LANES],
+    len: usize,
+}
+
+impl SearchOrder {
+    /// The steps, in order.
+    pub(crate) fn steps(&self) -> &[(Lane, Source)] {
+        &self.steps[..self.len]
+    }
+}
+
+/// The search order for a worker's poll number `tick`.
+///
+/// Normal polls: lanes in preference order, own queue before injector. Fair turns (every
+/// [`FAIR_INTERVAL`]-th tick): the rotating lane first, injector before own queue, then the
+/// remaining lanes in preference order.
+pub(crate) fn search_order(class: CoreClass, has_efficiency_workers: bool, tick: u32) -> SearchOrder {
+    let lanes = lanes_for(class, has_efficiency_workers);
+    let mut steps = [(Lane::Critical, Source::LocalFirst); LANES];
+    if tick % FAIR_INTERVAL != 0 {
+        for (step, lane) in steps.iter_mut().zip(lanes) {
+            *step = (*lane, Source::LocalFirst);
+        }
+        return SearchOrder {
+            steps,
+            len: lanes.len(),
+        };
+    }
+    let fair_turn = (tick / FAIR_INTERVAL) as usize;
+    let favoured = lanes[fair_turn % lanes.len()];
+    steps[0] = (favoured, Source::InjectorFirst);
+    let rest = lanes.iter().filter(|lane| **lane != favoured);
+    for (step, lane) in steps[1..].iter_mut().zip(rest) {
+        *step = (*lane, Source::LocalFirst);
+    }
+    SearchOrder {
+        steps,
+        len: lanes.len(),
+    }
+}
+
+/// Steal order: the lanes a worker may take, in preference order (victims are chosen by
+/// the worker; this only fixes which of their queues are fair game).
+pub(crate) fn steal_order(class: CoreClass, has_efficiency_workers: bool) -> &'static [Lane] {
+    lanes_for(class, has_efficiency_workers)
+}
+
+/// Should the task in the LIFO slot be taken now, after `streak` LIFO polls in a row?
+pub(crate) fn take_lifo(streak: u32) -> bool {
+    streak < MAX_LIFO_STREAK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CoreClass::{Efficiency, Performance};
+
+    const CLASSES: [CoreClass; 2] = [Performance, Efficiency];
+
+    #[test]
+    fn critical_only_on_performance_workers() {
+        for has_e in [true, false] {
+            assert!(may_run(Performance, has_e, Lane::Critical));
+            assert!(!may_run(Efficiency, has_e, Lane::Critical));
+            assert_eq!(wake_order(Lane::Critical, has_e), &[Performance]);
+        }
+    }
+
+    #[test]
+    fn background_only_on_efficiency_workers_when_there_are_any() {
+        assert!(!may_run(Performance, true, Lane::Background));
+        assert!(may_run(Efficiency, true, Lane::Background));
+        assert_eq!(wake_order(Lane::Background, true), &[Efficiency]);
+        // Without E workers, P workers take it, below every other lane.
+        assert!(may_run(Performance, false, Lane::Background));
+        assert_eq!(lanes_for(Performance, false).last(), Some(&Lane::Background));
+    }
+
+    #[test]
+    fn default_and_utility_run_anywhere_with_class_preferences() {
+        for class in CLASSES {
+            assert!(may_run(class, true, Lane::Default));
+            assert!(may_run(class, true, Lane::Utility));
+        }
+        let p = lanes_for(Performance, true);
+        let e = lanes_for(Efficiency, true);
+        let pos = |lanes: &[Lane], lane| lanes.iter().position(|l| *l == lane).unwrap();
+        assert!(pos(p, Lane::Default) < pos(p, Lane::Utility));
+        assert!(pos(e, Lane::Utility) < pos(e, Lane::Default));
+        assert_eq!(wake_order(Lane::Default, true), &[Performance, Efficiency]);
+        assert_eq!(wake_order(Lane::Utility, true), &[Efficiency, Performance]);
+    }
+
+    #[test]
+    fn wake_order_agrees_with_may_run() {
+        for has_e in [true, false] {
+            for lane in Lane::ALL {
+                for class in CLASSES {
+                    if class == Efficiency && !has_e {
+                        continue;
+                    }
+                    assert_eq!(
+                        wake_order(lane, has_e).contains(&class),
+                        may_run(class, has_e, lane),
+                        "{lane} {class} has_e={has_e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn placement_never_puts_work_where_the_worker_may_not_run_it() {
+        for has_e in [true, false] {
+            for lane in Lane::ALL {
+                for on in [None, Some(Performance), Some(Efficiency)] {
+                    for yielded in [true, false] {
+                        let p = placement(lane, on, has_e, yielded);
+                        match on {
+                            Some(class) if may_run(class, has_e, lane) => {
+                                let want = if yielded {
+                                    Placement::LocalQueue
+                                } else {
+                                    Placement::LifoSlot
+                                };
+                                assert_eq!(p, want);
+                            }
+                            _ => assert_eq!(p, Placement::Injector),
+                        }
+                    }
+                }
+            }
+        }
+        // The invariant-1 case spelled out: an E worker waking a critical task.
+        assert_eq!(
+            placement(Lane::Critical, Some(Efficiency), true, false),
+            Placement::Injector
+        );
+    }
+
+    #[test]
+    fn normal_turn_takes_highest_lane_first_local_first() {
+        for has_e in [true, false] {
+            for class in CLASSES {
+                for tick in (1..1000).filter(|t| t % FAIR_INTERVAL != 0) {
+                    let order = search_order(class, has_e, tick);
+                    let lanes: Vec<Lane> = order.steps().iter().map(|s| s.0).collect();
+                    assert_eq!(lanes, lanes_for(class, has_e));
+                    assert!(order.steps().iter().all(|s| s.1 == Source::LocalFirst));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn search_order_only_ever_names_lanes_the_worker_may_run() {
+        for has_e in [true, false] {
+            for class in CLASSES {
+                for tick in 0..(FAIR_INTERVAL * 8) {
+                    let order = search_order(class, has_e, tick);
+                    let mut seen: Vec<Lane> = order.steps().iter().map(|s| s.0).collect();
+                    assert!(seen.iter().all(|l| may_run(class, has_e, *l)));
+                    seen.sort();
+                    seen.dedup();
+                    assert_eq!(seen.len(), lanes_for(class, has_e).len(), "each lane once");
+                }
+            }
+        }
+    }
+
+    /// The stated starvation bound: every lane a worker may run is looked at first (and at
+    /// its injector first) at least once in any window of FAIR_INTERVAL × lanes polls.
+    #[test]
+    fn every_lane_gets_a_fair_turn_within_the_bound() {
+        for has_e in [true, false] {
+            for class in CLASSES {
+                let lanes = lanes_for(class, has_e);
+                let window = FAIR_INTERVAL as usize * lanes.len();
+                for start in 0..(window as u32 * 3) {
+                    for lane in lanes {
+                        let favoured = (start..start + window as u32).any(|tick| {
+                            search_order(class, has_e, tick).steps()[0]
+                                == (*lane, Source::InjectorFirst)
+                        });
+                        assert!(favoured, "{class} {lane} starved from tick {start}");
+                    }
+                }
+                assert!(window <= 244);
+            }
+        }
+    }
+
+    #[test]
+    fn lifo_streak_is_capped() {
+        assert!(take_lifo(0));
+        assert!(take_lifo(MAX_LIFO_STREAK - 1));
+        assert!(!take_lifo(MAX_LIFO_STREAK));
+    }
+
+    #[test]
+    fn qos_maps_to_lanes() {
+        let lanes: Vec<Lane> = Qos::ALL.into_iter().map(Lane::of).collect();
+        assert_eq!(
+            lanes,
+            [Lane::Critical, Lane::Critical, Lane::Default, Lane::Utility, Lane::Background]
+        );
+        for (i, lane) in Lane::ALL.into_iter().enumerate() {
+            assert_eq!(lane.index(), i);
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! State shared by a runtime's workers, handles and tasks: queues, the idle protocol, the
+//! task registry, metrics, and the shutdown flag. Spawning and scheduling live here.
+
+use super::context;
+use super::idle::{class_index, Idle, Parker};
+use super::metrics::{self, ExternalCounters, RuntimeMetrics, WorkerCounters, WorkerInfo};
+use super::policy::{self, Lane, Placement, LANES};
+use super::registry::{Registration, Registry};
+use crate::loom::deque::{Injector, Stealer};
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::task::{spawn_raw, JoinHandle, Qos, TaskHeader};
+use crate::topology::CoreClass;
+use async_task::Runnable;
+use std::future::Future;
+use std::sync::atomic::Ordering::{Acquire, Release, SeqCst};
+use std::time::{Duration, Instant};
+
+pub(crate) type Task = Runnable<TaskHeader>;
+
+/// What other threads may see of one worker.
+pub(crate) struct WorkerSlot {
+    pub(crate) name: String,
+    pub(crate) class: CoreClass,
+    /// CPUs this worker is pinned to (empty: not pinned).
+    pub(crate) cpus: Vec<usize>,
+    /// Steal ends of the worker's per-lane queues (`None` for lanes it may not run).
+    pub(crate) stealers: [Option<Stealer<Task>>; LANES],
+    pub(crate) parker: Parker,
+    pub(crate) counters: WorkerCounters,
+}
+
+pub(crate) struct Shared {
+    pub(crate) injectors: [Injector<Task>; LANES],
+    pub(crate) workers: Box<[WorkerSlot]>,
+    pub(crate) idle: Idle,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) has_efficiency: bool,
+    pub(crate) external: ExternalCounters,
+    epoch: Instant,
+    shutdown: AtomicBool,
+    /// Worker threads still running their loop, and a condvar signalled as they exit.
+    running: Mutex<usize>,
+    exited: Condvar,
+    /// Threads that ran `on_thread_stop` etc. are counted here for tests.
+    pub(crate) started: AtomicUsize,
+}
+
+impl Shared {
+    pub(crate) fn new(workers: Vec<WorkerSlot>, has_efficiency: bool) -> Shared {
+        let count = workers.len();
+        Shared {
+            injectors: std::array::from_fn(|_| Injector::new()),
+            registry: Arc::new(Registry::new(count * 4)),
+            workers: workers.into_boxed_slice(),
+            idle: Idle::new(),
+            has_efficiency,
+            external: ExternalCounters::default(),
+            epoch: Instant::now(),
+            shutdown: AtomicBool::new(false),
+            running: Mutex::new(count),
+            exited: Condvar::default(),
+            started: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Acquire)
+    }
+
+    pub(crate) fn nanos_since_start(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Spawn `future` at `qos`. After shutdown the future is dropped at once and the
+    /// handle resolves to a cancelled `JoinError`.
+    pub(crate) fn spawn<F>(self: &Arc<Self>, qos: Qos, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if self.is_shutdown() {
+            drop(future);
+            return JoinHandle::refused();
+        }
+        let lane = Lane::of(qos);
+        let shard = context::with_worker(|w| match w {
+            Some(core) if core.belongs_to(self) => core.index,
+            _ => context::thread_shard_hint(),
+        });
+        let registry = self.registry.clone();
+        let shared = self.clone();
+        let (runnable, handle) = self.registry.register(shard, lane, |key| {
+            let guard = Registration::new(registry, key, lane);
+            let schedule = move |runnable: Task, info: async_task::ScheduleInfo| {
+                shared.schedule(runnable, info.woken_while_running)
+            };
+            let (runnable, handle) = spawn_raw(qos, key, future, guard, schedule);
+            let waker = runnable.waker();
+            ((runnable, handle), waker)
+        });
+        runnable.schedule();
+        handle
+    }
+
+    /// A task became runnable (spawned or woken): put it where the policy says.
+    pub(crate) fn schedule(&self, task: Task, yielded: bool) {
+        if self.is_shutdown() {
+            // Dropping the runnable drops the future (exactly once, async-task guarantees).
+            drop(task);
+            return;
+        }
+        let lane = Lane::of(task.metadata().qos);
+        let sampled = context::sample_latency(lane == Lane::Critical);
+        if sampled {
+            task.metadata().mark_scheduled(self.nanos_since_start());
+        }
+        let task = context::with_worker(|worker| match worker {
+            Some(core) if core.belongs_to(self) => {
+                core.counters().scheduled[lane.index()].bump();
+                match policy::placement(lane, Some(core.class), self.has_efficiency, yielded) {
+                    Placement::LifoSlot => {
+                        if let Some(displaced) = core.put_lifo(task) {
+                            let displaced_lane = Lane::of(displaced.metadata().qos);
+                            core.push_local(displaced_lane, displaced);
+                            self.notify(displaced_lane);
+                        }
+                        None
+                    }
+                    Placement::LocalQueue => {
+                        core.push_local(lane, task);
+                        self.notify(lane);
+                        None
+                    }
+                    Placement::Injector => Some(task),
+                }
+            }
+            _ => {
+                self.external.scheduled[lane.index()].bump();
+                Some(task)
+            }
+        });
+        if let Some(task) = task {
+            self.inject(lane, task);
+        }
+    }
+
+    /// Push to the lane's injector and wake a worker that may run it.
+    fn inject(&self, lane: Lane, task: Task) {
+        self.injectors[lane.index()].push(task);
+        // A push racing with shutdown: if shutdown began, whoever sees it second drains.
+        fence(SeqCst);
+        if self.shutdown.load(SeqCst) {
+            self.drain_injectors();
+            return;
+        }
+        self.notify(lane);
+    }
+
+    /// Wake one sleeping worker for new work of `lane`, unless one is already searching.
+    pub(crate) fn notify(&self, lane: Lane) {
+        if let Some(index) = self.idle.worker_to_notify(lane, self.has_efficiency) {
+            self.workers[index].parker.unpark();
+        }
+    }
+
+    /// Is there work a worker of `class` may take, outside its own queues?
+    pub(crate) fn has_visible_work(&self, class: CoreClass, own_index: usize) -> bool {
+        policy::lanes_for(class, self.has_efficiency)
+            .iter()
+            .any(|lane| {
+                let l = lane.index();
+                !self.injectors[l].is_empty()
+                    || self.workers.iter().enumerate().any(|(i, w)| {
+                        i != own_index && w.stealers[l].as_ref().is_some_and(|s| !s.is_empty())
+                    })
+            })
+    }
+
+    /// Begin shutdown: no new work is accepted, workers are told to stop.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, SeqCst);
+        for index in self.idle.drain_sleepers() {
+            self.workers[index].parker.unpark();
+        }
+        // Workers that are awake see the flag at their next look for work.
+    }
+
+    /// A worker left its loop (its own queues already drained).
+    pub(crate) fn worker_exited(&self) {
+        let mut running = self.running.lock();
+        *running -= 1;
+        if *running == 0 {
+            drop(running);
+            // The last worker out drops what is left everywhere else.
+            self.drop_remaining_tasks();
+            self.exited.notify_all();
+        }
+    }
+
+    /// Wait until every worker left its loop, or `timeout` passed. True if all left.
+    pub(crate) fn wait_for_workers(&self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut running = self.running.lock();
+        while *running > 0 {
+            match deadline {
+                None => running = self.exited.wait(running),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    drop(running);
+                    // A short sleep-poll keeps this simple and loom-free; shutdown is rare.
+                    std::thread::sleep((deadline - now).min(Duration::from_millis(1)));
+                    running = self.running.lock();
+                }
+            }
+        }
+        true
+    }
+
+    /// Drop every task still queued in the injectors and every task waiting on a waker.
+    /// Safe to call more than once and from any thread.
+    pub(crate) fn drop_remaining_tasks(&self) {
+        self.drain_injectors();
+        // Idle tasks: waking them schedules them, and `schedule` drops them (shutdown).
+        self.registry.wake_all();
+    }
+
+    fn drain_injectors(&self) {
+        for injector in &self.injectors {
+            loop {
+                match injector.steal() {
+                    crate::loom::deque::Steal::Success(task) => drop(task),
+                    crate::loom::deque::Steal::Empty => break,
+                    crate::loom::deque::Steal::Retry => continue,
+                }
+            }
+        }
+    }
+
+    pub(crate) fn metrics(&self) -> RuntimeMetrics {
+        metrics::snapshot(
+            self.workers.iter().map(|w| WorkerInfo {
+                name: &w.name,
+                class: w.class,
+                cpus: crate::topology::CpuSet::from_cpus(w.cpus.iter().copied())
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+                counters: &w.counters,
+            }),
+            &self.external,
+            self.registry.lane_counts(),
+            self.registry.live(),
+        )
+    }
+
+    pub(crate) fn mark_started(&self) {
+        self.started.fetch_add(1, Release);
+    }
+
+    pub(crate) fn class_slot(&self, class: CoreClass) -> usize {
+        class_index(class)
+    }
+}

@@ -1,0 +1,239 @@
+//! A worker thread: finds the next task the policy allows, polls it, and parks when
+//! there is nothing to do.
+
+use super::context::{self, TaskQosGuard, WorkerGuard};
+use super::idle::class_index;
+use super::metrics::WorkerCounters;
+use super::policy::{self, Lane, Source, LANES};
+use super::shared::{Shared, Task};
+use crate::loom::deque::{Steal, Worker};
+use crate::loom::sync::Arc;
+use crate::topology::CoreClass;
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The owner side of a worker: its queues and loop state. Lives on the worker's stack;
+/// reachable from `schedule` on the same thread through the thread-local context.
+pub(crate) struct WorkerCore {
+    pub(crate) index: usize,
+    pub(crate) class: CoreClass,
+    shared: Arc<Shared>,
+    /// Own queue per lane (`None` for lanes this worker may not run).
+    locals: [Option<Worker<Task>>; LANES],
+    /// The task to poll next: spawned or woken by the task now running.
+    lifo: RefCell<Option<Task>>,
+    lifo_streak: Cell<u32>,
+    tick: Cell<u32>,
+    searching: Cell<bool>,
+    rng: Cell<u64>,
+}
+
+impl WorkerCore {
+    pub(crate) fn new(shared: Arc<Shared>, index: usize, locals: [Option<Worker<Task>>; LANES]) -> Self {
+        let class = shared.workers[index].class;
+        WorkerCore {
+            index,
+            class,
+            shared,
+            locals,
+            lifo: RefCell::new(None),
+            lifo_streak: Cell::new(0),
+            tick: Cell::new(0),
+            searching: Cell::new(false),
+            // Any non-zero odd seed differing per worker will do for victim selection.
+            rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 1 | 1)),
+        }
+    }
+
+    pub(crate) fn belongs_to(&self, shared: &Shared) -> bool {
+        std::ptr::eq(&*self.shared, shared)
+    }
+
+    pub(crate) fn counters(&self) -> &WorkerCounters {
+        &self.shared.workers[self.index].counters
+    }
+
+    /// Put `task` in the LIFO slot; returns the task it displaced.
+    pub(crate) fn put_lifo(&self, task: Task) -> Option<Task> {
+        self.lifo.borrow_mut().replace(task)
+    }
+
+    /// Push to the back of this worker's own queue for `lane` (the policy guarantees this
+    /// worker may run `lane`, so the queue exists).
+    pub(crate) fn push_local(&self, lane: Lane, task: Task) {
+        match &self.locals[lane.index()] {
+            Some(queue) => queue.push(task),
+            // Unreachable by the policy; stay correct anyway.
+            None => self.shared.injectors[lane.index()].push(task),
+        }
+    }
+
+    /// The worker loop. Returns when the runtime shuts down.
+    pub(crate) fn run(&self) {
+        let _guard = WorkerGuard::set(self);
+        while !self.shared.is_shutdown() {
+            match self.find_task() {
+                Some(task) => {
+                    if self.searching.replace(false) && self.shared.idle.stop_searching(self.class) {
+                        // The last searcher found work: wake one more to keep looking.
+                        self.shared.notify(Lane::of(task.metadata().qos));
+                    }
+                    self.poll(task);
+                }
+                None => self.park(),
+            }
+        }
+        self.drain_own_queues();
+    }
+
+    fn poll(&self, task: Task) {
+        let header = task.metadata();
+        let lane = Lane::of(header.qos);
+        let counters = self.counters();
+        counters.polls[lane.index()].bump();
+        if let Some(queued_at) = header.take_scheduled() {
+            let now = self.shared.nanos_since_start();
+            counters.latency[lane.index()].record(now.saturating_sub(queued_at));
+        }
+        let _qos = TaskQosGuard::set(header.qos);
+        // The task wrapper already turns a panic in `poll` into a JoinError; this catches a
+        // panic from dropping a future, so that the worker lives on.
+        let _ = catch_unwind(AssertUnwindSafe(|| task.run()));
+    }
+
+    fn next_tick(&self) -> u32 {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        tick
+    }
+
+    fn find_task(&self) -> Option<Task> {
+        let order = policy::search_order(self.class, self.shared.has_efficiency, self.next_tick());
+        for &(lane, source) in order.steps() {
+            let found = match source {
+                Source::LocalFirst => self.pop_local(lane).or_else(|| self.pop_injector(lane)),
+                Source::InjectorFirst => self.pop_injector(lane).or_else(|| self.pop_local(lane)),
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        policy::steal_order(self.class, self.shared.has_efficiency)
+            .iter()
+            .find_map(|&lane| self.steal(lane))
+    }
+
+    fn pop_local(&self, lane: Lane) -> Option<Task> {
+        let mut lifo = self.lifo.borrow_mut();
+        if lifo.as_ref().is_some_and(|t| Lane::of(t.metadata().qos) == lane) {
+            if policy::take_lifo(self.lifo_streak.get()) {
+                self.lifo_streak.set(self.lifo_streak.get() + 1);
+                return lifo.take();
+            }
+            // Streak cap reached: the slot's task waits its turn at the back.
+            if let Some(task) = lifo.take() {
+                self.push_local(lane, task);
+            }
+        }
+        drop(lifo);
+        self.lifo_streak.set(0);
+        self.locals[lane.index()].as_ref()?.pop()
+    }
+
+    fn pop_injector(&self, lane: Lane) -> Option<Task> {
+        let injector = &self.shared.injectors[lane.index()];
+        if injector.is_empty() {
+            return None;
+        }
+        let local = self.locals[lane.index()].as_ref()?;
+        loop {
+            match injector.steal_batch_and_pop(local) {
+                Steal::Success(task) => {
+                    self.lifo_streak.set(0);
+                    // The batch moved into our queue is stealable: let an idle peer help.
+                    if !local.is_empty() {
+                        self.shared.notify(lane);
+                    }
+                    return Some(task);
+                }
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    fn next_random(&self) -> u64 {
+        // xorshift64: cheap victim selection, no shared state.
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
+    }
+
+    fn steal(&self, lane: Lane) -> Option<Task> {
+        let local = self.locals[lane.index()].as_ref()?;
+        let workers = &self.shared.workers;
+        let n = workers.len();
+        let start = (self.next_random() % n as u64) as usize;
+        for offset in 0..n {
+            let victim = (start + offset) % n;
+            if victim == self.index {
+                continue;
+            }
+            let Some(stealer) = &workers[victim].stealers[lane.index()] else {
+                continue;
+            };
+            loop {
+                match stealer.steal_batch_and_pop(local) {
+                    Steal::Success(task) => {
+                        self.lifo_streak.set(0);
+                        self.counters().steals_from[class_index(workers[victim].class)].bump();
+                        return Some(task);
+                    }
+                    Steal::Empty => break,
+                    Steal::Retry => continue,
+                }
+            }
+        }
+        None
+    }
+
+    fn park(&self) {
+        let shared = &self.shared;
+        shared
+            .idle
+            .prepare_sleep(self.index, self.class, self.searching.replace(false));
+        if shared.is_shutdown() || shared.has_visible_work(self.class, self.index) {
+            shared.idle.cancel_sleep(self.index, self.class);
+            self.searching.set(true);
+            return;
+        }
+        self.counters().parks.bump();
+        shared.workers[self.index].parker.park();
+        self.counters().unparks.bump();
+        // Whoever unparked us counted us as a searcher.
+        self.searching.set(true);
+    }
+
+    /// Shutdown: drop every task still in this worker's own queues (dropping a runnable
+    /// drops its future, exactly once).
+    fn drain_own_queues(&self) {
+        drop(self.lifo.borrow_mut().take());
+        for queue in self.locals.iter().flatten() {
+            while let Some(task) = queue.pop() {
+                drop(task);
+            }
+        }
+    }
+}
+
+/// Body of a worker thread.
+pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, locals: [Option<Worker<Task>>; LANES]) {
+    let core = WorkerCore::new(shared.clone(), index, locals);
+    let _enter = context::EnterGuard::enter(shared.clone());
+    core.run();
+    drop(core);
+    shared.worker_exited();
+}
