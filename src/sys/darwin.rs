@@ -2,9 +2,9 @@
 //!
 //! Darwin has no CPU-set affinity API, and its Mach affinity-tag policy
 //! (`thread_policy_set(THREAD_AFFINITY_POLICY)`) is rejected on Apple Silicon, so pinning
-//! is `Unsupported`; the kernel places threads by
-//! their QoS class instead, running `USER_INTERACTIVE` work on performance cores and
-//! `UTILITY` / `BACKGROUND` work preferably on efficiency cores. `setpriority` on Darwin
+//! is `Unsupported`; the kernel places threads by their QoS class instead, running
+//! `USER_INTERACTIVE` work on performance cores and `UTILITY` / `BACKGROUND` work
+//! preferably on efficiency cores. `setpriority` on Darwin
 //! applies to the whole process, so per-thread nice is `Unsupported` too.
 
 use super::{HintOutcome, ThreadQos};
