@@ -19,22 +19,31 @@
 
 use std::fmt;
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-#[path = "linux.rs"]
-mod imp;
-
+// One backend per OS family, all with the same crate-private functions; `imp` is the one
+// this target uses.
 #[cfg(any(target_os = "macos", target_os = "ios"))]
-#[path = "darwin.rs"]
-mod imp;
-
+mod darwin;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod linux;
 #[cfg(not(any(
     target_os = "linux",
     target_os = "android",
     target_os = "macos",
     target_os = "ios"
 )))]
-#[path = "other.rs"]
-mod imp;
+mod other;
+
+#[cfg(any(target_os = "macos", target_os = "ios"))]
+use darwin as imp;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use linux as imp;
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "ios"
+)))]
+use other as imp;
 
 /// Outcome of one best-effort OS request.
 ///
