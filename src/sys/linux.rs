@@ -1,0 +1,360 @@
+//! Linux / Android backend: `sched_setaffinity`, `sched_setattr` utilization clamps and
+//! per-thread `setpriority`.
+//!
+//! The pure parts (building a `cpu_set_t`, reading one back, laying out `sched_attr`) are
+//! plain functions so they can be tested without calling the kernel, also under Miri.
+
+use super::{HintOutcome, ThreadQos, MAX_NICE, MIN_NICE};
+use std::mem::size_of;
+
+/// How many CPU ids a `cpu_set_t` can hold (`CPU_SETSIZE`: 1024 with glibc and 64-bit
+/// Android). Computed from the type so it is right for every libc.
+const CPU_SET_CAPACITY: usize = 8 * size_of::<libc::cpu_set_t>();
+
+/// `struct sched_attr` as of Linux 5.3, `SCHED_ATTR_SIZE_VER1` (56 bytes), from
+/// `include/uapi/linux/sched/types.h`. The `libc` crate's `sched_attr` is the 48-byte
+/// `SCHED_ATTR_SIZE_VER0` layout without the utilization-clamp fields, hence our own.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SchedAttr {
+    /// Size of this struct in bytes: tells the kernel which layout version we speak.
+    pub(crate) size: u32,
+    /// Scheduling policy; ignored with `SCHED_FLAG_KEEP_POLICY`.
+    pub(crate) sched_policy: u32,
+    /// `SCHED_FLAG_*` bits.
+    pub(crate) sched_flags: u64,
+    /// Nice value (SCHED_NORMAL / SCHED_BATCH).
+    pub(crate) sched_nice: i32,
+    /// Static priority (SCHED_FIFO / SCHED_RR).
+    pub(crate) sched_priority: u32,
+    /// SCHED_DEADLINE runtime, ns.
+    pub(crate) sched_runtime: u64,
+    /// SCHED_DEADLINE deadline, ns.
+    pub(crate) sched_deadline: u64,
+    /// SCHED_DEADLINE period, ns.
+    pub(crate) sched_period: u64,
+    /// Utilization clamp minimum, 0..=1024.
+    pub(crate) sched_util_min: u32,
+    /// Utilization clamp maximum, 0..=1024.
+    pub(crate) sched_util_max: u32,
+}
+
+/// `SCHED_ATTR_SIZE_VER1` in `include/uapi/linux/sched/types.h`.
+pub(crate) const SCHED_ATTR_SIZE_VER1: usize = 56;
+const _: () = assert!(size_of::<SchedAttr>() == SCHED_ATTR_SIZE_VER1);
+
+// Flag bits from `include/uapi/linux/sched.h`.
+/// Keep the thread's current scheduling policy.
+pub(crate) const SCHED_FLAG_KEEP_POLICY: u64 = 0x08;
+/// Keep the thread's current nice value / priority.
+pub(crate) const SCHED_FLAG_KEEP_PARAMS: u64 = 0x10;
+/// Both of the above: change nothing but what the other flags name.
+pub(crate) const SCHED_FLAG_KEEP_ALL: u64 = SCHED_FLAG_KEEP_POLICY | SCHED_FLAG_KEEP_PARAMS;
+/// Set `sched_util_min`.
+pub(crate) const SCHED_FLAG_UTIL_CLAMP_MIN: u64 = 0x20;
+/// Set `sched_util_max`.
+pub(crate) const SCHED_FLAG_UTIL_CLAMP_MAX: u64 = 0x40;
+
+/// Full CPU capacity in utilization-clamp units (`SCHED_CAPACITY_SCALE`).
+pub(crate) const UCLAMP_SCALE: u32 = 1024;
+
+/// Clamp minimum for performance workers: 75 % of the biggest CPU.
+///
+/// Per `Documentation/scheduler/sched-util-clamp.rst`, `util_min` makes the scheduler treat
+/// the task as at least this busy: energy-aware placement then only fits it on CPUs whose
+/// capacity is above that (the big cores; little cores are typically well below 768), and
+/// schedutil asks for a frequency of at least ~75 % of maximum while it runs. 1024 would
+/// also demand the top frequency (or the single biggest core) at all times, which costs
+/// power and thermal headroom for little latency gain.
+pub(crate) const PERFORMANCE_UTIL_MIN: u32 = 768;
+
+/// Clamp maximum for efficiency workers: half of the biggest CPU.
+///
+/// `util_max` caps how busy the task can look, so however long it runs it fits on the
+/// mid / little cores and never drives the frequency above ~50 % on its own — background
+/// throughput work stays frugal.
+pub(crate) const EFFICIENCY_UTIL_MAX: u32 = 512;
+
+/// Builds the `cpu_set_t` holding exactly `cpus`.
+///
+/// Errors with `EINVAL` for an empty list or an id the set cannot hold, so nothing
+/// truncated ever reaches the kernel.
+pub(crate) fn cpu_set_from_ids(cpus: &[usize]) -> Result<libc::cpu_set_t, i32> {
+    if cpus.is_empty() || cpus.iter().any(|&cpu| cpu >= CPU_SET_CAPACITY) {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: cpu_set_t is a plain array of integers, for which all-zero bytes is a valid
+    // (empty) value.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        // SAFETY: cpu < CPU_SET_CAPACITY (checked above), so CPU_SET's index into the
+        // set's bit array is in bounds.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    Ok(set)
+}
+
+/// The ids in `set`, ascending.
+pub(crate) fn ids_from_cpu_set(set: &libc::cpu_set_t) -> Vec<usize> {
+    (0..CPU_SET_CAPACITY)
+        // SAFETY: cpu < CPU_SET_CAPACITY, so CPU_ISSET reads inside the set's bit array.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, set) })
+        .collect()
+}
+
+/// The `sched_attr` asking for `qos`'s utilization clamps and nothing else.
+///
+/// Both bounds are always set, so the request is a complete state: a thread can switch
+/// class without the kernel rejecting a leftover `util_min` above the new `util_max`
+/// (`uclamp_validate` answers `EINVAL` to min > max). `nice` and `priority` carry the
+/// thread's current values; with `SCHED_FLAG_KEEP_PARAMS` the kernel keeps them anyway,
+/// passing them too means a kernel that validates the fields before honouring the flag
+/// sees no change (and no privilege check for a "raise" to nice 0).
+pub(crate) fn qos_sched_attr(qos: ThreadQos, nice: i32, priority: u32) -> SchedAttr {
+    let (util_min, util_max) = match qos {
+        ThreadQos::Performance => (PERFORMANCE_UTIL_MIN, UCLAMP_SCALE),
+        ThreadQos::Efficiency => (0, EFFICIENCY_UTIL_MAX),
+    };
+    SchedAttr {
+        size: SCHED_ATTR_SIZE_VER1 as u32,
+        sched_policy: 0,
+        sched_flags: SCHED_FLAG_KEEP_ALL | SCHED_FLAG_UTIL_CLAMP_MIN | SCHED_FLAG_UTIL_CLAMP_MAX,
+        sched_nice: nice,
+        sched_priority: priority,
+        sched_runtime: 0,
+        sched_deadline: 0,
+        sched_period: 0,
+        sched_util_min: util_min,
+        sched_util_max: util_max,
+    }
+}
+
+/// Converts the raw `getpriority` system call result to a nice value.
+///
+/// The raw syscall returns `20 - nice` (1..=40) so that success is never negative
+/// (man 2 getpriority, "C library/kernel differences").
+pub(crate) fn nice_from_raw_getpriority(raw: libc::c_long) -> i32 {
+    20 - raw as i32
+}
+
+/// The errno of the last failed libc call on this thread.
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EINVAL)
+}
+
+/// The calling thread's kernel thread id (what `PRIO_PROCESS` means per thread on Linux).
+fn current_tid() -> libc::pid_t {
+    // SAFETY: gettid takes no arguments, cannot fail and touches no memory of ours.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t }
+}
+
+pub(super) fn pin_current_thread(cpus: &[usize]) -> HintOutcome {
+    let set = match cpu_set_from_ids(cpus) {
+        Ok(set) => set,
+        Err(errno) => return HintOutcome::Failed { errno },
+    };
+    // SAFETY: `set` is a valid, initialised cpu_set_t and we pass its exact size; pid 0
+    // means the calling thread. The kernel only reads the set.
+    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    if rc == 0 {
+        HintOutcome::Applied
+    } else {
+        HintOutcome::Failed {
+            errno: last_errno(),
+        }
+    }
+}
+
+pub(super) fn current_thread_affinity() -> Result<Vec<usize>, HintOutcome> {
+    // SAFETY: all-zero bytes is a valid (empty) cpu_set_t.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is writable and exactly size_of::<cpu_set_t>() bytes; pid 0 means the
+    // calling thread.
+    let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc == 0 {
+        Ok(ids_from_cpu_set(&set))
+    } else {
+        Err(HintOutcome::Failed {
+            errno: last_errno(),
+        })
+    }
+}
+
+pub(super) fn current_cpu() -> Option<usize> {
+    // SAFETY: sched_getcpu takes no arguments and touches no memory of ours.
+    let cpu = unsafe { libc::sched_getcpu() };
+    usize::try_from(cpu).ok()
+}
+
+/// The calling thread's static (real-time) priority, 0 for normal threads or if unknown.
+fn current_rt_priority() -> u32 {
+    // SAFETY: all-zero bytes is a valid sched_param (a struct of integers).
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    // SAFETY: `param` is a writable sched_param; pid 0 means the calling thread.
+    let rc = unsafe { libc::sched_getparam(0, &mut param) };
+    if rc == 0 {
+        u32::try_from(param.sched_priority).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+pub(super) fn apply_thread_qos(qos: ThreadQos) -> HintOutcome {
+    let nice = current_thread_nice().unwrap_or(0);
+    let attr = qos_sched_attr(qos, nice, current_rt_priority());
+    // SAFETY: sched_setattr(pid, attr, flags) reads `attr.size` (56) bytes from a valid,
+    // initialised #[repr(C)] struct of exactly that size; pid 0 is the calling thread and
+    // the syscall's own flags argument must be 0.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setattr,
+            0 as libc::pid_t,
+            &attr as *const SchedAttr,
+            0 as libc::c_uint,
+        )
+    };
+    if rc == 0 {
+        HintOutcome::Applied
+    } else {
+        HintOutcome::Failed {
+            errno: last_errno(),
+        }
+    }
+}
+
+pub(super) fn set_current_thread_nice(nice: i32) -> HintOutcome {
+    if !(MIN_NICE..=MAX_NICE).contains(&nice) {
+        return HintOutcome::Failed {
+            errno: libc::EINVAL,
+        };
+    }
+    // PRIO_PROCESS with a thread id changes only that thread on Linux (man 2 setpriority,
+    // BUGS: "threads do not share a common nice value").
+    // SAFETY: setpriority takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, current_tid() as libc::id_t, nice) };
+    if rc == 0 {
+        HintOutcome::Applied
+    } else {
+        HintOutcome::Failed {
+            errno: last_errno(),
+        }
+    }
+}
+
+pub(super) fn current_thread_nice() -> Result<i32, HintOutcome> {
+    // The raw syscall, unlike the libc wrapper, never returns a valid value of -1, so no
+    // errno juggling is needed to tell nice -1 from an error.
+    // SAFETY: getpriority takes plain integers and touches no memory of ours.
+    let raw = unsafe {
+        libc::syscall(
+            libc::SYS_getpriority,
+            libc::PRIO_PROCESS as libc::c_int,
+            current_tid() as libc::id_t,
+        )
+    };
+    if raw < 0 {
+        Err(HintOutcome::Failed {
+            errno: last_errno(),
+        })
+    } else {
+        Ok(nice_from_raw_getpriority(raw))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::offset_of;
+
+    #[test]
+    fn sched_attr_matches_uapi_layout() {
+        assert_eq!(size_of::<SchedAttr>(), 56);
+        assert_eq!(offset_of!(SchedAttr, size), 0);
+        assert_eq!(offset_of!(SchedAttr, sched_policy), 4);
+        assert_eq!(offset_of!(SchedAttr, sched_flags), 8);
+        assert_eq!(offset_of!(SchedAttr, sched_nice), 16);
+        assert_eq!(offset_of!(SchedAttr, sched_priority), 20);
+        assert_eq!(offset_of!(SchedAttr, sched_runtime), 24);
+        assert_eq!(offset_of!(SchedAttr, sched_deadline), 32);
+        assert_eq!(offset_of!(SchedAttr, sched_period), 40);
+        assert_eq!(offset_of!(SchedAttr, sched_util_min), 48);
+        assert_eq!(offset_of!(SchedAttr, sched_util_max), 52);
+    }
+
+    #[test]
+    fn flag_values_match_uapi() {
+        assert_eq!(SCHED_FLAG_KEEP_ALL, 0x18);
+        assert_eq!(SCHED_FLAG_UTIL_CLAMP_MIN, 0x20);
+        assert_eq!(SCHED_FLAG_UTIL_CLAMP_MAX, 0x40);
+    }
+
+    #[test]
+    fn performance_attr_raises_floor_and_keeps_everything_else() {
+        let attr = qos_sched_attr(ThreadQos::Performance, 3, 0);
+        assert_eq!(attr.size, 56);
+        assert_eq!(attr.sched_flags, 0x18 | 0x20 | 0x40);
+        assert_eq!(attr.sched_util_min, 768);
+        assert_eq!(attr.sched_util_max, 1024);
+        assert_eq!(attr.sched_nice, 3);
+        assert_eq!(attr.sched_priority, 0);
+    }
+
+    #[test]
+    fn efficiency_attr_lowers_ceiling() {
+        let attr = qos_sched_attr(ThreadQos::Efficiency, -2, 5);
+        assert_eq!(attr.sched_flags, 0x18 | 0x20 | 0x40);
+        assert_eq!(attr.sched_util_min, 0);
+        assert_eq!(attr.sched_util_max, 512);
+        assert_eq!(attr.sched_nice, -2);
+        assert_eq!(attr.sched_priority, 5);
+    }
+
+    #[test]
+    fn clamps_are_valid_for_every_class() {
+        for qos in [ThreadQos::Performance, ThreadQos::Efficiency] {
+            let attr = qos_sched_attr(qos, 0, 0);
+            assert!(attr.sched_util_min <= attr.sched_util_max, "{qos}");
+            assert!(attr.sched_util_max <= UCLAMP_SCALE, "{qos}");
+        }
+    }
+
+    #[test]
+    fn cpu_set_round_trips_sorted_and_deduplicated() {
+        let set = cpu_set_from_ids(&[7, 0, 3, 7, 1023]).expect("ids fit");
+        assert_eq!(ids_from_cpu_set(&set), vec![0, 3, 7, 1023]);
+    }
+
+    #[test]
+    fn cpu_set_single_id() {
+        let set = cpu_set_from_ids(&[0]).expect("0 fits");
+        assert_eq!(ids_from_cpu_set(&set), vec![0]);
+    }
+
+    #[test]
+    fn cpu_set_rejects_empty_list() {
+        assert_eq!(cpu_set_from_ids(&[]).err(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn cpu_set_rejects_id_past_capacity() {
+        if cfg!(target_env = "gnu") {
+            assert_eq!(CPU_SET_CAPACITY, 1024);
+        }
+        assert_eq!(
+            cpu_set_from_ids(&[0, CPU_SET_CAPACITY]).err(),
+            Some(libc::EINVAL)
+        );
+        assert_eq!(cpu_set_from_ids(&[5000]).err(), Some(libc::EINVAL));
+        assert_eq!(cpu_set_from_ids(&[usize::MAX]).err(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn raw_getpriority_converts_to_nice() {
+        assert_eq!(nice_from_raw_getpriority(20), 0);
+        assert_eq!(nice_from_raw_getpriority(40), -20);
+        assert_eq!(nice_from_raw_getpriority(1), 19);
+        assert_eq!(nice_from_raw_getpriority(21), -1);
+    }
+}

@@ -1,0 +1,32 @@
+//! Fallback backend for systems without a supported thread-placement API (Windows
+//! included): every request is `Unsupported` and every query unknown.
+//!
+//! Windows could pin with `SetThreadAffinityMask` (ids < 64) and hint efficiency with
+//! `SetThreadInformation(ThreadPowerThrottling)`; both need the `windows-sys` dependency
+//! and a Windows machine to test on, so they are left for later.
+
+use super::{HintOutcome, ThreadQos};
+
+pub(super) fn pin_current_thread(_cpus: &[usize]) -> HintOutcome {
+    HintOutcome::Unsupported
+}
+
+pub(super) fn current_thread_affinity() -> Result<Vec<usize>, HintOutcome> {
+    Err(HintOutcome::Unsupported)
+}
+
+pub(super) fn current_cpu() -> Option<usize> {
+    None
+}
+
+pub(super) fn apply_thread_qos(_qos: ThreadQos) -> HintOutcome {
+    HintOutcome::Unsupported
+}
+
+pub(super) fn set_current_thread_nice(_nice: i32) -> HintOutcome {
+    HintOutcome::Unsupported
+}
+
+pub(super) fn current_thread_nice() -> Result<i32, HintOutcome> {
+    Err(HintOutcome::Unsupported)
+}
