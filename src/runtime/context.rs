@@ -116,3 +116,8 @@ pub(crate) fn thread_shard_hint() -> usize {
         s.get()
     })
 }
+
+/// The Qos of the task being polled on this thread, if any.
+pub(crate) fn current_task_qos() -> Option<Qos> {
+    TASK_QOS.with(|q| q.get())
+}

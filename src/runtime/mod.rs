@@ -1,0 +1,334 @@
+//! The runtime: worker threads per core class, per-lane queues with work stealing, the
+//! idle / wake protocol, `block_on`, shutdown and metrics.
+//!
+//! How work flows:
+//! - a task's [`Qos`] puts it in a [`Lane`]; the lane decides which workers may poll it
+//!   (see [`policy`] for the table and the fairness bound);
+//! - a task spawned or woken on a worker that may run its lane goes to that worker's LIFO
+//!   slot (polled next; capped at [`MAX_LIFO_STREAK`] in a row) or, when it yielded, to the
+//!   back of the worker's queue for the lane; anywhere else (a foreign thread, or a worker of
+//!   the wrong class) it goes to the lane's shared injector;
+//! - an idle worker looks at its lanes in order (own queue, then injector), then steals
+//!   half of a peer's queue for a lane it may run, then sleeps; one sleeper is woken per
+//!   unit of new work, and none while a worker that may run it is already searching.
+
+mod block_on;
+mod builder;
+mod context;
+mod idle;
+mod metrics;
+pub mod policy;
+mod registry;
+mod shared;
+mod worker;
+
+pub use builder::{
+    Builder, ConfigError, Pin, ENV_E_WORKERS, ENV_PIN, ENV_P_WORKERS, ENV_QOS_HINTS,
+    MAX_WORKERS_PER_CLASS,
+};
+pub use metrics::{
+    Hints, LaneMetrics, LatencyHistogram, RuntimeMetrics, WorkerMetrics, LATENCY_BUCKETS,
+    LATENCY_SAMPLE_EVERY,
+};
+pub use policy::{Lane, FAIR_INTERVAL, MAX_LIFO_STREAK};
+
+use crate::loom::sync::Arc;
+use crate::task::{JoinHandle, Qos};
+use crate::topology::CoreClass;
+use shared::Shared;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin as StdPin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// A running hetsched runtime: worker threads for performance and efficiency cores.
+///
+/// Dropping it shuts it down: workers stop after their current poll, every task's future
+/// is dropped exactly once (queued, waiting on a waker, or running), and the threads are
+/// joined. [`Runtime::shutdown_timeout`] bounds how long that may take.
+///
+/// ```
+/// use hetsched::{Qos, Runtime};
+///
+/// let rt = Runtime::new().unwrap(); // topology and settings from HETSCHED_* or detection
+/// let answer = rt.block_on(async {
+///     let urgent = hetsched::spawn_with(Qos::Interactive, async { 40 });
+///     let batch = hetsched::spawn_with(Qos::Background, async { 2 });
+///     urgent.await.unwrap() + batch.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    shut_down: bool,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("workers", &self.shared.workers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A runtime configured by the environment ([`Builder::from_env`]): detection plus the
+    /// operator's `HETSCHED_*` variables. A malformed variable is an `InvalidInput` error
+    /// naming it.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::from_env()?.build()
+    }
+
+    pub(crate) fn from_parts(shared: Arc<Shared>, threads: Vec<std::thread::JoinHandle<()>>) -> Self {
+        Runtime {
+            shared,
+            threads,
+            shut_down: false,
+        }
+    }
+
+    /// Run `future` to completion on the calling thread, with this runtime entered (so
+    /// [`spawn`] works inside it). Its panic, if any, reaches the caller.
+    ///
+    /// # Panics
+    ///
+    /// When called on a worker thread of any hetsched runtime (from inside a task): that
+    /// would block the worker and can deadlock the runtime. Await instead.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        block_on::block_on(&self.shared, future)
+    }
+
+    /// Spawn a task. Its Qos is inherited from the calling task, or `Default` when called
+    /// from outside any task (invariant 8).
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(context::inherited_qos(), future)
+    }
+
+    /// Spawn a task with an explicit Qos.
+    pub fn spawn_with<F>(&self, qos: Qos, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(qos, future)
+    }
+
+    /// A cheap, cloneable handle for spawning onto this runtime from anywhere.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// A snapshot of the runtime's metrics.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.shared.metrics()
+    }
+
+    /// Shut down, waiting at most `timeout` for workers to finish the poll they are in.
+    /// Workers still busy after that are left to exit on their own (their tasks are dropped
+    /// when their poll returns); every other task's future is dropped before this returns.
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
+        self.shutdown(Some(timeout));
+    }
+
+    fn shutdown(&mut self, timeout: Option<Duration>) {
+        if std::mem::replace(&mut self.shut_down, true) {
+            return;
+        }
+        let on_own_worker = context::with_worker(|w| w.is_some_and(|c| c.belongs_to(&self.shared)));
+        self.shared.begin_shutdown();
+        if on_own_worker {
+            // Dropped from one of its own tasks: this thread cannot wait for itself. Workers
+            // exit after their current poll; the last one drops the remaining tasks.
+            self.threads.clear();
+            return;
+        }
+        if self.shared.wait_for_workers(timeout) {
+            for thread in self.threads.drain(..) {
+                let _ = thread.join();
+            }
+        } else {
+            self.threads.clear();
+            self.shared.drop_remaining_tasks();
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown(None);
+    }
+}
+
+/// A handle to a runtime: spawn onto it from any thread. Cloning is cheap.
+///
+/// ```
+/// let rt = hetsched::Builder::new().build().unwrap();
+/// let handle = rt.handle();
+/// let task = std::thread::spawn(move || handle.spawn(async { 1 + 1 }))
+///     .join()
+///     .unwrap();
+/// assert_eq!(rt.block_on(task).unwrap(), 2);
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+/// Error from [`Handle::try_current`]: this thread is not inside a hetsched runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoRuntime(());
+
+impl fmt::Display for NoRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "not inside a hetsched runtime: call this from a task or from Runtime::block_on, \
+             or keep a Handle (Runtime::handle) and use it",
+        )
+    }
+}
+
+impl std::error::Error for NoRuntime {}
+
+impl Handle {
+    /// The runtime of the calling task (or of the enclosing `block_on`).
+    ///
+    /// # Panics
+    ///
+    /// Outside any hetsched runtime; see [`Handle::try_current`].
+    pub fn current() -> Handle {
+        match Handle::try_current() {
+            Ok(handle) => handle,
+            Err(err) => panic!("hetsched::Handle::current: {err}"),
+        }
+    }
+
+    /// The runtime of the calling task, or an error outside any runtime.
+    pub fn try_current() -> Result<Handle, NoRuntime> {
+        context::current_runtime()
+            .map(|shared| Handle { shared })
+            .ok_or(NoRuntime(()))
+    }
+
+    /// Spawn a task; its Qos is inherited from the calling task, or `Default`.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(context::inherited_qos(), future)
+    }
+
+    /// Spawn a task with an explicit Qos.
+    pub fn spawn_with<F>(&self, qos: Qos, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(qos, future)
+    }
+
+    /// Run `future` to completion on the calling thread; see [`Runtime::block_on`].
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        block_on::block_on(&self.shared, future)
+    }
+
+    /// A snapshot of the runtime's metrics.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.shared.metrics()
+    }
+}
+
+/// Spawn a task onto the current runtime. Its Qos is inherited from the calling task
+/// (as Swift tasks and GCD blocks do), or `Default` from `block_on`.
+///
+/// # Panics
+///
+/// Outside a hetsched runtime (use [`Handle::spawn`] there).
+///
+/// ```
+/// use hetsched::Qos;
+/// let rt = hetsched::Builder::new().build().unwrap();
+/// let qos = rt.block_on(rt.spawn_with(Qos::Utility, async {
+///     // A plain spawn inside a Utility task is Utility too.
+///     hetsched::spawn(async { hetsched::current_qos() }).await.unwrap()
+/// }));
+/// assert_eq!(qos.unwrap(), Some(Qos::Utility));
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Handle::current().spawn(future)
+}
+
+/// Spawn a task with an explicit Qos onto the current runtime.
+///
+/// # Panics
+///
+/// Outside a hetsched runtime (use [`Handle::spawn_with`] there).
+pub fn spawn_with<F>(qos: Qos, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Handle::current().spawn_with(qos, future)
+}
+
+/// The class of the worker polling the caller, or `None` outside a worker thread.
+pub fn current_class() -> Option<CoreClass> {
+    context::with_worker(|w| w.map(|core| core.class))
+}
+
+/// The Qos of the task being polled on this thread, or `None` outside a task.
+pub fn current_qos() -> Option<Qos> {
+    context::current_task_qos()
+}
+
+/// Yield to the scheduler: the task goes to the back of its worker's queue for its lane,
+/// so other tasks get a turn.
+///
+/// ```
+/// let rt = hetsched::Builder::new().build().unwrap();
+/// rt.block_on(rt.spawn(async {
+///     for _ in 0..3 {
+///         hetsched::yield_now().await;
+///     }
+/// }))
+/// .unwrap();
+/// ```
+pub async fn yield_now() {
+    YieldNow { yielded: false }.await
+}
+
+struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: StdPin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
