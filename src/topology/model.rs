@@ -44,7 +44,7 @@ impl fmt::Display for CoreClass {
 pub enum Evidence {
     /// Intel hybrid PMU list `/sys/devices/<pmu>/cpus` (`cpu_core`, `cpu_atom`, `cpu_lowpower`).
     IntelHybridPmu {
-        /// PMU directory name.
+        /// PMU directory name(s), joined with `+` (`cpu_atom+cpu_lowpower`).
         pmu: String,
     },
     /// `cpuN/cpu_capacity` values in `min..=max` (kernel scale, 1024 = biggest core).
@@ -216,8 +216,7 @@ impl fmt::Display for Source {
 ///
 /// Rules: tiers are ranked 0 = slowest; the lowest tier is Efficiency and every higher
 /// tier Performance; a single tier is homogeneous (all Performance, no Efficiency).
-/// Intel hybrid PMU data is the one exception: `cpu_atom` and `cpu_lowpower` are both
-/// Efficiency.
+/// (Intel hybrid `cpu_atom` and `cpu_lowpower` CPUs share the Efficiency tier.)
 ///
 /// ```
 /// use hetsched::topology::{CoreClass, CpuSet, Topology};

@@ -10,9 +10,10 @@
 //! one group decides:
 //! 1. Intel hybrid PMU lists `<root>/sys/devices/{cpu_core,cpu_atom,cpu_lowpower}/cpus`
 //!    (kernel `arch/x86/events/intel/core.c` registers one PMU per core type on hybrid
-//!    parts). `cpu_core` = Performance; `cpu_atom` and `cpu_lowpower` = Efficiency,
-//!    ranked lowpower < atom < core. Used when the lists cover every online CPU, even
-//!    if only one list is present (then the machine is homogeneous).
+//!    parts). `cpu_core` = Performance; `cpu_atom` and `cpu_lowpower` together form the
+//!    Efficiency tier (so "Efficiency = lowest tier" holds here too). Used when the
+//!    lists cover every online CPU, even if only one list is present (then the
+//!    machine is homogeneous).
 //! 2. `cpuN/cpu_capacity` (kernel `Documentation/ABI/testing/sysfs-devices-system-cpu`),
 //!    5% tolerance.
 //! 3. `cpuN/regs/identification/midr_el1` (arm64): known little cores are Efficiency,
@@ -241,15 +242,19 @@ fn tiers_from_clusters(
 }
 
 fn intel_pmu(ctx: &Context<'_>, notes: &mut Vec<String>) -> Option<Vec<TierSpec>> {
-    // Slowest first; the bool says Efficiency.
+    // The bool says Efficiency. `cpu_lowpower` (the SoC-tile LP E-cores of Meteor Lake /
+    // Arrow Lake-H) and `cpu_atom` E-cores both are Efficiency; they share the lowest
+    // tier so that "Efficiency = the lowest tier" holds for every source.
     const PMUS: [(&str, bool); 3] = [
         ("cpu_lowpower", true),
         ("cpu_atom", true),
         ("cpu_core", false),
     ];
-    let mut specs = Vec::new();
+    let mut efficiency = (CpuSet::new(), Vec::new());
+    let mut performance = (CpuSet::new(), Vec::new());
     let mut covered = CpuSet::new();
-    for (pmu, efficiency) in PMUS {
+    let mut found = false;
+    for (pmu, is_efficiency) in PMUS {
         let path = ctx.root.join("sys/devices").join(pmu).join("cpus");
         let cpus = match read_small(&path) {
             Ok(text) => match text.parse::<CpuSet>() {
@@ -265,20 +270,23 @@ fn intel_pmu(ctx: &Context<'_>, notes: &mut Vec<String>) -> Option<Vec<TierSpec>
                 return None;
             }
         };
+        found = true;
         if !covered.is_disjoint(&cpus) {
             notes.push(format!("hybrid PMU lists overlap ({pmu})"));
             return None;
         }
         covered = covered.union(&cpus);
-        specs.push(TierSpec::new(
-            cpus,
-            efficiency,
-            Evidence::IntelHybridPmu {
-                pmu: pmu.to_string(),
-            },
-        ));
+        let (set, names) = if is_efficiency {
+            &mut efficiency
+        } else {
+            &mut performance
+        };
+        if !cpus.is_empty() {
+            *set = set.union(&cpus);
+            names.push(pmu);
+        }
     }
-    if specs.is_empty() {
+    if !found {
         notes.push("no hybrid PMU lists".to_string());
         return None;
     }
@@ -287,7 +295,16 @@ fn intel_pmu(ctx: &Context<'_>, notes: &mut Vec<String>) -> Option<Vec<TierSpec>
         notes.push(format!("hybrid PMU lists miss cpus {uncovered}"));
         return None;
     }
-    Some(specs)
+    let spec = |(cpus, names): (CpuSet, Vec<&str>), is_efficiency| {
+        TierSpec::new(
+            cpus,
+            is_efficiency,
+            Evidence::IntelHybridPmu {
+                pmu: names.join("+"),
+            },
+        )
+    };
+    Some(vec![spec(efficiency, true), spec(performance, false)])
 }
 
 fn capacity(ctx: &Context<'_>, notes: &mut Vec<String>) -> Option<Vec<TierSpec>> {
