@@ -28,7 +28,7 @@ impl CoreClass {
 
 impl fmt::Display for CoreClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             CoreClass::Performance => "performance",
             CoreClass::Efficiency => "efficiency",
         })
