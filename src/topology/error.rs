@@ -52,7 +52,6 @@ pub enum TopologyError {
     },
 }
 
-#[allow(dead_code)] // constructors used by the detectors landing next
 impl TopologyError {
     pub(crate) fn io(path: impl Into<PathBuf>, expected: impl Into<String>, e: io::Error) -> Self {
         TopologyError::Io {
@@ -100,7 +99,6 @@ impl TopologyError {
 }
 
 /// Keeps error messages one line long when a file holds a lot of garbage.
-#[allow(dead_code)]
 fn shorten(value: &str) -> String {
     const LIMIT: usize = 80;
     if value.chars().count() <= LIMIT {

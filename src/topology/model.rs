@@ -28,7 +28,7 @@ impl CoreClass {
 
 impl fmt::Display for CoreClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             CoreClass::Performance => "performance",
             CoreClass::Efficiency => "efficiency",
         })
@@ -44,7 +44,7 @@ impl fmt::Display for CoreClass {
 pub enum Evidence {
     /// Intel hybrid PMU list `/sys/devices/<pmu>/cpus` (`cpu_core`, `cpu_atom`, `cpu_lowpower`).
     IntelHybridPmu {
-        /// PMU directory name.
+        /// PMU directory name(s), joined with `+` (`cpu_atom+cpu_lowpower`).
         pmu: String,
     },
     /// `cpuN/cpu_capacity` values in `min..=max` (kernel scale, 1024 = biggest core).
@@ -187,6 +187,8 @@ pub enum Source {
     Uniform,
     /// Nothing better was available: `std::thread::available_parallelism`.
     Fallback,
+    /// Linux without a usable sysfs: one homogeneous tier over the affinity mask.
+    Affinity,
     /// Operator overrides applied on top of another source.
     Overridden {
         /// What was detected before the overrides.
@@ -203,6 +205,7 @@ impl fmt::Display for Source {
             Source::Declared => f.write_str("declared"),
             Source::Uniform => f.write_str("uniform"),
             Source::Fallback => f.write_str("fallback: available_parallelism"),
+            Source::Affinity => f.write_str("fallback: sched_getaffinity"),
             Source::Overridden { base } => write!(f, "overrides on {base}"),
         }
     }
@@ -213,8 +216,7 @@ impl fmt::Display for Source {
 ///
 /// Rules: tiers are ranked 0 = slowest; the lowest tier is Efficiency and every higher
 /// tier Performance; a single tier is homogeneous (all Performance, no Efficiency).
-/// Intel hybrid PMU data is the one exception: `cpu_atom` and `cpu_lowpower` are both
-/// Efficiency.
+/// (Intel hybrid `cpu_atom` and `cpu_lowpower` CPUs share the Efficiency tier.)
 ///
 /// ```
 /// use hetsched::topology::{CoreClass, CpuSet, Topology};
@@ -321,7 +323,12 @@ impl Topology {
     }
 
     pub(crate) fn uniform_from(n: usize, source: Source) -> Topology {
-        let cpus = CpuSet::first_n(n.max(1));
+        Topology::uniform_over(CpuSet::first_n(n.max(1)), source)
+    }
+
+    /// One homogeneous tier over `cpus`.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn uniform_over(cpus: CpuSet, source: Source) -> Topology {
         let detail = format!("{} CPUs assumed alike", cpus.len());
         Topology::from_tiers(
             vec![TierSpec::new(
@@ -332,6 +339,31 @@ impl Topology {
             cpus,
             true,
             source,
+        )
+    }
+
+    /// Keeps only the CPUs in `allowed`. Classes stay what detection found (a core's
+    /// kind does not change because this process may not use its neighbours); empty
+    /// tiers are dropped and ranks renumbered, and if no Performance CPU remains the
+    /// rest become Performance (homogeneous), as in every topology.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn restrict_to(self, allowed: &CpuSet) -> Topology {
+        let specs = self
+            .tiers
+            .into_iter()
+            .map(|t| {
+                TierSpec::new(
+                    t.cpus.intersection(allowed),
+                    t.class == CoreClass::Efficiency,
+                    t.evidence,
+                )
+            })
+            .collect();
+        Topology::from_tiers(
+            specs,
+            self.allowed.intersection(allowed),
+            self.ids_known,
+            self.source,
         )
     }
 
@@ -477,6 +509,20 @@ mod tests {
         assert!(err.to_string().contains("empty"), "{err}");
         let err = Topology::with_classes(set("0-2"), set("2-3")).unwrap_err();
         assert!(err.to_string().contains("overlap on CPUs 2"), "{err}");
+    }
+
+    #[test]
+    fn restricting_keeps_classes() {
+        let t = Topology::with_classes(set("4-7"), set("0-3")).unwrap();
+        let only_p = t.clone().restrict_to(&set("5-6"));
+        assert!(!only_p.is_heterogeneous());
+        assert_eq!(only_p.cpus(CoreClass::Performance), &set("5-6"));
+        let mixed = t.clone().restrict_to(&set("3-4"));
+        assert_eq!(mixed.cpus(CoreClass::Efficiency), &set("3"));
+        assert_eq!(mixed.allowed(), &set("3-4"));
+        let only_e = t.restrict_to(&set("0-1"));
+        assert_eq!(only_e.cpus(CoreClass::Performance), &set("0-1"));
+        assert_eq!(only_e.tiers()[0].rank(), 0);
     }
 
     #[test]

@@ -1,0 +1,172 @@
+//! The operator's view of the machine: where the topology came from, its tiers,
+//! classes and allowed CPUs.
+//!
+//! ```text
+//! cargo run --example topology                        # live host + HETSCHED_* overrides
+//! cargo run --example topology -- --sysfs-root platform/rockchip-rk3588
+//! cargo run --example topology -- --sysctl-dump platform/apple-m4/sysctl.txt --json
+//! ```
+//!
+//! Errors (missing directory, unreadable dump, unknown flag, bad environment variable)
+//! print one line on stderr and exit with status 2.
+
+use std::process::ExitCode;
+
+use hetsched::topology::{CoreClass, Topology};
+use serde_json::json;
+
+const USAGE: &str = "\
+usage: topology [--sysfs-root DIR | --sysctl-dump FILE] [--json] [--help]
+
+  --sysfs-root DIR     detect from a captured sysfs tree (DIR/sys/devices/system/cpu)
+  --sysctl-dump FILE   classify from the output of `sysctl hw` saved in FILE
+  --json               print JSON instead of text
+  --help               print this help
+
+With neither source flag, the live host is detected and the HETSCHED_SYSFS_ROOT,
+HETSCHED_P_CPUS and HETSCHED_E_CPUS environment variables are applied.";
+
+enum Input {
+    Env,
+    Sysfs(String),
+    SysctlDump(String),
+}
+
+struct Options {
+    input: Input,
+    json: bool,
+}
+
+/// `Ok(None)` means `--help` was printed.
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        input: Input::Env,
+        json: false,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        match flag.as_str() {
+            "--help" | "-h" => return Ok(None),
+            "--json" if inline.is_none() => options.json = true,
+            "--sysfs-root" | "--sysctl-dump" => {
+                if !matches!(options.input, Input::Env) {
+                    return Err("give only one of --sysfs-root and --sysctl-dump".to_string());
+                }
+                let value = inline
+                    .or_else(|| args.next())
+                    .ok_or_else(|| format!("{flag} needs a value"))?;
+                options.input = if flag == "--sysfs-root" {
+                    Input::Sysfs(value)
+                } else {
+                    Input::SysctlDump(value)
+                };
+            }
+            _ => return Err(format!("unknown argument {arg:?} (try --help)")),
+        }
+    }
+    Ok(Some(options))
+}
+
+fn load(input: &Input) -> Result<Topology, String> {
+    match input {
+        Input::Env => Topology::from_env().map_err(|e| e.to_string()),
+        Input::Sysfs(dir) => Topology::from_sysfs(dir).map_err(|e| e.to_string()),
+        Input::SysctlDump(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read sysctl dump {file:?}: {e}"))?;
+            Topology::from_sysctl_dump(&text).map_err(|e| format!("{file}: {e}"))
+        }
+    }
+}
+
+fn to_json(t: &Topology) -> serde_json::Value {
+    let class = |c: CoreClass| json!({"cpus": t.cpus(c).to_string(), "count": t.count(c)});
+    json!({
+        "source": t.source().to_string(),
+        "heterogeneous": t.is_heterogeneous(),
+        "cpu_ids_known": t.cpu_ids_known(),
+        "performance": class(CoreClass::Performance),
+        "efficiency": class(CoreClass::Efficiency),
+        "tiers": t.tiers().iter().map(|tier| json!({
+            "rank": tier.rank(),
+            "cpus": tier.cpus().to_string(),
+            "count": tier.count(),
+            "class": tier.class().to_string(),
+            "evidence": tier.evidence().to_string(),
+        })).collect::<Vec<_>>(),
+        "allowed": t.allowed().to_string(),
+    })
+}
+
+/// Shows a CPU list, or says why there is none.
+fn cpus_text(t: &Topology, cpus: &hetsched::topology::CpuSet) -> String {
+    if !t.cpu_ids_known() {
+        "(ids not reported by this OS)".to_string()
+    } else if cpus.is_empty() {
+        "(none)".to_string()
+    } else {
+        cpus.to_string()
+    }
+}
+
+fn print_text(t: &Topology) {
+    println!("source:        {}", t.source());
+    println!(
+        "heterogeneous: {}",
+        if t.is_heterogeneous() { "yes" } else { "no" }
+    );
+    println!("tiers (rank 0 = slowest):");
+    for tier in t.tiers() {
+        println!(
+            "  rank {}  {:<11}  count {:>3}  cpus {}  evidence: {}",
+            tier.rank(),
+            tier.class(),
+            tier.count(),
+            cpus_text(t, tier.cpus()),
+            tier.evidence()
+        );
+    }
+    println!("classes:");
+    for class in CoreClass::ALL {
+        println!(
+            "  {:<11}  count {:>3}  cpus {}",
+            class,
+            t.count(class),
+            cpus_text(t, t.cpus(class))
+        );
+    }
+    println!("allowed:       {}", cpus_text(t, t.allowed()));
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(msg) => {
+            eprintln!("topology: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let topology = match load(&options.input) {
+        Ok(t) => t,
+        Err(msg) => {
+            eprintln!("topology: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    if options.json {
+        println!("{:#}", to_json(&topology));
+    } else {
+        print_text(&topology);
+    }
+    // The "what this OS lets us do (pin? QoS?)" section, `print_capabilities`, will
+    // be added here from src/sys; it is deliberately not written yet.
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,256 @@
+//! Operator overrides: `HETSCHED_SYSFS_ROOT`, `HETSCHED_P_CPUS`, `HETSCHED_E_CPUS`,
+//! and the same through [`Topology::with_overrides`].
+//!
+//! An environment variable that is set to an empty (or all-whitespace) string is
+//! treated as unset: `HETSCHED_P_CPUS= cmd` is the usual way to clear a variable for
+//! one command, and an empty performance set would be an error anyway.
+
+use std::ffi::OsString;
+
+use super::model::{check_classes, TierSpec};
+use super::{CpuSet, Evidence, Source, Topology, TopologyError};
+
+/// Environment variable: cpulist of the performance CPUs.
+pub const ENV_P_CPUS: &str = "HETSCHED_P_CPUS";
+/// Environment variable: cpulist of the efficiency CPUs.
+pub const ENV_E_CPUS: &str = "HETSCHED_E_CPUS";
+/// Environment variable: root of a captured sysfs tree to detect from instead of the host.
+pub const ENV_SYSFS_ROOT: &str = "HETSCHED_SYSFS_ROOT";
+
+/// One requested class: where it came from (for messages), the raw text, the set.
+struct Requested {
+    input: String,
+    value: String,
+    cpus: CpuSet,
+}
+
+impl Topology {
+    /// What an operator configured: [`ENV_SYSFS_ROOT`] (detect from that tree instead of
+    /// the live host; no affinity mask applies to a captured tree), otherwise
+    /// [`Topology::detect`]; then [`ENV_P_CPUS`] / [`ENV_E_CPUS`] overrides as in
+    /// [`Topology::with_overrides`]. Empty variables count as unset.
+    pub fn from_env() -> Result<Topology, TopologyError> {
+        Self::from_env_with(|name| std::env::var_os(name))
+    }
+
+    /// [`Topology::from_env`] with a custom variable lookup, so callers and tests need
+    /// not mutate the process environment.
+    ///
+    /// ```
+    /// use hetsched::topology::{CoreClass, Topology};
+    /// let err = Topology::from_env_with(|name| {
+    ///     (name == "HETSCHED_P_CPUS").then(|| "3-1".into())
+    /// })
+    /// .unwrap_err();
+    /// assert!(err.to_string().contains("HETSCHED_P_CPUS"));
+    /// ```
+    pub fn from_env_with(
+        lookup: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<Topology, TopologyError> {
+        let var = |name: &str| -> Result<Option<String>, TopologyError> {
+            match lookup(name) {
+                None => Ok(None),
+                Some(os) => match os.into_string() {
+                    Ok(s) if s.trim().is_empty() => Ok(None),
+                    Ok(s) => Ok(Some(s)),
+                    Err(os) => Err(TopologyError::invalid_value(
+                        name,
+                        os.to_string_lossy(),
+                        "valid UTF-8 text",
+                    )),
+                },
+            }
+        };
+        // Parse the overrides first: a malformed list is reported even if detection
+        // would also fail.
+        let requested = |name: &str| -> Result<Option<Requested>, TopologyError> {
+            let Some(value) = var(name)? else {
+                return Ok(None);
+            };
+            let cpus = value
+                .parse::<CpuSet>()
+                .map_err(|source| TopologyError::InvalidCpuList {
+                    input: name.to_string(),
+                    source,
+                })?;
+            Ok(Some(Requested {
+                input: name.to_string(),
+                value: value.trim().to_string(),
+                cpus,
+            }))
+        };
+        let p = requested(ENV_P_CPUS)?;
+        let e = requested(ENV_E_CPUS)?;
+        let base = match var(ENV_SYSFS_ROOT)? {
+            Some(root) => Topology::from_sysfs(&root).map_err(|err| {
+                TopologyError::invalid_value(
+                    ENV_SYSFS_ROOT,
+                    &root,
+                    format!("cannot detect from this sysfs tree: {err}"),
+                )
+            })?,
+            None => Topology::detect(),
+        };
+        base.apply_overrides(p, e)
+    }
+
+    /// Applies operator overrides to a detected topology. Checks: `p` non-empty, `p` and
+    /// `e` disjoint, every CPU in [`Topology::allowed`]. With only `p`, E = allowed - P;
+    /// with only `e`, P = allowed - E (which must not be empty). With both, allowed CPUs
+    /// in neither set get no class. `None, None` returns `self` unchanged. Errors name
+    /// the argument (`p_cpus` / `e_cpus`), the value and the reason. Topologies whose
+    /// CPU ids are unknown (macOS) cannot take overrides.
+    ///
+    /// ```
+    /// use hetsched::topology::{CoreClass, Topology};
+    /// let t = Topology::uniform(8).with_overrides(Some("4-7".parse().unwrap()), None).unwrap();
+    /// assert_eq!(t.cpus(CoreClass::Efficiency).to_string(), "0-3");
+    /// assert!(Topology::uniform(8).with_overrides(Some("9".parse().unwrap()), None).is_err());
+    /// ```
+    pub fn with_overrides(
+        self,
+        p: Option<CpuSet>,
+        e: Option<CpuSet>,
+    ) -> Result<Topology, TopologyError> {
+        let wrap = |input: &str, cpus: CpuSet| Requested {
+            input: input.to_string(),
+            value: cpus.to_string(),
+            cpus,
+        };
+        self.apply_overrides(p.map(|s| wrap("p_cpus", s)), e.map(|s| wrap("e_cpus", s)))
+    }
+
+    fn apply_overrides(
+        self,
+        p: Option<Requested>,
+        e: Option<Requested>,
+    ) -> Result<Topology, TopologyError> {
+        if p.is_none() && e.is_none() {
+            return Ok(self);
+        }
+        for r in p.iter().chain(e.iter()) {
+            if !self.ids_known {
+                return Err(TopologyError::invalid_value(
+                    &r.input,
+                    &r.value,
+                    format!(
+                        "CPU ids are unknown for source \"{}\", so CPU lists cannot be applied",
+                        self.source
+                    ),
+                ));
+            }
+            let outside = r.cpus.difference(&self.allowed);
+            if !outside.is_empty() {
+                return Err(TopologyError::invalid_value(
+                    &r.input,
+                    &r.value,
+                    format!(
+                        "CPUs {outside} are not online or not allowed for this process \
+                         (allowed: \"{}\")",
+                        self.allowed
+                    ),
+                ));
+            }
+        }
+        let (p_cpus, e_cpus) = match (&p, &e) {
+            (Some(p), Some(e)) => (p.cpus.clone(), e.cpus.clone()),
+            (Some(p), None) => (p.cpus.clone(), self.allowed.difference(&p.cpus)),
+            (None, Some(e)) => {
+                let rest = self.allowed.difference(&e.cpus);
+                if rest.is_empty() {
+                    return Err(TopologyError::invalid_value(
+                        &e.input,
+                        &e.value,
+                        format!(
+                            "leaves no performance CPUs (allowed: \"{}\"); at least one is required",
+                            self.allowed
+                        ),
+                    ));
+                }
+                (rest, e.cpus.clone())
+            }
+            (None, None) => unreachable!("handled above"),
+        };
+        let p_name = p.as_ref().map_or("performance set", |r| r.input.as_str());
+        let e_name = e.as_ref().map_or("efficiency set", |r| r.input.as_str());
+        if p.is_some() && p_cpus.is_empty() {
+            let r = p.as_ref().map(|r| r.value.as_str()).unwrap_or_default();
+            return Err(TopologyError::invalid_value(
+                p_name,
+                r,
+                "the performance set is empty; at least one performance CPU is required",
+            ));
+        }
+        check_classes(p_name, &p_cpus, e_name, &e_cpus)?;
+
+        let inputs: Vec<&str> = p.iter().chain(e.iter()).map(|r| r.input.as_str()).collect();
+        let evidence = Evidence::Override {
+            inputs: inputs.join(", "),
+        };
+        Ok(Topology::from_tiers(
+            vec![
+                TierSpec::new(e_cpus, true, evidence.clone()),
+                TierSpec::new(p_cpus, false, evidence),
+            ],
+            self.allowed,
+            true,
+            Source::Overridden {
+                base: Box::new(self.source),
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::CoreClass;
+
+    fn set(s: &str) -> CpuSet {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn only_p_or_only_e() {
+        let t = Topology::uniform(8)
+            .with_overrides(None, Some(set("6-7")))
+            .unwrap();
+        assert_eq!(t.cpus(CoreClass::Performance), &set("0-5"));
+        assert_eq!(t.source().to_string(), "overrides on uniform");
+        assert_eq!(t.tiers()[0].evidence().to_string(), "override e_cpus");
+    }
+
+    #[test]
+    fn both_sets_may_leave_cpus_unclassified() {
+        let t = Topology::uniform(8)
+            .with_overrides(Some(set("4-5")), Some(set("0-1")))
+            .unwrap();
+        assert_eq!(t.class_of(3), None);
+        assert_eq!(t.allowed(), &set("0-7"));
+    }
+
+    #[test]
+    fn errors_name_argument_value_and_reason() {
+        let cases = [
+            (Some("0-3"), Some("3-4"), "overlap on CPUs 3"),
+            (Some(""), None, "empty"),
+            (None, Some("0-7"), "leaves no performance CPUs"),
+            (Some("8-9"), None, "CPUs 8-9 are not online"),
+        ];
+        for (p, e, reason) in cases {
+            let err = Topology::uniform(8)
+                .with_overrides(p.map(set), e.map(set))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(reason), "{err}");
+            assert!(err.contains("p_cpus") || err.contains("e_cpus"), "{err}");
+        }
+    }
+
+    #[test]
+    fn ids_unknown_rejects_lists() {
+        let t = Topology::from_sysctl_dump("hw.ncpu: 4").unwrap();
+        let err = t.with_overrides(Some(set("0")), None).unwrap_err();
+        assert!(err.to_string().contains("unknown"), "{err}");
+    }
+}
