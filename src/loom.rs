@@ -36,10 +36,6 @@ mod imp {
         }
     }
 
-    pub(crate) mod thread {
-        pub(crate) use std::thread::{current, park, Builder, JoinHandle, Thread};
-    }
-
     pub(crate) mod deque {
         pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
     }
@@ -69,7 +65,9 @@ mod imp {
                 Mutex(loom::sync::Mutex::new(value))
             }
             pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-                self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+                self.0
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
             }
         }
 
@@ -88,10 +86,6 @@ mod imp {
                 self.0.notify_all();
             }
         }
-    }
-
-    pub(crate) mod thread {
-        pub(crate) use loom::thread::{current, park, Builder, JoinHandle, Thread};
     }
 
     /// Mutex-backed stand-ins for crossbeam's deques with the same API: loom cannot see

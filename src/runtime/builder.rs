@@ -365,9 +365,8 @@ impl Builder {
     /// returned as is (the workers already started are shut down first).
     pub fn build(self) -> io::Result<Runtime> {
         let topology = self.topology.clone().unwrap_or_else(Topology::detect);
-        let counts = CoreClass::ALL.map(|class| {
-            self.workers[class_slot(class)].unwrap_or_else(|| topology.count(class))
-        });
+        let counts = CoreClass::ALL
+            .map(|class| self.workers[class_slot(class)].unwrap_or_else(|| topology.count(class)));
         let [p_workers, e_workers] = counts;
         if p_workers == 0 {
             return Err(ConfigError::invalid(
@@ -412,7 +411,9 @@ impl Builder {
                     name: format!("{}-{tag}-{i}", self.thread_name),
                     class,
                     cpus,
-                    stealers: std::array::from_fn(|lane| queues[lane].as_ref().map(Worker::stealer)),
+                    stealers: std::array::from_fn(|lane| {
+                        queues[lane].as_ref().map(Worker::stealer)
+                    }),
                     parker: Default::default(),
                     counters: Default::default(),
                 });
@@ -528,11 +529,26 @@ mod tests {
     #[test]
     fn malformed_env_values_name_variable_value_and_expectation() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("HETSCHED_P_WORKERS", "four")], "HETSCHED_P_WORKERS=\"four\": expected a whole number"),
-            (&[("HETSCHED_E_WORKERS", "-1")], "HETSCHED_E_WORKERS=\"-1\": expected a whole number"),
-            (&[("HETSCHED_P_WORKERS", "99999")], "HETSCHED_P_WORKERS=\"99999\""),
-            (&[("HETSCHED_PIN", "yes")], "HETSCHED_PIN=\"yes\": expected one of class, core, off"),
-            (&[("HETSCHED_QOS_HINTS", "1")], "HETSCHED_QOS_HINTS=\"1\": expected on or off"),
+            (
+                &[("HETSCHED_P_WORKERS", "four")],
+                "HETSCHED_P_WORKERS=\"four\": expected a whole number",
+            ),
+            (
+                &[("HETSCHED_E_WORKERS", "-1")],
+                "HETSCHED_E_WORKERS=\"-1\": expected a whole number",
+            ),
+            (
+                &[("HETSCHED_P_WORKERS", "99999")],
+                "HETSCHED_P_WORKERS=\"99999\"",
+            ),
+            (
+                &[("HETSCHED_PIN", "yes")],
+                "HETSCHED_PIN=\"yes\": expected one of class, core, off",
+            ),
+            (
+                &[("HETSCHED_QOS_HINTS", "1")],
+                "HETSCHED_QOS_HINTS=\"1\": expected on or off",
+            ),
         ];
         for (pairs, want) in cases {
             let lookup = |name: &str| {
@@ -542,7 +558,10 @@ mod tests {
                     .map(|(_, v)| OsString::from(v))
             };
             let err = Builder::from_env_with(lookup).unwrap_err();
-            assert!(err.to_string().starts_with(want), "{err} does not start with {want}");
+            assert!(
+                err.to_string().starts_with(want),
+                "{err} does not start with {want}"
+            );
         }
         let err = Builder::from_env_with(env(&[("HETSCHED_P_CPUS", "0-")])).unwrap_err();
         assert!(err.to_string().contains("HETSCHED_P_CPUS"), "{err}");

@@ -137,12 +137,14 @@ impl Idle {
         all
     }
 
-    /// Workers of `class` currently searching (for metrics and tests).
+    /// Workers of `class` currently searching.
+    #[cfg(test)]
     pub(crate) fn searching(&self, class: CoreClass) -> usize {
         self.searching[class_index(class)].load(SeqCst)
     }
 
-    /// Workers of `class` currently asleep (for metrics and tests).
+    /// Workers of `class` currently asleep.
+    #[cfg(test)]
     pub(crate) fn sleeping(&self, class: CoreClass) -> usize {
         self.sleeping[class_index(class)].load(SeqCst)
     }

@@ -82,7 +82,10 @@ impl Runtime {
         Builder::from_env()?.build()
     }
 
-    pub(crate) fn from_parts(shared: Arc<Shared>, threads: Vec<std::thread::JoinHandle<()>>) -> Self {
+    pub(crate) fn from_parts(
+        shared: Arc<Shared>,
+        threads: Vec<std::thread::JoinHandle<()>>,
+    ) -> Self {
         Runtime {
             shared,
             threads,

@@ -57,7 +57,12 @@ pub const MAX_LIFO_STREAK: u32 = 3;
 
 impl Lane {
     /// All lanes, most urgent first.
-    pub const ALL: [Lane; LANES] = [Lane::Critical, Lane::Default, Lane::Utility, Lane::Background];
+    pub const ALL: [Lane; LANES] = [
+        Lane::Critical,
+        Lane::Default,
+        Lane::Utility,
+        Lane::Background,
+    ];
 
     /// The lane of a task with this Qos. A task keeps its lane for life.
     pub fn of(qos: Qos) -> Lane {
@@ -181,7 +186,11 @@ impl SearchOrder {
 /// Normal polls: lanes in preference order, own queue before injector. Fair turns (every
 /// [`FAIR_INTERVAL`]-th tick): the rotating lane first, injector before own queue, then the
 /// remaining lanes in preference order.
-pub(crate) fn search_order(class: CoreClass, has_efficiency_workers: bool, tick: u32) -> SearchOrder {
+pub(crate) fn search_order(
+    class: CoreClass,
+    has_efficiency_workers: bool,
+    tick: u32,
+) -> SearchOrder {
     let lanes = lanes_for(class, has_efficiency_workers);
     let mut steps = [(Lane::Critical, Source::LocalFirst); LANES];
     if tick % FAIR_INTERVAL != 0 {
@@ -240,7 +249,10 @@ mod tests {
         assert_eq!(wake_order(Lane::Background, true), &[Efficiency]);
         // Without E workers, P workers take it, below every other lane.
         assert!(may_run(Performance, false, Lane::Background));
-        assert_eq!(lanes_for(Performance, false).last(), Some(&Lane::Background));
+        assert_eq!(
+            lanes_for(Performance, false).last(),
+            Some(&Lane::Background)
+        );
     }
 
     #[test]
@@ -369,7 +381,13 @@ mod tests {
         let lanes: Vec<Lane> = Qos::ALL.into_iter().map(Lane::of).collect();
         assert_eq!(
             lanes,
-            [Lane::Critical, Lane::Critical, Lane::Default, Lane::Utility, Lane::Background]
+            [
+                Lane::Critical,
+                Lane::Critical,
+                Lane::Default,
+                Lane::Utility,
+                Lane::Background
+            ]
         );
         for (i, lane) in Lane::ALL.into_iter().enumerate() {
             assert_eq!(lane.index(), i);

@@ -114,7 +114,11 @@ pub(crate) struct Registration {
 
 impl Registration {
     pub(crate) fn new(registry: Arc<Registry>, key: usize, lane: Lane) -> Registration {
-        Registration { registry, key, lane }
+        Registration {
+            registry,
+            key,
+            lane,
+        }
     }
 }
 

@@ -2,18 +2,18 @@
 //! task registry, metrics, and the shutdown flag. Spawning and scheduling live here.
 
 use super::context;
-use super::idle::{class_index, Idle, Parker};
+use super::idle::{Idle, Parker};
 use super::metrics::{self, ExternalCounters, RuntimeMetrics, WorkerCounters, WorkerInfo};
 use super::policy::{self, Lane, Placement, LANES};
 use super::registry::{Registration, Registry};
 use crate::loom::deque::{Injector, Stealer};
-use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
+use crate::loom::sync::atomic::{fence, AtomicBool};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::task::{spawn_raw, JoinHandle, Qos, TaskHeader};
 use crate::topology::CoreClass;
 use async_task::Runnable;
 use std::future::Future;
-use std::sync::atomic::Ordering::{Acquire, Release, SeqCst};
+use std::sync::atomic::Ordering::{Acquire, SeqCst};
 use std::time::{Duration, Instant};
 
 pub(crate) type Task = Runnable<TaskHeader>;
@@ -42,8 +42,6 @@ pub(crate) struct Shared {
     /// Worker threads still running their loop, and a condvar signalled as they exit.
     running: Mutex<usize>,
     exited: Condvar,
-    /// Threads that ran `on_thread_stop` etc. are counted here for tests.
-    pub(crate) started: AtomicUsize,
 }
 
 impl Shared {
@@ -60,7 +58,6 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             running: Mutex::new(count),
             exited: Condvar::default(),
-            started: AtomicUsize::new(0),
         }
     }
 
@@ -95,7 +92,7 @@ impl Shared {
             let schedule = move |runnable: Task, info: async_task::ScheduleInfo| {
                 shared.schedule(runnable, info.woken_while_running)
             };
-            let (runnable, handle) = spawn_raw(qos, key, future, guard, schedule);
+            let (runnable, handle) = spawn_raw(qos, future, guard, schedule);
             let waker = runnable.waker();
             ((runnable, handle), waker)
         });
@@ -254,13 +251,5 @@ impl Shared {
             self.registry.lane_counts(),
             self.registry.live(),
         )
-    }
-
-    pub(crate) fn mark_started(&self) {
-        self.started.fetch_add(1, Release);
-    }
-
-    pub(crate) fn class_slot(&self, class: CoreClass) -> usize {
-        class_index(class)
     }
 }

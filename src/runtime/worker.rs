@@ -29,7 +29,11 @@ pub(crate) struct WorkerCore {
 }
 
 impl WorkerCore {
-    pub(crate) fn new(shared: Arc<Shared>, index: usize, locals: [Option<Worker<Task>>; LANES]) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        index: usize,
+        locals: [Option<Worker<Task>>; LANES],
+    ) -> Self {
         let class = shared.workers[index].class;
         WorkerCore {
             index,
@@ -74,7 +78,8 @@ impl WorkerCore {
         while !self.shared.is_shutdown() {
             match self.find_task() {
                 Some(task) => {
-                    if self.searching.replace(false) && self.shared.idle.stop_searching(self.class) {
+                    if self.searching.replace(false) && self.shared.idle.stop_searching(self.class)
+                    {
                         // The last searcher found work: wake one more to keep looking.
                         self.shared.notify(Lane::of(task.metadata().qos));
                     }
@@ -125,7 +130,10 @@ impl WorkerCore {
 
     fn pop_local(&self, lane: Lane) -> Option<Task> {
         let mut lifo = self.lifo.borrow_mut();
-        if lifo.as_ref().is_some_and(|t| Lane::of(t.metadata().qos) == lane) {
+        if lifo
+            .as_ref()
+            .is_some_and(|t| Lane::of(t.metadata().qos) == lane)
+        {
             if policy::take_lifo(self.lifo_streak.get()) {
                 self.lifo_streak.set(self.lifo_streak.get() + 1);
                 return lifo.take();
@@ -230,7 +238,11 @@ impl WorkerCore {
 }
 
 /// Body of a worker thread.
-pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, locals: [Option<Worker<Task>>; LANES]) {
+pub(crate) fn worker_main(
+    shared: Arc<Shared>,
+    index: usize,
+    locals: [Option<Worker<Task>>; LANES],
+) {
     let core = WorkerCore::new(shared.clone(), index, locals);
     let _enter = context::EnterGuard::enter(shared.clone());
     core.run();

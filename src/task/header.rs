@@ -11,19 +11,16 @@ pub(crate) struct TaskHeader {
     pub(crate) qos: Qos,
     /// Set by `JoinHandle::abort`; checked by the task wrapper before every poll.
     aborted: AtomicBool,
-    /// Key of the task's entry in the runtime's task registry (see `runtime::registry`).
-    pub(crate) registry_key: usize,
     /// When the task was last put in a queue, in nanoseconds since the runtime started,
     /// plus one (0 = this scheduling was not sampled for the latency histogram).
     scheduled_at: AtomicU64,
 }
 
 impl TaskHeader {
-    pub(crate) fn new(qos: Qos, registry_key: usize) -> TaskHeader {
+    pub(crate) fn new(qos: Qos) -> TaskHeader {
         TaskHeader {
             qos,
             aborted: AtomicBool::new(false),
-            registry_key,
             scheduled_at: AtomicU64::new(0),
         }
     }

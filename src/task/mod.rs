@@ -24,7 +24,6 @@ use std::future::Future;
 /// `guard` is dropped together with the task's future, wherever that happens.
 pub(crate) fn spawn_raw<F, G, S>(
     qos: Qos,
-    registry_key: usize,
     future: F,
     guard: G,
     schedule: S,
@@ -35,7 +34,7 @@ where
     G: Send + 'static,
     S: Fn(Runnable<TaskHeader>, ScheduleInfo) + Send + Sync + 'static,
 {
-    let builder = async_task::Builder::new().metadata(TaskHeader::new(qos, registry_key));
+    let builder = async_task::Builder::new().metadata(TaskHeader::new(qos));
     // SAFETY (spawn_unchecked's contract, see async-task docs):
     // - the future is `Send` (F and G are Send, the header reference is Sync), so the
     //   runnable may be run and dropped on any thread;
