@@ -122,36 +122,45 @@ pub(crate) fn wake_order(lane: Lane, has_efficiency_workers: bool) -> &'static [
     }
 }
 
+/// Why a task became runnable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Readiness {
+    /// Just spawned.
+    Spawned,
+    /// Woken by someone else (a waker fired).
+    Woken,
+    /// Woke itself while running (`yield_now`).
+    Yielded,
+}
+
 /// Where a task that becomes runnable goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Placement {
-    /// The current worker's LIFO slot: polled next (a task just spawned or woken by the
-    /// running task: ping-pong stays on one hot cache).
+    /// The current worker's LIFO slot: polled next. For a task woken by the running task
+    /// (ping-pong stays on one hot cache).
     LifoSlot,
-    /// The back of the current worker's own queue for the lane (a yielding task).
+    /// The back of the current worker's own queue for the lane, where idle peers can steal
+    /// it: a new task (so work spawned by a busy worker spreads at once — a spawn in the
+    /// LIFO slot could not be stolen while its spawner keeps running) or a yielding task.
     LocalQueue,
     /// The lane's shared injector, and an idle worker that may run it is woken.
     Injector,
 }
 
-/// Where a task of `lane` goes when it is spawned or woken.
+/// Where a task of `lane` goes when it becomes runnable.
 ///
 /// `on_worker`: the class of the worker of *this* runtime doing the spawn/wake, if any.
-/// `yielded`: the task woke itself while running (`yield_now`): it goes behind the others.
 pub(crate) fn placement(
     lane: Lane,
     on_worker: Option<CoreClass>,
     has_efficiency_workers: bool,
-    yielded: bool,
+    readiness: Readiness,
 ) -> Placement {
     match on_worker {
-        Some(class) if may_run(class, has_efficiency_workers, lane) => {
-            if yielded {
-                Placement::LocalQueue
-            } else {
-                Placement::LifoSlot
-            }
-        }
+        Some(class) if may_run(class, has_efficiency_workers, lane) => match readiness {
+            Readiness::Woken => Placement::LifoSlot,
+            Readiness::Spawned | Readiness::Yielded => Placement::LocalQueue,
+        },
         // A foreign thread, or a worker that may not run this lane (an E worker waking a
         // latency-critical task, a P worker spawning background work): the lane's injector.
         _ => Placement::Injector,
@@ -293,14 +302,14 @@ mod tests {
         for has_e in [true, false] {
             for lane in Lane::ALL {
                 for on in [None, Some(Performance), Some(Efficiency)] {
-                    for yielded in [true, false] {
-                        let p = placement(lane, on, has_e, yielded);
+                    for readiness in [Readiness::Spawned, Readiness::Woken, Readiness::Yielded] {
+                        let p = placement(lane, on, has_e, readiness);
                         match on {
                             Some(class) if may_run(class, has_e, lane) => {
-                                let want = if yielded {
-                                    Placement::LocalQueue
-                                } else {
+                                let want = if readiness == Readiness::Woken {
                                     Placement::LifoSlot
+                                } else {
+                                    Placement::LocalQueue
                                 };
                                 assert_eq!(p, want);
                             }
@@ -312,7 +321,7 @@ mod tests {
         }
         // The invariant-1 case spelled out: an E worker waking a critical task.
         assert_eq!(
-            placement(Lane::Critical, Some(Efficiency), true, false),
+            placement(Lane::Critical, Some(Efficiency), true, Readiness::Woken),
             Placement::Injector
         );
     }

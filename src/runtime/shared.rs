@@ -4,7 +4,7 @@
 use super::context;
 use super::idle::{Idle, Parker};
 use super::metrics::{self, ExternalCounters, RuntimeMetrics, WorkerCounters, WorkerInfo};
-use super::policy::{self, Lane, Placement, LANES};
+use super::policy::{self, Lane, Placement, Readiness, LANES};
 use super::registry::{Registration, Registry};
 use crate::loom::deque::{Injector, Stealer};
 use crate::loom::sync::atomic::{fence, AtomicBool};
@@ -90,18 +90,23 @@ impl Shared {
         let (runnable, handle) = self.registry.register(shard, lane, |key| {
             let guard = Registration::new(registry, key, lane);
             let schedule = move |runnable: Task, info: async_task::ScheduleInfo| {
-                shared.schedule(runnable, info.woken_while_running)
+                let readiness = if info.woken_while_running {
+                    Readiness::Yielded
+                } else {
+                    Readiness::Woken
+                };
+                shared.schedule(runnable, readiness)
             };
             let (runnable, handle) = spawn_raw(qos, future, guard, schedule);
             let waker = runnable.waker();
             ((runnable, handle), waker)
         });
-        runnable.schedule();
+        self.schedule(runnable, Readiness::Spawned);
         handle
     }
 
     /// A task became runnable (spawned or woken): put it where the policy says.
-    pub(crate) fn schedule(&self, task: Task, yielded: bool) {
+    pub(crate) fn schedule(&self, task: Task, readiness: Readiness) {
         if self.is_shutdown() {
             // Dropping the runnable drops the future (exactly once, async-task guarantees).
             drop(task);
@@ -115,7 +120,7 @@ impl Shared {
         let task = context::with_worker(|worker| match worker {
             Some(core) if core.belongs_to(self) => {
                 core.counters().scheduled[lane.index()].bump();
-                match policy::placement(lane, Some(core.class), self.has_efficiency, yielded) {
+                match policy::placement(lane, Some(core.class), self.has_efficiency, readiness) {
                     Placement::LifoSlot => {
                         if let Some(displaced) = core.put_lifo(task) {
                             let displaced_lane = Lane::of(displaced.metadata().qos);
@@ -172,6 +177,20 @@ impl Shared {
                         i != own_index && w.stealers[l].as_ref().is_some_and(|s| !s.is_empty())
                     })
             })
+    }
+
+    /// The first lane with work other workers could take (in an injector or any worker's
+    /// queue), if any. Fenced, so it sees work whose pusher saw this caller searching.
+    pub(crate) fn lane_with_visible_work(&self) -> Option<Lane> {
+        fence(SeqCst);
+        Lane::ALL.into_iter().find(|lane| {
+            let l = lane.index();
+            !self.injectors[l].is_empty()
+                || self
+                    .workers
+                    .iter()
+                    .any(|w| w.stealers[l].as_ref().is_some_and(|s| !s.is_empty()))
+        })
     }
 
     /// Begin shutdown: no new work is accepted, workers are told to stop.

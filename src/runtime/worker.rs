@@ -80,8 +80,11 @@ impl WorkerCore {
                 Some(task) => {
                     if self.searching.replace(false) && self.shared.idle.stop_searching(self.class)
                     {
-                        // The last searcher found work: wake one more to keep looking.
-                        self.shared.notify(Lane::of(task.metadata().qos));
+                        // The last searcher found work. If more is waiting (pushed while we
+                        // searched, so its pusher woke nobody), wake one more worker for it.
+                        if let Some(lane) = self.shared.lane_with_visible_work() {
+                            self.shared.notify(lane);
+                        }
                     }
                     self.poll(task);
                 }

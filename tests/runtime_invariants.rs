@@ -1,0 +1,488 @@
+//! One test per scheduling invariant of DESIGN.md, on the declared two-class topology
+//! (P = {0}, E = {1}) with one worker per class and with more workers than cores.
+
+mod common;
+
+use common::{runtime, spin_until, tallied, ClassTally, SHAPES};
+use futures::channel::oneshot;
+use hetsched::runtime::FAIR_INTERVAL;
+use hetsched::{Builder, CoreClass, Lane, Qos, Topology};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Wait (bounded) until `cond` holds; panics with `what` if it never does.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Invariant 1: latency-critical tasks are polled only on performance workers, also after
+/// being woken from a foreign thread or from an efficiency worker.
+#[test]
+fn critical_tasks_run_only_on_performance_workers() {
+    for (p, e) in SHAPES {
+        let rt = runtime(p, e);
+        let tally = Arc::new(ClassTally::default());
+        let mut handles = Vec::new();
+        for i in 0..400 {
+            let qos = if i % 2 == 0 { Qos::Interactive } else { Qos::UserInitiated };
+            handles.push(rt.spawn_with(
+                qos,
+                tallied(&tally, async {
+                    for _ in 0..5 {
+                        hetsched::yield_now().await;
+                    }
+                }),
+            ));
+        }
+        // Woken from a foreign thread.
+        let mut senders = Vec::new();
+        for _ in 0..50 {
+            let (tx, rx) = oneshot::channel::<u32>();
+            senders.push(tx);
+            handles.push(rt.spawn_with(
+                Qos::Interactive,
+                tallied(&tally, async move {
+                    rx.await.unwrap();
+                }),
+            ));
+        }
+        let foreign = std::thread::spawn(move || {
+            for tx in senders {
+                tx.send(1).unwrap();
+            }
+        });
+        // Woken from an efficiency worker: a background task fires the waker.
+        for _ in 0..50 {
+            let (tx, rx) = oneshot::channel::<CoreClass>();
+            handles.push(rt.spawn_with(
+                Qos::UserInitiated,
+                tallied(&tally, async move {
+                    let waker_class = rx.await.unwrap();
+                    assert_eq!(waker_class, CoreClass::Efficiency);
+                }),
+            ));
+            handles.push(rt.spawn_with(Qos::Background, async move {
+                tx.send(hetsched::current_class().unwrap()).unwrap();
+            }));
+        }
+        foreign.join().unwrap();
+        for h in handles {
+            rt.block_on(h).unwrap();
+        }
+        let (on_p, on_e, outside) = tally.get();
+        assert_eq!((on_e, outside), (0, 0), "shape {p}P+{e}E");
+        assert!(on_p >= 400 * 6, "every poll counted: {on_p}");
+    }
+}
+
+/// Invariant 2: background tasks run only on efficiency workers when there are any (also
+/// when a performance worker wakes them); with none they run on performance workers.
+#[test]
+fn background_tasks_run_only_on_efficiency_workers() {
+    for (p, e) in SHAPES {
+        let rt = runtime(p, e);
+        let tally = Arc::new(ClassTally::default());
+        let mut handles = Vec::new();
+        for _ in 0..200 {
+            handles.push(rt.spawn_with(
+                Qos::Background,
+                tallied(&tally, async {
+                    for _ in 0..3 {
+                        hetsched::yield_now().await;
+                    }
+                }),
+            ));
+        }
+        for _ in 0..50 {
+            let (tx, rx) = oneshot::channel::<CoreClass>();
+            handles.push(rt.spawn_with(
+                Qos::Background,
+                tallied(&tally, async move {
+                    assert_eq!(rx.await.unwrap(), CoreClass::Performance);
+                }),
+            ));
+            handles.push(rt.spawn_with(Qos::Interactive, async move {
+                tx.send(hetsched::current_class().unwrap()).unwrap();
+            }));
+        }
+        for h in handles {
+            rt.block_on(h).unwrap();
+        }
+        let (on_p, on_e, outside) = tally.get();
+        assert_eq!((on_p, outside), (0, 0), "shape {p}P+{e}E");
+        assert!(on_e >= 200 * 4);
+    }
+
+    let rt = runtime(2, 0);
+    let classes = rt.block_on(async {
+        let mut classes = Vec::new();
+        for _ in 0..20 {
+            let h = hetsched::spawn_with(Qos::Background, async { hetsched::current_class() });
+            classes.push(h.await.unwrap());
+        }
+        classes
+    });
+    assert!(classes.iter().all(|c| *c == Some(CoreClass::Performance)));
+}
+
+/// Invariant 3: Default and Utility run anywhere; while every performance worker is busy,
+/// efficiency workers do the Default work (work conservation), including work spawned by
+/// the busy performance workers themselves.
+#[test]
+fn efficiency_workers_take_default_work_while_performance_workers_are_busy() {
+    for (p, e) in SHAPES {
+        let rt = runtime(p, e);
+        let release = Arc::new(AtomicBool::new(false));
+        let busy = Arc::new(AtomicUsize::new(0));
+        let tally = Arc::new(ClassTally::default());
+        let done = Arc::new(AtomicUsize::new(0));
+        let mut blockers = Vec::new();
+        for _ in 0..p {
+            let (release, busy, tally, done) =
+                (release.clone(), busy.clone(), tally.clone(), done.clone());
+            blockers.push(rt.spawn_with(Qos::Interactive, async move {
+                // Spawned from a P worker: lands in its own queue, must be stolen.
+                for _ in 0..10 {
+                    let (tally, done) = (tally.clone(), done.clone());
+                    hetsched::spawn_with(Qos::Default, async move {
+                        tally.record();
+                        done.fetch_add(1, SeqCst);
+                    });
+                }
+                busy.fetch_add(1, SeqCst);
+                spin_until(&release);
+            }));
+        }
+        wait_until("every P worker is busy", || busy.load(SeqCst) == p);
+        for qos in [Qos::Default, Qos::Utility] {
+            for _ in 0..50 {
+                let (tally, done) = (tally.clone(), done.clone());
+                rt.spawn_with(qos, async move {
+                    tally.record();
+                    done.fetch_add(1, SeqCst);
+                });
+            }
+        }
+        let expected = p * 10 + 100;
+        wait_until("E workers finish the Default/Utility work", || {
+            done.load(SeqCst) == expected
+        });
+        assert_eq!(tally.get(), (0, expected, 0), "all done by E workers");
+        release.store(true, SeqCst);
+        for b in blockers {
+            rt.block_on(b).unwrap();
+        }
+    }
+}
+
+/// Invariant 4: a worker takes the highest lane it may run; the fairness turn bounds how
+/// long a lower lane can wait (FAIR_INTERVAL × lanes polls).
+#[test]
+fn highest_lane_first_with_bounded_fairness() {
+    let rt = Builder::new()
+        .topology(Topology::uniform(1))
+        .workers(CoreClass::Performance, 1)
+        .build()
+        .unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicBool::new(false));
+    let blocker = {
+        let (release, started) = (release.clone(), started.clone());
+        rt.spawn_with(Qos::Interactive, async move {
+            started.store(true, SeqCst);
+            spin_until(&release);
+        })
+    };
+    wait_until("the only worker is busy", || started.load(SeqCst));
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut handles = Vec::new();
+    for qos in [Qos::Background, Qos::Utility, Qos::Default, Qos::Interactive] {
+        for _ in 0..100 {
+            let order = order.clone();
+            handles.push(rt.spawn_with(qos, async move {
+                order.lock().unwrap().push(Lane::of(qos));
+            }));
+        }
+    }
+    release.store(true, SeqCst);
+    rt.block_on(blocker).unwrap();
+    for h in handles {
+        rt.block_on(h).unwrap();
+    }
+    let order = order.lock().unwrap().clone();
+    assert_eq!(order.len(), 400);
+    // Only fairness turns may interleave lower lanes into the first 100 polls.
+    let early_lower = order[..100].iter().filter(|l| **l != Lane::Critical).count();
+    assert!(early_lower <= 100 / FAIR_INTERVAL as usize + 1, "{early_lower} lower-lane polls early");
+    let bound = FAIR_INTERVAL as usize * 4;
+    for lane in Lane::ALL {
+        let first = order.iter().position(|l| *l == lane).unwrap();
+        assert!(first <= bound, "{lane} first polled at {first}, bound {bound}");
+    }
+    // Among non-critical polls, the lanes come in preference order except for fair turns.
+    let out_of_order = order
+        .windows(2)
+        .filter(|w| w[1] < w[0])
+        .count();
+    assert!(out_of_order <= 2 * (400 / FAIR_INTERVAL as usize + 1), "{out_of_order}");
+}
+
+/// Invariant 4, starvation: a flood of latency-critical work that never ends cannot keep
+/// a background task from running past the stated bound.
+#[test]
+fn a_flood_of_critical_work_does_not_starve_background() {
+    let rt = Builder::new()
+        .topology(Topology::uniform(1))
+        .workers(CoreClass::Performance, 1)
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let critical_polls = Arc::new(AtomicUsize::new(0));
+    fn flood(stop: Arc<AtomicBool>, polls: Arc<AtomicUsize>) {
+        hetsched::spawn(async move {
+            polls.fetch_add(1, SeqCst);
+            if !stop.load(SeqCst) {
+                flood(stop.clone(), polls.clone());
+                flood(stop, polls);
+            }
+        });
+    }
+    let seen_at = rt.block_on({
+        let (stop, polls) = (stop.clone(), critical_polls.clone());
+        async move {
+            let starter = hetsched::spawn_with(Qos::Interactive, {
+                let (stop, polls) = (stop.clone(), polls.clone());
+                async move { flood(stop, polls) }
+            });
+            starter.await.unwrap();
+            // Let the flood grow, then ask for background work.
+            while polls.load(SeqCst) < 1000 {
+                std::thread::yield_now();
+            }
+            let before = polls.load(SeqCst);
+            let at = hetsched::spawn_with(Qos::Background, {
+                let polls = polls.clone();
+                async move { polls.load(SeqCst) }
+            })
+            .await
+            .unwrap();
+            stop.store(true, SeqCst);
+            at - before
+        }
+    });
+    let bound = FAIR_INTERVAL as usize * 4;
+    assert!(seen_at <= bound, "background waited {seen_at} critical polls (bound {bound})");
+}
+
+/// Invariant 5: a woken task keeps its lane, never runs on two threads at once, and is
+/// never lost, under wakes from many foreign threads.
+#[test]
+fn woken_tasks_keep_their_lane_run_alone_and_are_never_lost() {
+    for (p, e) in SHAPES {
+        let rt = runtime(p, e);
+        let mut handles = Vec::new();
+        let mut senders = Vec::new();
+        let wrong_class = Arc::new(AtomicUsize::new(0));
+        for (i, qos) in Qos::ALL.into_iter().cycle().take(40).enumerate() {
+            let (tx, mut rx) = futures::channel::mpsc::unbounded::<u64>();
+            senders.push(tx);
+            let in_poll = Arc::new(AtomicBool::new(false));
+            let wrong_class = wrong_class.clone();
+            let guarded = GuardedPoll {
+                in_poll: in_poll.clone(),
+                inner: Box::pin(async move {
+                    use futures::StreamExt;
+                    let mut sum = 0u64;
+                    while let Some(v) = rx.next().await {
+                        let class = hetsched::current_class();
+                        let ok = match Lane::of(qos) {
+                            Lane::Critical => class == Some(CoreClass::Performance),
+                            Lane::Background => class == Some(CoreClass::Efficiency),
+                            _ => class.is_some(),
+                        };
+                        if !ok {
+                            wrong_class.fetch_add(1, SeqCst);
+                        }
+                        sum += v;
+                    }
+                    sum
+                }),
+            };
+            let _ = i;
+            handles.push(rt.spawn_with(qos, guarded));
+        }
+        let senders = Arc::new(senders);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let senders = senders.clone();
+                std::thread::spawn(move || {
+                    for round in 0..500u64 {
+                        for tx in senders.iter() {
+                            tx.unbounded_send(round * 4 + t).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        drop(senders);
+        let expected: u64 = (0..500u64).flat_map(|r| (0..4).map(move |t| r * 4 + t)).sum();
+        for h in handles {
+            assert_eq!(rt.block_on(h).unwrap(), expected, "a message was lost");
+        }
+        assert_eq!(wrong_class.load(SeqCst), 0, "shape {p}P+{e}E");
+    }
+}
+
+/// Panics if the wrapped future is ever polled on two threads at once.
+struct GuardedPoll<F> {
+    in_poll: Arc<AtomicBool>,
+    inner: std::pin::Pin<Box<F>>,
+}
+
+impl<F: std::future::Future> std::future::Future for GuardedPoll<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        assert!(!self.in_poll.swap(true, SeqCst), "polled on two threads at once");
+        let out = self.inner.as_mut().poll(cx);
+        self.in_poll.store(false, SeqCst);
+        out
+    }
+}
+
+fn asleep(rt: &hetsched::Runtime) -> u64 {
+    let m = rt.metrics();
+    m.workers.iter().map(|w| w.parks - w.unparks).sum()
+}
+
+/// Invariant 6: one idle worker is woken per unit of new work, not the whole herd.
+#[test]
+fn one_idle_worker_is_woken_per_unit_of_work() {
+    let rt = Builder::new()
+        .topology(Topology::uniform(2))
+        .workers(CoreClass::Performance, 4)
+        .build()
+        .unwrap();
+    wait_until("all four workers sleep", || asleep(&rt) == 4);
+    for round in 0..20 {
+        let before: u64 = rt.metrics().workers.iter().map(|w| w.unparks).sum();
+        rt.block_on(rt.spawn(async { 1 })).unwrap();
+        wait_until("all four workers sleep again", || asleep(&rt) == 4);
+        let after: u64 = rt.metrics().workers.iter().map(|w| w.unparks).sum();
+        assert_eq!(after - before, 1, "round {round}: one task woke {} workers", after - before);
+    }
+}
+
+/// Invariant 6: an idle runtime burns no CPU (worker threads' CPU time does not grow).
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_runtime_uses_no_cpu() {
+    fn worker_cpu_ticks(prefix: &str) -> u64 {
+        let mut total = 0;
+        for entry in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with(prefix) {
+                continue;
+            }
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // Fields after the ")" of comm: state is field 3; utime 14, stime 15.
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            total += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        }
+        total
+    }
+    let rt = Builder::new()
+        .topology(Topology::uniform(2))
+        .workers(CoreClass::Performance, 4)
+        .thread_name("idlechk")
+        .build()
+        .unwrap();
+    rt.block_on(rt.spawn(async {})).unwrap();
+    wait_until("all workers sleep", || asleep(&rt) == 4);
+    let before = worker_cpu_ticks("idlechk");
+    std::thread::sleep(Duration::from_millis(500));
+    let after = worker_cpu_ticks("idlechk");
+    // Clock ticks are 10 ms: a spinning worker would burn ~50 of them here.
+    assert!(after - before <= 1, "idle workers used {} ticks", after - before);
+    assert_eq!(asleep(&rt), 4);
+}
+
+/// Invariant 7: on a machine with one core kind it is a plain work-stealing executor:
+/// every Qos runs, on performance workers, and a big fork-join tree balances.
+#[test]
+fn homogeneous_machine_runs_everything() {
+    let rt = Builder::new().topology(Topology::uniform(2)).build().unwrap();
+    let m = rt.metrics();
+    assert_eq!(m.workers.len(), 2);
+    assert!(m.workers.iter().all(|w| w.class == CoreClass::Performance));
+    let classes = rt.block_on(async {
+        let mut out = Vec::new();
+        for qos in Qos::ALL {
+            out.push(hetsched::spawn_with(qos, async { hetsched::current_class() }).await.unwrap());
+        }
+        out
+    });
+    assert!(classes.iter().all(|c| *c == Some(CoreClass::Performance)));
+    fn fib(n: u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>> {
+        Box::pin(async move {
+            if n < 2 {
+                return n;
+            }
+            let a = hetsched::spawn(fib(n - 1));
+            let b = fib(n - 2).await;
+            a.await.unwrap() + b
+        })
+    }
+    assert_eq!(rt.block_on(rt.spawn(fib(20))).unwrap(), 6765);
+    let m = rt.metrics();
+    assert!(m.workers.iter().all(|w| w.polls() > 0), "both workers took part: {m:?}");
+}
+
+/// Invariant 8: spawn inherits the calling task's Qos; from outside any task it is
+/// Default; spawn_with says exactly what it means.
+#[test]
+fn spawn_inherits_qos_and_spawn_with_is_exact() {
+    let rt = runtime(1, 1);
+    assert_eq!(rt.block_on(rt.spawn(async { hetsched::current_qos() })).unwrap(), Some(Qos::Default));
+    assert_eq!(
+        rt.block_on(async { hetsched::spawn(async { hetsched::current_qos() }).await }).unwrap(),
+        Some(Qos::Default)
+    );
+    for qos in Qos::ALL {
+        let (outer, inner, grandchild, handle_spawned, explicit) = rt
+            .block_on(rt.spawn_with(qos, async move {
+                let inner = hetsched::spawn(async {
+                    let grandchild = hetsched::spawn(async { hetsched::current_qos() });
+                    (hetsched::current_qos(), grandchild.await.unwrap())
+                })
+                .await
+                .unwrap();
+                let via_handle = hetsched::Handle::current()
+                    .spawn(async { hetsched::current_qos() })
+                    .await
+                    .unwrap();
+                let explicit = hetsched::spawn_with(Qos::Utility, async { hetsched::current_qos() })
+                    .await
+                    .unwrap();
+                (hetsched::current_qos(), inner.0, inner.1, via_handle, explicit)
+            }))
+            .unwrap();
+        assert_eq!(
+            [outer, inner, grandchild, handle_spawned],
+            [Some(qos); 4],
+            "inheritance from {qos}"
+        );
+        assert_eq!(explicit, Some(Qos::Utility));
+    }
+}
