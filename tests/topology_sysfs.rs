@@ -510,3 +510,27 @@ fn root_path_is_used_as_given() {
     let t = Topology::from_sysfs(Path::new(&tree.root)).unwrap();
     assert_eq!(t.count(CoreClass::Performance), 1);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Whatever the files contain, detection returns a topology or an error.
+    #[test]
+    fn arbitrary_file_contents_never_panic(
+        online in ".{0,12}",
+        values in proptest::collection::vec(".{0,10}", 3),
+        pmu in ".{0,8}",
+    ) {
+        let tree = Tree::new("prop");
+        tree.cpus(3).cpu_file("online", &online).file("sys/devices/cpu_atom/cpus", &pmu);
+        for (cpu, v) in values.iter().enumerate() {
+            tree.cpu_file(&format!("cpu{cpu}/cpu_capacity"), v)
+                .cpu_file(&format!("cpu{cpu}/cpufreq/cpuinfo_max_freq"), v)
+                .cpu_file(&format!("cpu{cpu}/regs/identification/midr_el1"), v);
+        }
+        if let Ok(t) = Topology::from_sysfs(&tree.root) {
+            proptest::prop_assert!(t.count(CoreClass::Performance) > 0);
+            proptest::prop_assert!(t.cpus(CoreClass::Performance).is_subset(t.allowed()));
+        }
+    }
+}
