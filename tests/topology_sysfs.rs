@@ -213,11 +213,12 @@ fn symlinked_cpufreq_directories() {
 fn policy_directories_without_per_cpu_links() {
     let tree = Tree::new("freq-policies");
     tree.cpus(6)
-        .cpu_file("cpufreq/policy0/related_cpus", "0-3\n")
+        // The kernel's format: space-separated ids with a trailing space.
+        .cpu_file("cpufreq/policy0/related_cpus", "0 1 2 3 \n")
         .cpu_file("cpufreq/policy0/cpuinfo_max_freq", "1800000\n")
         // related_cpus garbage: affected_cpus is used instead.
         .cpu_file("cpufreq/policy4/related_cpus", "oops\n")
-        .cpu_file("cpufreq/policy4/affected_cpus", "4-5\n")
+        .cpu_file("cpufreq/policy4/affected_cpus", "4 5\n")
         .cpu_file("cpufreq/policy4/cpuinfo_max_freq", "2400000\n");
     let t = tree.detect();
     assert_eq!(classes(&t), strs("4-5", "0-3"));
