@@ -125,9 +125,6 @@ impl Topology {
         p: Option<Requested>,
         e: Option<Requested>,
     ) -> Result<Topology, TopologyError> {
-        if p.is_none() && e.is_none() {
-            return Ok(self);
-        }
         for r in p.iter().chain(e.iter()) {
             if !self.ids_known {
                 return Err(TopologyError::invalid_value(
@@ -169,7 +166,7 @@ impl Topology {
                 }
                 (rest, e.cpus.clone())
             }
-            (None, None) => unreachable!("handled above"),
+            (None, None) => return Ok(self),
         };
         let p_name = p.as_ref().map_or("performance set", |r| r.input.as_str());
         let e_name = e.as_ref().map_or("efficiency set", |r| r.input.as_str());

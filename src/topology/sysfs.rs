@@ -162,6 +162,15 @@ fn online_cpus(cpu_dir: &Path) -> Result<CpuSet, TopologyError> {
 }
 
 /// `cpu12` -> 12; anything else (`cpufreq`, `cpuidle`, `cpu99999`) -> None.
+/// CPU ids as cpufreq prints them: space-separated (`"0 1 2 3 "`, the kernel's
+/// `cpufreq_show_cpus` format); cpulist items (`0-3`) are accepted too.
+pub(crate) fn parse_cpu_ids(text: &str) -> Option<CpuSet> {
+    text.split_whitespace()
+        .try_fold(CpuSet::new(), |acc, item| {
+            Some(acc.union(&item.parse::<CpuSet>().ok()?))
+        })
+}
+
 fn cpu_number(name: &str) -> Option<usize> {
     let digits = name.strip_prefix("cpu")?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -431,11 +440,7 @@ fn policy_frequencies(cpu_dir: &Path) -> HashMap<usize, Reading> {
     dirs.sort();
     for dir in dirs {
         let cpus = ["related_cpus", "affected_cpus"].iter().find_map(|name| {
-            read_small(&dir.join(name))
-                .ok()?
-                .parse::<CpuSet>()
-                .ok()
-                .filter(|s| !s.is_empty())
+            parse_cpu_ids(&read_small(&dir.join(name)).ok()?).filter(|s| !s.is_empty())
         });
         let Some(cpus) = cpus else { continue };
         for cpu in cpus.iter() {
@@ -485,6 +490,14 @@ mod tests {
     }
 
     #[test]
+    fn cpufreq_cpu_lists() {
+        assert_eq!(parse_cpu_ids("0 1 2 3 \n"), Some("0-3".parse().unwrap()));
+        assert_eq!(parse_cpu_ids("4-5 7\n"), Some("4-5,7".parse().unwrap()));
+        assert_eq!(parse_cpu_ids("\n"), Some(CpuSet::new()));
+        assert_eq!(parse_cpu_ids("0 x"), None);
+    }
+
+    #[test]
     fn cpu_directory_names() {
         assert_eq!(cpu_number("cpu0"), Some(0));
         assert_eq!(cpu_number("cpu17"), Some(17));
@@ -506,6 +519,7 @@ mod tests {
             let _ = parse_positive(&s);
             let _ = parse_hex(&s);
             let _ = cpu_number(&s);
+            let _ = parse_cpu_ids(&s);
             let _ = CorePart::parse(&s);
         }
 
