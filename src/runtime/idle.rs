@@ -86,10 +86,17 @@ impl Idle {
         None
     }
 
+    /// Is `index` on the sleeper list (not yet taken off by a notifier or shutdown)?
+    pub(crate) fn is_sleeper(&self, index: usize, class: CoreClass) -> bool {
+        self.sleepers.lock()[class_index(class)].contains(&index)
+    }
+
     /// A searching worker found work. Returns true if it was the last searcher of its
     /// class: then the caller wakes one more worker to keep the search going.
     pub(crate) fn stop_searching(&self, class: CoreClass) -> bool {
-        self.searching[class_index(class)].fetch_sub(1, SeqCst) == 1
+        let before = self.searching[class_index(class)].fetch_sub(1, SeqCst);
+        debug_assert!(before > 0, "searching count underflow");
+        before == 1
     }
 
     /// Register `index` as a sleeper. The caller must then look at its queues again
@@ -101,7 +108,8 @@ impl Idle {
             sleepers[c].push(index);
             self.sleeping[c].fetch_add(1, SeqCst);
             if was_searching {
-                self.searching[c].fetch_sub(1, SeqCst);
+                let before = self.searching[c].fetch_sub(1, SeqCst);
+                debug_assert!(before > 0, "searching count underflow");
             }
         }
         fence(SeqCst);

@@ -222,9 +222,16 @@ impl WorkerCore {
             return;
         }
         self.counters().parks.bump();
-        shared.workers[self.index].parker.park();
+        loop {
+            shared.workers[self.index].parker.park();
+            // Woken by a notifier (or shutdown): it took us off the sleeper list and counted
+            // us as a searcher. Still listed: a stale token from a notifier that lost a race
+            // with `cancel_sleep` earlier, so nobody counted us; sleep on.
+            if !shared.idle.is_sleeper(self.index, self.class) {
+                break;
+            }
+        }
         self.counters().unparks.bump();
-        // Whoever unparked us counted us as a searcher.
         self.searching.set(true);
     }
 
