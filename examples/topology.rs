@@ -1,5 +1,6 @@
 //! The operator's view of the machine: where the topology came from, its tiers,
-//! classes and allowed CPUs.
+//! classes and allowed CPUs, and (live host only) what the OS lets a worker thread do:
+//! pinning, QoS hints, nice values.
 //!
 //! ```text
 //! cargo run --example topology                        # live host + HETSCHED_* overrides
@@ -142,6 +143,24 @@ fn print_text(t: &Topology) {
     println!("allowed:       {}", cpus_text(t, t.allowed()));
 }
 
+/// Each best-effort OS request, tried on a throwaway thread: "applied", "unsupported on
+/// this OS", or the errno the OS answered (e.g. uclamp without CONFIG_UCLAMP_TASK).
+fn capabilities_json(caps: &hetsched::sys::Capabilities) -> serde_json::Value {
+    json!({
+        "pin": caps.pin.to_string(),
+        "qos_performance": caps.qos_performance.to_string(),
+        "qos_efficiency": caps.qos_efficiency.to_string(),
+        "nice": caps.nice.to_string(),
+    })
+}
+
+fn print_capabilities(caps: &hetsched::sys::Capabilities) {
+    println!("what this OS lets a worker do (probed on a throwaway thread):");
+    for line in caps.to_string().lines() {
+        println!("  {line}");
+    }
+}
+
 fn main() -> ExitCode {
     let options = match parse_args(std::env::args().skip(1)) {
         Ok(Some(options)) => options,
@@ -161,12 +180,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // What this OS lets a worker thread do is a fact about the host running this tool, so
+    // it is shown for the live host only, not for a captured tree or dump.
+    let capabilities = matches!(options.input, Input::Env).then(hetsched::sys::probe_capabilities);
     if options.json {
-        println!("{:#}", to_json(&topology));
+        let mut value = to_json(&topology);
+        if let Some(caps) = &capabilities {
+            value["capabilities"] = capabilities_json(caps);
+        }
+        println!("{value:#}");
     } else {
         print_text(&topology);
+        if let Some(caps) = &capabilities {
+            print_capabilities(caps);
+        }
     }
-    // The "what this OS lets us do (pin? QoS?)" section, `print_capabilities`, will
-    // be added here from src/sys; it is deliberately not written yet.
     ExitCode::SUCCESS
 }

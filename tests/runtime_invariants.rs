@@ -29,7 +29,11 @@ fn critical_tasks_run_only_on_performance_workers() {
         let tally = Arc::new(ClassTally::default());
         let mut handles = Vec::new();
         for i in 0..400 {
-            let qos = if i % 2 == 0 { Qos::Interactive } else { Qos::UserInitiated };
+            let qos = if i % 2 == 0 {
+                Qos::Interactive
+            } else {
+                Qos::UserInitiated
+            };
             handles.push(rt.spawn_with(
                 qos,
                 tallied(&tally, async {
@@ -201,7 +205,12 @@ fn highest_lane_first_with_bounded_fairness() {
     wait_until("the only worker is busy", || started.load(SeqCst));
     let order = Arc::new(Mutex::new(Vec::new()));
     let mut handles = Vec::new();
-    for qos in [Qos::Background, Qos::Utility, Qos::Default, Qos::Interactive] {
+    for qos in [
+        Qos::Background,
+        Qos::Utility,
+        Qos::Default,
+        Qos::Interactive,
+    ] {
         for _ in 0..100 {
             let order = order.clone();
             handles.push(rt.spawn_with(qos, async move {
@@ -217,19 +226,28 @@ fn highest_lane_first_with_bounded_fairness() {
     let order = order.lock().unwrap().clone();
     assert_eq!(order.len(), 400);
     // Only fairness turns may interleave lower lanes into the first 100 polls.
-    let early_lower = order[..100].iter().filter(|l| **l != Lane::Critical).count();
-    assert!(early_lower <= 100 / FAIR_INTERVAL as usize + 1, "{early_lower} lower-lane polls early");
+    let early_lower = order[..100]
+        .iter()
+        .filter(|l| **l != Lane::Critical)
+        .count();
+    assert!(
+        early_lower <= 100 / FAIR_INTERVAL as usize + 1,
+        "{early_lower} lower-lane polls early"
+    );
     let bound = FAIR_INTERVAL as usize * 4;
     for lane in Lane::ALL {
         let first = order.iter().position(|l| *l == lane).unwrap();
-        assert!(first <= bound, "{lane} first polled at {first}, bound {bound}");
+        assert!(
+            first <= bound,
+            "{lane} first polled at {first}, bound {bound}"
+        );
     }
     // Among non-critical polls, the lanes come in preference order except for fair turns.
-    let out_of_order = order
-        .windows(2)
-        .filter(|w| w[1] < w[0])
-        .count();
-    assert!(out_of_order <= 2 * (400 / FAIR_INTERVAL as usize + 1), "{out_of_order}");
+    let out_of_order = order.windows(2).filter(|w| w[1] < w[0]).count();
+    assert!(
+        out_of_order <= 2 * (400 / FAIR_INTERVAL as usize + 1),
+        "{out_of_order}"
+    );
 }
 
 /// Invariant 4, starvation: a flood of latency-critical work that never ends cannot keep
@@ -278,7 +296,10 @@ fn a_flood_of_critical_work_does_not_starve_background() {
         }
     });
     let bound = FAIR_INTERVAL as usize * 4;
-    assert!(seen_at <= bound, "background waited {seen_at} critical polls (bound {bound})");
+    assert!(
+        seen_at <= bound,
+        "background waited {seen_at} critical polls (bound {bound})"
+    );
 }
 
 /// Invariant 5: a woken task keeps its lane, never runs on two threads at once, and is
@@ -335,7 +356,9 @@ fn woken_tasks_keep_their_lane_run_alone_and_are_never_lost() {
             t.join().unwrap();
         }
         drop(senders);
-        let expected: u64 = (0..500u64).flat_map(|r| (0..4).map(move |t| r * 4 + t)).sum();
+        let expected: u64 = (0..500u64)
+            .flat_map(|r| (0..4).map(move |t| r * 4 + t))
+            .sum();
         for h in handles {
             assert_eq!(rt.block_on(h).unwrap(), expected, "a message was lost");
         }
@@ -355,7 +378,10 @@ impl<F: std::future::Future> std::future::Future for GuardedPoll<F> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<F::Output> {
-        assert!(!self.in_poll.swap(true, SeqCst), "polled on two threads at once");
+        assert!(
+            !self.in_poll.swap(true, SeqCst),
+            "polled on two threads at once"
+        );
         let out = self.inner.as_mut().poll(cx);
         self.in_poll.store(false, SeqCst);
         out
@@ -381,7 +407,12 @@ fn one_idle_worker_is_woken_per_unit_of_work() {
         rt.block_on(rt.spawn(async { 1 })).unwrap();
         wait_until("all four workers sleep again", || asleep(&rt) == 4);
         let after: u64 = rt.metrics().workers.iter().map(|w| w.unparks).sum();
-        assert_eq!(after - before, 1, "round {round}: one task woke {} workers", after - before);
+        assert_eq!(
+            after - before,
+            1,
+            "round {round}: one task woke {} workers",
+            after - before
+        );
     }
 }
 
@@ -416,7 +447,11 @@ fn an_idle_runtime_uses_no_cpu() {
     std::thread::sleep(Duration::from_millis(500));
     let after = worker_cpu_ticks("idlechk");
     // Clock ticks are 10 ms: a spinning worker would burn ~50 of them here.
-    assert!(after - before <= 1, "idle workers used {} ticks", after - before);
+    assert!(
+        after - before <= 1,
+        "idle workers used {} ticks",
+        after - before
+    );
     assert_eq!(asleep(&rt), 4);
 }
 
@@ -424,14 +459,21 @@ fn an_idle_runtime_uses_no_cpu() {
 /// every Qos runs, on performance workers, and a big fork-join tree balances.
 #[test]
 fn homogeneous_machine_runs_everything() {
-    let rt = Builder::new().topology(Topology::uniform(2)).build().unwrap();
+    let rt = Builder::new()
+        .topology(Topology::uniform(2))
+        .build()
+        .unwrap();
     let m = rt.metrics();
     assert_eq!(m.workers.len(), 2);
     assert!(m.workers.iter().all(|w| w.class == CoreClass::Performance));
     let classes = rt.block_on(async {
         let mut out = Vec::new();
         for qos in Qos::ALL {
-            out.push(hetsched::spawn_with(qos, async { hetsched::current_class() }).await.unwrap());
+            out.push(
+                hetsched::spawn_with(qos, async { hetsched::current_class() })
+                    .await
+                    .unwrap(),
+            );
         }
         out
     });
@@ -448,7 +490,10 @@ fn homogeneous_machine_runs_everything() {
     }
     assert_eq!(rt.block_on(rt.spawn(fib(20))).unwrap(), 6765);
     let m = rt.metrics();
-    assert!(m.workers.iter().all(|w| w.polls() > 0), "both workers took part: {m:?}");
+    assert!(
+        m.workers.iter().all(|w| w.polls() > 0),
+        "both workers took part: {m:?}"
+    );
 }
 
 /// Invariant 8: spawn inherits the calling task's Qos; from outside any task it is
@@ -456,9 +501,14 @@ fn homogeneous_machine_runs_everything() {
 #[test]
 fn spawn_inherits_qos_and_spawn_with_is_exact() {
     let rt = runtime(1, 1);
-    assert_eq!(rt.block_on(rt.spawn(async { hetsched::current_qos() })).unwrap(), Some(Qos::Default));
     assert_eq!(
-        rt.block_on(async { hetsched::spawn(async { hetsched::current_qos() }).await }).unwrap(),
+        rt.block_on(rt.spawn(async { hetsched::current_qos() }))
+            .unwrap(),
+        Some(Qos::Default)
+    );
+    assert_eq!(
+        rt.block_on(async { hetsched::spawn(async { hetsched::current_qos() }).await })
+            .unwrap(),
         Some(Qos::Default)
     );
     for qos in Qos::ALL {
@@ -474,10 +524,17 @@ fn spawn_inherits_qos_and_spawn_with_is_exact() {
                     .spawn(async { hetsched::current_qos() })
                     .await
                     .unwrap();
-                let explicit = hetsched::spawn_with(Qos::Utility, async { hetsched::current_qos() })
-                    .await
-                    .unwrap();
-                (hetsched::current_qos(), inner.0, inner.1, via_handle, explicit)
+                let explicit =
+                    hetsched::spawn_with(Qos::Utility, async { hetsched::current_qos() })
+                        .await
+                        .unwrap();
+                (
+                    hetsched::current_qos(),
+                    inner.0,
+                    inner.1,
+                    via_handle,
+                    explicit,
+                )
             }))
             .unwrap();
         assert_eq!(

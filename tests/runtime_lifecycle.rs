@@ -55,7 +55,10 @@ fn a_panicking_task_becomes_a_join_error_and_the_worker_lives_on() {
             .block_on(rt.spawn(async move { panic!("task {i} failed") }))
             .unwrap_err();
         assert!(err.is_panic());
-        assert_eq!(err.to_string(), format!("task {i} failed").replace("task", "task panicked: task"));
+        assert_eq!(
+            err.to_string(),
+            format!("task {i} failed").replace("task", "task panicked: task")
+        );
         // The single worker survived and still runs tasks.
         assert_eq!(rt.block_on(rt.spawn(async move { i * 2 })).unwrap(), i * 2);
     }
@@ -81,7 +84,8 @@ fn block_on_on_a_worker_thread_panics_with_a_clear_message() {
         .unwrap_err();
     assert!(err.is_panic());
     assert!(
-        err.to_string().contains("block_on called on a runtime worker thread"),
+        err.to_string()
+            .contains("block_on called on a runtime worker thread"),
         "{err}"
     );
 }
@@ -179,13 +183,19 @@ fn shutdown_drops_every_future_once_wherever_it_is() {
         }));
         spawned += 2;
     }
-    wait_until("finished tasks finish", || finished.iter().all(|h| h.is_finished()));
+    wait_until("finished tasks finish", || {
+        finished.iter().all(|h| h.is_finished())
+    });
 
     // Running: holds the only P worker, then waits forever.
     let release = Arc::new(AtomicBool::new(false));
     let running_started = Arc::new(AtomicBool::new(false));
     let running = {
-        let (f, release, started) = (futures_dropped.token(), release.clone(), running_started.clone());
+        let (f, release, started) = (
+            futures_dropped.token(),
+            release.clone(),
+            running_started.clone(),
+        );
         rt.spawn_with(Qos::Interactive, async move {
             let _f = f;
             started.store(true, SeqCst);
@@ -237,7 +247,11 @@ fn shutdown_drops_every_future_once_wherever_it_is() {
     releaser.join().unwrap();
     wait_until("both workers exited", || stops.load(SeqCst) == 2);
 
-    assert_eq!(futures_dropped.get(), spawned, "every future dropped exactly once");
+    assert_eq!(
+        futures_dropped.get(),
+        spawned,
+        "every future dropped exactly once"
+    );
     // Outputs: the detached ten were dropped when they finished; the awaited ten not yet.
     assert_eq!(outputs_dropped.get(), 10);
     let awaited = std::thread::spawn(move || {
@@ -250,12 +264,18 @@ fn shutdown_drops_every_future_once_wherever_it_is() {
     .unwrap();
     assert_eq!(awaited.len(), 10);
     drop(awaited);
-    assert_eq!(outputs_dropped.get(), 20, "every output dropped exactly once");
+    assert_eq!(
+        outputs_dropped.get(),
+        20,
+        "every output dropped exactly once"
+    );
 
     for h in queued.into_iter().chain(waiting) {
         assert!(futures::executor::block_on(h).unwrap_err().is_cancelled());
     }
-    assert!(futures::executor::block_on(running).unwrap_err().is_cancelled());
+    assert!(futures::executor::block_on(running)
+        .unwrap_err()
+        .is_cancelled());
     drop(senders);
     assert_eq!(futures_dropped.get(), spawned);
 }
@@ -273,7 +293,9 @@ fn spawning_onto_a_shut_down_runtime_gives_a_cancelled_handle() {
     });
     assert_eq!(drops.get(), 1, "the future was dropped, not leaked");
     assert!(task.is_finished());
-    assert!(futures::executor::block_on(task).unwrap_err().is_cancelled());
+    assert!(futures::executor::block_on(task)
+        .unwrap_err()
+        .is_cancelled());
 }
 
 #[test]
@@ -308,7 +330,8 @@ fn dropping_the_runtime_from_one_of_its_own_tasks_does_not_deadlock() {
         drop(rt);
         tx.send(()).unwrap();
     }));
-    rx.recv_timeout(Duration::from_secs(20)).expect("the drop returned");
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("the drop returned");
     wait_until("workers exited", || stops.load(SeqCst) == 2);
     wait_until("the pending task was dropped", || drops.get() == 1);
 }
@@ -316,12 +339,14 @@ fn dropping_the_runtime_from_one_of_its_own_tasks_does_not_deadlock() {
 #[test]
 fn handle_current_outside_a_runtime() {
     assert!(Handle::try_current().is_err());
-    let payload = std::panic::catch_unwind(|| Handle::current()).unwrap_err();
+    let payload = std::panic::catch_unwind(Handle::current).unwrap_err();
     let msg = payload.downcast_ref::<String>().unwrap();
     assert!(msg.contains("not inside a hetsched runtime"), "{msg}");
     let rt = runtime(1, 1);
     assert!(rt.block_on(async { Handle::try_current().is_ok() }));
-    assert!(rt.block_on(rt.spawn(async { Handle::try_current().is_ok() })).unwrap());
+    assert!(rt
+        .block_on(rt.spawn(async { Handle::try_current().is_ok() }))
+        .unwrap());
 }
 
 #[test]
@@ -343,12 +368,15 @@ fn metrics_count_spawns_polls_steals_and_hints() {
             spin_until(&release);
         })
     };
-    wait_until("E worker stole the default work", || done.load(SeqCst) == 20);
+    wait_until("E worker stole the default work", || {
+        done.load(SeqCst) == 20
+    });
     assert!(started.load(SeqCst));
     release.store(true, SeqCst);
     rt.block_on(blocker).unwrap();
     for _ in 0..30 {
-        rt.block_on(rt.spawn_with(Qos::Background, async {})).unwrap();
+        rt.block_on(rt.spawn_with(Qos::Background, async {}))
+            .unwrap();
     }
     let m = rt.metrics();
     assert_eq!(m.lane(Lane::Critical).spawned, 1);
@@ -361,8 +389,14 @@ fn metrics_count_spawns_polls_steals_and_hints() {
     assert_eq!(m.live_tasks, 0);
     let p = &m.workers[0];
     let e = &m.workers[1];
-    assert_eq!((p.name.as_str(), p.class), ("hetsched-p-0", CoreClass::Performance));
-    assert_eq!((e.name.as_str(), e.class), ("hetsched-e-0", CoreClass::Efficiency));
+    assert_eq!(
+        (p.name.as_str(), p.class),
+        ("hetsched-p-0", CoreClass::Performance)
+    );
+    assert_eq!(
+        (e.name.as_str(), e.class),
+        ("hetsched-e-0", CoreClass::Efficiency)
+    );
     assert_eq!(p.polls_by_lane[Lane::Critical.index()], 1);
     assert_eq!(p.polls_by_lane[Lane::Background.index()], 0);
     assert_eq!(e.polls_by_lane[Lane::Background.index()], 30);
@@ -393,10 +427,14 @@ fn workers_are_pinned_to_their_class_cpus() {
             .build()
             .unwrap();
         let p = rt
-            .block_on(rt.spawn_with(Qos::Interactive, async { hetsched::sys::current_thread_affinity() }))
+            .block_on(rt.spawn_with(Qos::Interactive, async {
+                hetsched::sys::current_thread_affinity()
+            }))
             .unwrap();
         let e = rt
-            .block_on(rt.spawn_with(Qos::Background, async { hetsched::sys::current_thread_affinity() }))
+            .block_on(rt.spawn_with(Qos::Background, async {
+                hetsched::sys::current_thread_affinity()
+            }))
             .unwrap();
         assert_eq!((p, e), (Some(vec![0]), Some(vec![1])), "{pin}");
     }
@@ -406,7 +444,9 @@ fn workers_are_pinned_to_their_class_cpus() {
         .build()
         .unwrap();
     let m = rt.metrics();
-    wait_until("hints recorded", || rt.metrics().workers.iter().all(|w| w.hints.is_some()));
+    wait_until("hints recorded", || {
+        rt.metrics().workers.iter().all(|w| w.hints.is_some())
+    });
     drop(m);
     for w in rt.metrics().workers {
         assert_eq!(w.hints.unwrap().pin, HintOutcome::Disabled);
@@ -420,9 +460,23 @@ fn a_cpu_that_does_not_exist_is_a_reported_fallback_not_a_failure() {
     // runs unpinned and the outcome is in the metrics.
     let topo = Topology::with_classes("0".parse().unwrap(), "7".parse().unwrap()).unwrap();
     let rt = Builder::new().topology(topo).build().unwrap();
-    assert_eq!(rt.block_on(rt.spawn_with(Qos::Background, async { 3 })).unwrap(), 3);
-    let e = rt.metrics().workers.into_iter().find(|w| w.class == CoreClass::Efficiency).unwrap();
-    assert_eq!(e.hints.unwrap().pin, HintOutcome::Failed { errno: libc_einval() });
+    assert_eq!(
+        rt.block_on(rt.spawn_with(Qos::Background, async { 3 }))
+            .unwrap(),
+        3
+    );
+    let e = rt
+        .metrics()
+        .workers
+        .into_iter()
+        .find(|w| w.class == CoreClass::Efficiency)
+        .unwrap();
+    assert_eq!(
+        e.hints.unwrap().pin,
+        HintOutcome::Failed {
+            errno: libc_einval()
+        }
+    );
 }
 
 fn libc_einval() -> i32 {
@@ -454,7 +508,10 @@ fn thread_names_and_hooks() {
     assert!(name.starts_with("svc-e-"), "{name}");
     wait_until("every worker started", || starts.load(SeqCst) == 5);
     let names: Vec<String> = rt.metrics().workers.into_iter().map(|w| w.name).collect();
-    assert_eq!(names, ["svc-p-0", "svc-p-1", "svc-e-0", "svc-e-1", "svc-e-2"]);
+    assert_eq!(
+        names,
+        ["svc-p-0", "svc-p-1", "svc-e-0", "svc-e-1", "svc-e-2"]
+    );
 }
 
 #[test]
@@ -468,7 +525,12 @@ fn efficiency_workers_on_a_homogeneous_machine_run_background_work() {
         .block_on(rt.spawn_with(Qos::Background, async { hetsched::current_class() }))
         .unwrap();
     assert_eq!(class, Some(CoreClass::Efficiency));
-    let e = rt.metrics().workers.into_iter().find(|w| w.class == CoreClass::Efficiency).unwrap();
+    let e = rt
+        .metrics()
+        .workers
+        .into_iter()
+        .find(|w| w.class == CoreClass::Efficiency)
+        .unwrap();
     // No efficiency CPUs to pin to: reported, not an error.
     assert_eq!(e.hints.unwrap().pin, HintOutcome::Unsupported);
 }

@@ -1,7 +1,7 @@
 //! Task handles: [`JoinHandle`], [`JoinError`], abort, and the per-task [`Qos`].
 //!
 //! Tasks are async-task raw tasks (one allocation each); the runtime's per-task state
-//! lives in their metadata slot ([`TaskHeader`]).
+//! lives in their metadata slot.
 
 mod error;
 mod header;
