@@ -31,3 +31,8 @@ pub use runtime::{
 };
 pub use task::{JoinError, JoinHandle, Qos};
 pub use topology::{CoreClass, CpuSet, CpuSetError, Tier, Topology, TopologyError};
+
+/// The README's examples are compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
