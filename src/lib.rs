@@ -23,11 +23,12 @@ mod loom;
 pub mod runtime;
 pub mod sys;
 pub mod task;
+pub mod time;
 pub mod topology;
 
 pub use runtime::{
-    current_class, current_qos, spawn, spawn_with, yield_now, Builder, ConfigError, Handle, Lane,
-    Pin, Runtime, RuntimeMetrics, WorkerMetrics,
+    current_class, current_qos, spawn, spawn_blocking, spawn_with, yield_now, Builder, ConfigError,
+    Handle, Lane, Pin, Runtime, RuntimeMetrics, WorkerMetrics,
 };
 pub use task::{JoinError, JoinHandle, Qos};
 pub use topology::{CoreClass, CpuSet, CpuSetError, Tier, Topology, TopologyError};

@@ -1,5 +1,6 @@
 //! `Builder`: configuration (code and environment) → a running [`Runtime`].
 
+use super::blocking::BlockingPool;
 use super::policy::{self, LANES};
 use super::shared::{Shared, WorkerSlot};
 use super::worker::worker_main;
@@ -12,6 +13,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// Environment variable: worker threads for performance cores (a count).
 pub const ENV_P_WORKERS: &str = "HETSCHED_P_WORKERS";
@@ -217,7 +219,14 @@ pub struct Builder {
     thread_name: String,
     on_thread_start: Option<Hook>,
     on_thread_stop: Option<Hook>,
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
 }
+
+/// Default cap on blocking-pool threads (as tokio: blocking calls are mostly waiting).
+pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
+/// Default time an idle blocking-pool thread waits for work before it exits.
+pub const DEFAULT_BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 impl Default for Builder {
     fn default() -> Self {
@@ -255,6 +264,8 @@ impl Builder {
             thread_name: "hetsched".to_string(),
             on_thread_start: None,
             on_thread_stop: None,
+            max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
+            blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
         }
     }
 
@@ -346,6 +357,21 @@ impl Builder {
         self
     }
 
+    /// Cap the blocking pool ([`spawn_blocking`](crate::spawn_blocking)) at `n` threads
+    /// (default [`DEFAULT_MAX_BLOCKING_THREADS`]; 0 is taken as 1). Jobs beyond the cap
+    /// wait in a queue.
+    pub fn max_blocking_threads(mut self, n: usize) -> Builder {
+        self.max_blocking_threads = n.max(1);
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before exiting (default
+    /// [`DEFAULT_BLOCKING_KEEP_ALIVE`]).
+    pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.blocking_keep_alive = keep_alive;
+        self
+    }
+
     /// Run `hook` on every worker thread when it starts, after placement and QoS hints.
     pub fn on_thread_start(mut self, hook: impl Fn() + Send + Sync + 'static) -> Builder {
         self.on_thread_start = Some(Arc::new(hook));
@@ -420,7 +446,12 @@ impl Builder {
                 locals.push(queues);
             }
         }
-        let shared = Arc::new(Shared::new(slots, has_efficiency));
+        let blocking = BlockingPool::new(
+            self.max_blocking_threads,
+            self.blocking_keep_alive,
+            self.thread_name.clone(),
+        );
+        let shared = Arc::new(Shared::new(slots, has_efficiency, blocking));
         let mut threads = Vec::new();
         for (index, queues) in locals.into_iter().enumerate() {
             let slot = &shared.workers[index];

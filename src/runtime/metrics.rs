@@ -199,6 +199,20 @@ pub struct RuntimeMetrics {
     pub lanes: Vec<LaneMetrics>,
     /// Tasks whose futures are alive (queued, running or waiting on a waker).
     pub live_tasks: usize,
+    /// The blocking pool.
+    pub blocking: BlockingMetrics,
+}
+
+/// A snapshot of the blocking pool ([`spawn_blocking`](crate::spawn_blocking)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BlockingMetrics {
+    /// Threads alive (running a job or idle).
+    pub threads: usize,
+    /// Threads idle, waiting for a job.
+    pub idle_threads: usize,
+    /// Jobs waiting for a thread (the pool is at its cap).
+    pub queued: usize,
 }
 
 impl RuntimeMetrics {
@@ -229,6 +243,7 @@ pub(crate) fn snapshot<'a>(
     external: &ExternalCounters,
     lane_counts: [(u64, u64); LANES],
     live_tasks: usize,
+    blocking: BlockingMetrics,
 ) -> RuntimeMetrics {
     let mut scheduled = [0u64; LANES];
     let mut polled = [0u64; LANES];
@@ -274,6 +289,7 @@ pub(crate) fn snapshot<'a>(
         workers: out,
         lanes,
         live_tasks,
+        blocking,
     }
 }
 

@@ -13,6 +13,7 @@
 //!   unit of new work, and none while a worker that may run it is already searching.
 
 mod block_on;
+mod blocking;
 mod builder;
 mod context;
 mod idle;
@@ -23,12 +24,12 @@ mod shared;
 mod worker;
 
 pub use builder::{
-    Builder, ConfigError, Pin, ENV_E_WORKERS, ENV_PIN, ENV_P_WORKERS, ENV_QOS_HINTS,
-    MAX_WORKERS_PER_CLASS,
+    Builder, ConfigError, Pin, DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS,
+    ENV_E_WORKERS, ENV_PIN, ENV_P_WORKERS, ENV_QOS_HINTS, MAX_WORKERS_PER_CLASS,
 };
 pub use metrics::{
-    Hints, LaneMetrics, LatencyHistogram, RuntimeMetrics, WorkerMetrics, LATENCY_BUCKETS,
-    LATENCY_SAMPLE_EVERY,
+    BlockingMetrics, Hints, LaneMetrics, LatencyHistogram, RuntimeMetrics, WorkerMetrics,
+    LATENCY_BUCKETS, LATENCY_SAMPLE_EVERY,
 };
 pub use policy::{Lane, FAIR_INTERVAL, MAX_LIFO_STREAK};
 
@@ -121,6 +122,15 @@ impl Runtime {
         F::Output: Send + 'static,
     {
         self.shared.spawn(qos, future)
+    }
+
+    /// Run a blocking function on the runtime's blocking pool; see [`spawn_blocking`].
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.shared.spawn_blocking(f)
     }
 
     /// A cheap, cloneable handle for spawning onto this runtime from anywhere.
@@ -245,6 +255,15 @@ impl Handle {
         self.shared.spawn(qos, future)
     }
 
+    /// Run a blocking function on the runtime's blocking pool; see [`spawn_blocking`].
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.shared.spawn_blocking(f)
+    }
+
     /// Run `future` to completion on the calling thread; see [`Runtime::block_on`].
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         block_on::block_on(&self.shared, future)
@@ -291,6 +310,38 @@ where
     F::Output: Send + 'static,
 {
     Handle::current().spawn_with(qos, future)
+}
+
+/// Run a blocking function (file I/O, DNS, compression, a C library) on the current
+/// runtime's blocking pool, so it never holds up a worker; await the returned handle.
+///
+/// The pool is elastic: threads start on demand up to
+/// [`Builder::max_blocking_threads`] (default 512), are not pinned and get no class QoS
+/// hint, and exit after [`Builder::blocking_keep_alive`] idle (default 10 s). Aborting the
+/// handle before the job starts cancels it; a started job runs to completion. At runtime
+/// shutdown queued jobs are dropped (their handles give a cancelled `JoinError`) and running
+/// ones finish on their own threads.
+///
+/// # Panics
+///
+/// Outside a hetsched runtime (use [`Runtime::spawn_blocking`] or
+/// [`Handle::spawn_blocking`] there).
+///
+/// ```
+/// let rt = hetsched::Builder::new().build().unwrap();
+/// let len = rt.block_on(async {
+///     hetsched::spawn_blocking(|| std::fs::read_to_string("Cargo.toml").map(|s| s.len()))
+///         .await
+///         .unwrap()
+/// });
+/// assert!(len.unwrap() > 0);
+/// ```
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    Handle::current().spawn_blocking(f)
 }
 
 /// The class of the worker polling the caller, or `None` outside a worker thread.

@@ -1,6 +1,7 @@
 //! State shared by a runtime's workers, handles and tasks: queues, the idle protocol, the
 //! task registry, metrics, and the shutdown flag. Spawning and scheduling live here.
 
+use super::blocking::BlockingPool;
 use super::context;
 use super::idle::{Idle, Parker};
 use super::metrics::{self, ExternalCounters, RuntimeMetrics, WorkerCounters, WorkerInfo};
@@ -35,6 +36,7 @@ pub(crate) struct Shared {
     pub(crate) workers: Box<[WorkerSlot]>,
     pub(crate) idle: Idle,
     pub(crate) registry: Arc<Registry>,
+    pub(crate) blocking: BlockingPool,
     pub(crate) has_efficiency: bool,
     pub(crate) external: ExternalCounters,
     epoch: Instant,
@@ -45,9 +47,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(workers: Vec<WorkerSlot>, has_efficiency: bool) -> Shared {
+    pub(crate) fn new(
+        workers: Vec<WorkerSlot>,
+        has_efficiency: bool,
+        blocking: BlockingPool,
+    ) -> Shared {
         let count = workers.len();
         Shared {
+            blocking,
             injectors: std::array::from_fn(|_| Injector::new()),
             registry: Arc::new(Registry::new(count * 4)),
             workers: workers.into_boxed_slice(),
@@ -102,6 +109,28 @@ impl Shared {
             ((runnable, handle), waker)
         });
         self.schedule(runnable, Readiness::Spawned);
+        handle
+    }
+
+    /// Run `f` on the blocking pool.
+    pub(crate) fn spawn_blocking<F, R>(self: &Arc<Self>, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        if self.is_shutdown() {
+            drop(f);
+            return JoinHandle::refused();
+        }
+        let shared = self.clone();
+        let schedule = move |runnable: Task, _: async_task::ScheduleInfo| {
+            shared.blocking.schedule(&shared, runnable)
+        };
+        // Not in the registry: a blocking job never waits on a waker (its future completes
+        // in one poll), so shutdown reaches every queued job through the pool's queue.
+        let (runnable, handle) =
+            spawn_raw(context::inherited_qos(), async move { f() }, (), schedule);
+        runnable.schedule();
         handle
     }
 
@@ -196,6 +225,7 @@ impl Shared {
     /// Begin shutdown: no new work is accepted, workers are told to stop.
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, SeqCst);
+        self.blocking.shutdown();
         for index in self.idle.drain_sleepers() {
             self.workers[index].parker.unpark();
         }
@@ -269,6 +299,14 @@ impl Shared {
             &self.external,
             self.registry.lane_counts(),
             self.registry.live(),
+            {
+                let stats = self.blocking.stats();
+                metrics::BlockingMetrics {
+                    threads: stats.threads,
+                    idle_threads: stats.idle,
+                    queued: stats.queued,
+                }
+            },
         )
     }
 }

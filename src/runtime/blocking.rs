@@ -1,0 +1,164 @@
+//! The blocking pool: an elastic set of plain threads for calls that block (file I/O,
+//! DNS, compression, FFI) so they never hold up a worker.
+//!
+//! Threads are not pinned and get no class QoS hint (they serve whatever called them),
+//! are capped at `max_threads`, start on demand, and exit after `keep_alive` idle. Jobs
+//! are async-task tasks like any other, so `spawn_blocking` returns the same
+//! [`JoinHandle`](crate::JoinHandle): abort before start cancels, a panic becomes a
+//! `JoinError`.
+
+use super::context;
+use super::shared::{Shared, Task};
+use crate::loom::sync::Arc;
+// The pool is plain threads handing jobs over under one lock, outside the scheduler's
+// protocols that the loom models check, so it uses parking_lot directly (it needs a
+// timed wait, which loom cannot model meaningfully).
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+pub(crate) struct BlockingPool {
+    state: Mutex<State>,
+    work: Condvar,
+    max_threads: usize,
+    keep_alive: Duration,
+    name: String,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Task>,
+    threads: usize,
+    idle: usize,
+    /// Wake-ups handed to idle threads and not yet taken.
+    notified: usize,
+    shutdown: bool,
+    next_id: usize,
+}
+
+/// Blocking pool counters for metrics.
+pub(crate) struct BlockingStats {
+    pub(crate) threads: usize,
+    pub(crate) idle: usize,
+    pub(crate) queued: usize,
+}
+
+impl BlockingPool {
+    pub(crate) fn new(max_threads: usize, keep_alive: Duration, name: String) -> Self {
+        BlockingPool {
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            max_threads: max_threads.max(1),
+            keep_alive,
+            name,
+        }
+    }
+
+    /// Queue a blocking job; start a thread if none is idle and the cap allows.
+    pub(crate) fn schedule(&self, shared: &Arc<Shared>, task: Task) {
+        let mut state = self.state.lock();
+        if state.shutdown {
+            drop(state);
+            drop(task); // the JoinHandle resolves to a cancelled JoinError
+            return;
+        }
+        state.queue.push_back(task);
+        if state.idle > state.notified {
+            state.notified += 1;
+            drop(state);
+            self.work.notify_one();
+        } else if state.threads < self.max_threads {
+            state.threads += 1;
+            let id = state.next_id;
+            state.next_id += 1;
+            drop(state);
+            self.start_thread(shared, id);
+        }
+        // Else: at the cap; a running thread takes the job when it is done.
+    }
+
+    fn start_thread(&self, shared: &Arc<Shared>, id: usize) {
+        let shared = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-blocking-{id}", self.name))
+            .spawn(move || {
+                let _enter = context::EnterGuard::enter(shared.clone());
+                shared.blocking.thread_main();
+            });
+        if spawned.is_err() {
+            // The OS refused a thread: the job waits for an existing one, or (with none)
+            // is dropped below so its JoinHandle resolves instead of hanging.
+            let mut state = self.state.lock();
+            state.threads -= 1;
+            if state.threads == 0 {
+                let orphans: Vec<Task> = state.queue.drain(..).collect();
+                drop(state);
+                drop(orphans);
+            }
+        }
+    }
+
+    fn thread_main(&self) {
+        let mut state = self.state.lock();
+        loop {
+            if let Some(task) = state.queue.pop_front() {
+                drop(state);
+                // Panics are caught by the task wrapper; a panic while dropping the
+                // future must not take the pool's bookkeeping down with it.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
+                state = self.state.lock();
+                continue;
+            }
+            if state.shutdown {
+                break;
+            }
+            state.idle += 1;
+            let (next, timed_out) = self.wait(state);
+            state = next;
+            state.idle -= 1;
+            if state.notified > 0 {
+                state.notified -= 1;
+            } else if timed_out && state.queue.is_empty() {
+                break; // idle for keep_alive: shrink
+            }
+        }
+        state.threads -= 1;
+    }
+
+    /// Wait for work up to `keep_alive`; returns the guard and whether it timed out.
+    fn wait<'a>(&self, state: MutexGuard<'a, State>) -> (MutexGuard<'a, State>, bool) {
+        let deadline = Instant::now() + self.keep_alive;
+        let mut state = state;
+        loop {
+            let now = Instant::now();
+            if state.notified > 0 || state.shutdown {
+                return (state, false);
+            }
+            if now >= deadline {
+                return (state, true);
+            }
+            self.work.wait_until(&mut state, deadline);
+        }
+    }
+
+    /// Stop accepting jobs, drop the queued ones, let idle threads exit. Running jobs
+    /// finish on their threads (a blocking call cannot be interrupted).
+    pub(crate) fn shutdown(&self) {
+        let queued: Vec<Task> = {
+            let mut state = self.state.lock();
+            state.shutdown = true;
+            state.queue.drain(..).collect()
+        };
+        self.work.notify_all();
+        drop(queued);
+    }
+
+    pub(crate) fn stats(&self) -> BlockingStats {
+        let state = self.state.lock();
+        BlockingStats {
+            threads: state.threads,
+            idle: state.idle,
+            queued: state.queue.len(),
+        }
+    }
+}
