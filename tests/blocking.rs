@@ -104,7 +104,9 @@ fn idle_threads_exit_after_the_keep_alive() {
         rt.block_on(h).unwrap();
     }
     assert_eq!(rt.metrics().blocking.threads, 3);
-    wait_until("idle blocking threads exit", || rt.metrics().blocking.threads == 0);
+    wait_until("idle blocking threads exit", || {
+        rt.metrics().blocking.threads == 0
+    });
     // And the pool grows again on demand.
     assert_eq!(rt.block_on(rt.spawn_blocking(|| 7)).unwrap(), 7);
 }
@@ -137,7 +139,11 @@ fn abort_before_start_cancels_and_panics_become_join_errors() {
         .unwrap_err();
     assert!(err.is_panic());
     assert_eq!(err.to_string(), "task panicked: disk on fire");
-    assert_eq!(rt.block_on(rt.spawn_blocking(|| 1)).unwrap(), 1, "the pool survived");
+    assert_eq!(
+        rt.block_on(rt.spawn_blocking(|| 1)).unwrap(),
+        1,
+        "the pool survived"
+    );
 }
 
 #[test]
@@ -157,7 +163,9 @@ fn shutdown_drops_queued_jobs_and_lets_running_ones_finish() {
     let queued = rt.spawn_blocking(|| "never");
     started.wait();
     drop(rt);
-    assert!(futures::executor::block_on(queued).unwrap_err().is_cancelled());
+    assert!(futures::executor::block_on(queued)
+        .unwrap_err()
+        .is_cancelled());
     assert_eq!(futures::executor::block_on(running).unwrap(), "done");
     assert_eq!(finished.load(SeqCst), 1);
 }

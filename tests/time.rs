@@ -33,12 +33,18 @@ fn timers_fire_on_time_as_a_statistic() {
             })
         })
         .collect();
-    let mut lateness: Vec<i128> = handles.into_iter().map(|h| rt.block_on(h).unwrap()).collect();
+    let mut lateness: Vec<i128> = handles
+        .into_iter()
+        .map(|h| rt.block_on(h).unwrap())
+        .collect();
     lateness.sort();
     assert!(lateness[0] >= 0, "a timer fired {} ns early", -lateness[0]);
     let median = lateness[lateness.len() / 2];
     let p99 = lateness[lateness.len() * 99 / 100];
-    eprintln!("timer lateness: median {median} ns, p99 {p99} ns, max {} ns", lateness[999]);
+    eprintln!(
+        "timer lateness: median {median} ns, p99 {p99} ns, max {} ns",
+        lateness[999]
+    );
     assert!(median < 1_000_000, "median lateness {median} ns");
 }
 
@@ -47,7 +53,9 @@ fn dropped_and_cancelled_timers_leave_nothing_behind() {
     let rt = runtime(1, 1);
     let before = time::pending_timers();
     rt.block_on(async {
-        let mut sleeps: Vec<_> = (0..500).map(|_| Box::pin(time::sleep(Duration::from_secs(3600)))).collect();
+        let mut sleeps: Vec<_> = (0..500)
+            .map(|_| Box::pin(time::sleep(Duration::from_secs(3600))))
+            .collect();
         // Register them all (one poll each), then drop them.
         for s in sleeps.iter_mut() {
             assert!(futures::poll!(s.as_mut()).is_pending());
@@ -64,7 +72,9 @@ fn dropped_and_cancelled_timers_leave_nothing_behind() {
     }
     // Aborting a task that sleeps drops (and cancels) its timer.
     let task = rt.spawn(time::sleep(Duration::from_secs(3600)));
-    wait_until("the task registered its timer", || time::pending_timers() > before);
+    wait_until("the task registered its timer", || {
+        time::pending_timers() > before
+    });
     task.abort();
     assert!(rt.block_on(task).unwrap_err().is_cancelled());
     // Other tests in this binary may hold timers meanwhile; ours are gone.
@@ -89,7 +99,10 @@ fn a_timer_wake_keeps_the_task_in_its_lane() {
                 seen
             }))
             .unwrap();
-        assert!(classes.iter().all(|c| *c == Some(class)), "{qos}: {classes:?}");
+        assert!(
+            classes.iter().all(|c| *c == Some(class)),
+            "{qos}: {classes:?}"
+        );
     }
 }
 
@@ -108,7 +121,10 @@ fn timeout_elapses_and_drops_the_future() {
     let io: std::io::Error = err.into();
     assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
     // A ready future wins even with a zero timeout.
-    assert_eq!(rt.block_on(time::timeout(Duration::ZERO, async { 3 })), Ok(3));
+    assert_eq!(
+        rt.block_on(time::timeout(Duration::ZERO, async { 3 })),
+        Ok(3)
+    );
 }
 
 #[test]
