@@ -221,6 +221,7 @@ pub struct Builder {
     on_thread_stop: Option<Hook>,
     max_blocking_threads: usize,
     blocking_keep_alive: Duration,
+    latency_sampling: bool,
 }
 
 /// Default cap on blocking-pool threads (as tokio: blocking calls are mostly waiting).
@@ -266,6 +267,7 @@ impl Builder {
             on_thread_stop: None,
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
+            latency_sampling: true,
         }
     }
 
@@ -372,6 +374,15 @@ impl Builder {
         self
     }
 
+    /// Sample wake-to-poll latency into the per-lane histograms of
+    /// [`Runtime::metrics`](crate::Runtime::metrics) (default on: every latency-critical
+    /// scheduling and one in [`LATENCY_SAMPLE_EVERY`](crate::runtime::LATENCY_SAMPLE_EVERY) of
+    /// the others are timed). Off exists to measure its cost; see BENCHMARKS.md.
+    pub fn latency_sampling(mut self, on: bool) -> Builder {
+        self.latency_sampling = on;
+        self
+    }
+
     /// Run `hook` on every worker thread when it starts, after placement and QoS hints.
     pub fn on_thread_start(mut self, hook: impl Fn() + Send + Sync + 'static) -> Builder {
         self.on_thread_start = Some(Arc::new(hook));
@@ -451,7 +462,9 @@ impl Builder {
             self.blocking_keep_alive,
             self.thread_name.clone(),
         );
-        let shared = Arc::new(Shared::new(slots, has_efficiency, blocking));
+        let mut shared = Shared::new(slots, has_efficiency, blocking);
+        shared.sample_latency = self.latency_sampling;
+        let shared = Arc::new(shared);
         let mut threads = Vec::new();
         for (index, queues) in locals.into_iter().enumerate() {
             let slot = &shared.workers[index];

@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     pub(crate) blocking: BlockingPool,
     pub(crate) has_efficiency: bool,
+    /// Time wake-to-poll latency (sampled); off only to measure what it costs.
+    pub(crate) sample_latency: bool,
     pub(crate) external: ExternalCounters,
     epoch: Instant,
     shutdown: AtomicBool,
@@ -60,6 +62,7 @@ impl Shared {
             workers: workers.into_boxed_slice(),
             idle: Idle::new(),
             has_efficiency,
+            sample_latency: true,
             external: ExternalCounters::default(),
             epoch: Instant::now(),
             shutdown: AtomicBool::new(false),
@@ -142,8 +145,7 @@ impl Shared {
             return;
         }
         let lane = Lane::of(task.metadata().qos);
-        let sampled = context::sample_latency(lane == Lane::Critical);
-        if sampled {
+        if self.sample_latency && context::sample_latency(lane == Lane::Critical) {
             task.metadata().mark_scheduled(self.nanos_since_start());
         }
         let task = context::with_worker(|worker| match worker {
