@@ -237,11 +237,15 @@ impl Shared {
     /// A worker left its loop (its own queues already drained).
     pub(crate) fn worker_exited(&self) {
         let mut running = self.running.lock();
+        if *running == 1 {
+            // The last worker out drops what is left everywhere else, *before* it counts
+            // itself out, so a shutdown that sees zero workers also sees no live task.
+            drop(running);
+            self.drop_remaining_tasks();
+            running = self.running.lock();
+        }
         *running -= 1;
         if *running == 0 {
-            drop(running);
-            // The last worker out drops what is left everywhere else.
-            self.drop_remaining_tasks();
             self.exited.notify_all();
         }
     }

@@ -21,6 +21,7 @@
 
 mod driver;
 
+pub 
 use driver::{Driver, TimerKey};
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -283,6 +284,12 @@ impl Interval {
         };
         self.sleep.reset(self.next);
         Poll::Ready(tick)
+    }
+
+    /// Restart the schedule: the next tick is one period from now.
+    pub fn reset(&mut self) {
+        self.next = Instant::now() + self.period;
+        self.sleep.reset(self.next);
     }
 
     /// How late ticks are handled (default [`MissedTickBehavior::Burst`]).
