@@ -21,14 +21,14 @@
 
 mod driver;
 
-pub 
+pub use std::time::{Duration, Instant};
+
 use driver::{Driver, TimerKey};
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 /// A future that completes at a deadline; see [`sleep`] and [`sleep_until`].
 #[must_use = "futures do nothing unless awaited"]
