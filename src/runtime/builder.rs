@@ -12,6 +12,7 @@ use crate::topology::{CoreClass, Topology, TopologyError};
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -482,12 +483,15 @@ impl Builder {
                         qos: qos_hint(qos_hints, slot.class),
                     };
                     *slot.counters.hints.lock() = Some(hints);
+                    // A panicking hook must not kill the worker before it has checked in
+                    // (shutdown would wait for it forever): the panic is reported by the
+                    // panic hook as usual, and the worker runs on.
                     if let Some(hook) = &start {
-                        hook();
+                        let _ = catch_unwind(AssertUnwindSafe(|| hook()));
                     }
                     worker_main(worker_shared.clone(), index, queues);
                     if let Some(hook) = &stop {
-                        hook();
+                        let _ = catch_unwind(AssertUnwindSafe(|| hook()));
                     }
                 });
             match spawned {

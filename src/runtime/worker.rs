@@ -253,9 +253,18 @@ pub(crate) fn worker_main(
     index: usize,
     locals: [Option<Worker<Task>>; LANES],
 ) {
+    // Checks the worker out even if something below panics, so shutdown never waits for a
+    // worker that is gone. Declared first: dropped last, after the core and the context.
+    let _exit = ExitGuard(shared.clone());
     let core = WorkerCore::new(shared.clone(), index, locals);
-    let _enter = context::EnterGuard::enter(shared.clone());
+    let _enter = context::EnterGuard::enter(shared);
     core.run();
-    drop(core);
-    shared.worker_exited();
+}
+
+struct ExitGuard(Arc<Shared>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.0.worker_exited();
+    }
 }

@@ -84,9 +84,28 @@ struct Context<'a> {
 type Detector = fn(&Context<'_>, &mut Vec<String>) -> Option<Vec<TierSpec>>;
 
 /// Reads a small text file; non-UTF-8 contents are an `InvalidData` error.
+///
+/// Only regular files are read (sysfs attributes are regular files): a named pipe, socket
+/// or device where an attribute should be, in a mangled or hostile capture, is an error
+/// instead of a read that blocks forever. On Unix the open is non-blocking as well, for
+/// the window between the check and the open.
 pub(crate) fn read_small(path: &Path) -> io::Result<String> {
+    if !fs::metadata(path)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
     let mut bytes = Vec::new();
-    fs::File::open(path)?
+    options
+        .open(path)?
         .take(READ_LIMIT)
         .read_to_end(&mut bytes)?;
     String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
