@@ -112,34 +112,42 @@ fn small_runtime() -> Runtime {
 // lives on") does not hold. Expected: the panic is caught; the JoinHandle gives a
 // JoinError (or, at shutdown, the panic is swallowed) and the process lives on.
 
-child_scenario!(aborting_a_task_whose_future_panics_on_drop_does_not_abort_the_process, {
-    let rt = small_runtime();
-    let task = rt.spawn(async {
-        let _bomb = PanicOnDrop("drop of an aborted future");
-        std::future::pending::<()>().await;
-    });
-    std::thread::sleep(Duration::from_millis(50));
-    task.abort();
-    let err = rt.block_on(task).unwrap_err();
-    assert!(err.is_cancelled() || err.is_panic(), "{err:?}");
-    // The worker lives on.
-    assert_eq!(rt.block_on(rt.spawn(async { 7 })).unwrap(), 7);
-});
+child_scenario!(
+    aborting_a_task_whose_future_panics_on_drop_does_not_abort_the_process,
+    {
+        let rt = small_runtime();
+        let task = rt.spawn(async {
+            let _bomb = PanicOnDrop("drop of an aborted future");
+            std::future::pending::<()>().await;
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        task.abort();
+        let err = rt.block_on(task).unwrap_err();
+        assert!(err.is_cancelled() || err.is_panic(), "{err:?}");
+        // The worker lives on.
+        assert_eq!(rt.block_on(rt.spawn(async { 7 })).unwrap(), 7);
+    }
+);
 
-child_scenario!(shutdown_dropping_a_future_that_panics_on_drop_does_not_abort_or_hang, {
-    let rt = small_runtime();
-    let (_tx, rx) = futures::channel::oneshot::channel::<()>();
-    let task = rt.spawn(async move {
-        let _bomb = PanicOnDrop("drop at shutdown");
-        let _ = rx.await;
-    });
-    std::thread::sleep(Duration::from_millis(50));
-    drop(rt);
-    assert!(futures::executor::block_on(task).unwrap_err().is_cancelled());
-});
+child_scenario!(
+    shutdown_dropping_a_future_that_panics_on_drop_does_not_abort_or_hang,
+    {
+        let rt = small_runtime();
+        let (_tx, rx) = futures::channel::oneshot::channel::<()>();
+        let task = rt.spawn(async move {
+            let _bomb = PanicOnDrop("drop at shutdown");
+            let _ = rx.await;
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        drop(rt);
+        assert!(futures::executor::block_on(task)
+            .unwrap_err()
+            .is_cancelled());
+    }
+);
 
 /// A future with a hand-written `Drop` that panics, finishing normally.
-struct ReadyThenPanicOnDrop(PanicOnDrop);
+struct ReadyThenPanicOnDrop(#[allow(dead_code)] PanicOnDrop); // held only to be dropped
 
 impl std::future::Future for ReadyThenPanicOnDrop {
     type Output = u32;
@@ -151,30 +159,36 @@ impl std::future::Future for ReadyThenPanicOnDrop {
     }
 }
 
-child_scenario!(a_completed_future_that_panics_on_drop_does_not_abort_the_process, {
-    let rt = small_runtime();
-    let task = rt.spawn(ReadyThenPanicOnDrop(PanicOnDrop("drop after completion")));
-    // Either the output or a panic JoinError is fine; aborting the process is not.
-    let _ = rt.block_on(task);
-    assert_eq!(rt.block_on(rt.spawn(async { 7 })).unwrap(), 7);
-});
+child_scenario!(
+    a_completed_future_that_panics_on_drop_does_not_abort_the_process,
+    {
+        let rt = small_runtime();
+        let task = rt.spawn(ReadyThenPanicOnDrop(PanicOnDrop("drop after completion")));
+        // Either the output or a panic JoinError is fine; aborting the process is not.
+        let _ = rt.block_on(task);
+        assert_eq!(rt.block_on(rt.spawn(async { 7 })).unwrap(), 7);
+    }
+);
 
 // BUG (reported): a panicking `on_thread_start` hook kills the worker thread before it
 // reaches `worker_main`, so the worker never calls `Shared::worker_exited`: the runtime is
 // built "successfully" with a dead worker, and dropping it waits forever in
 // `Shared::wait_for_workers(None)`. Expected: `build` returns an error, or the panic is
 // caught and reported; in no case a hang.
-child_scenario!(a_panicking_start_hook_is_an_error_or_survivable_never_a_hang, {
-    let built = Builder::new()
-        .topology(common::two_class_topology())
-        .workers(CoreClass::Performance, 1)
-        .workers(CoreClass::Efficiency, 1)
-        .on_thread_start(|| panic!("start hook failed"))
-        .build();
-    if let Ok(rt) = built {
-        drop(rt);
+child_scenario!(
+    a_panicking_start_hook_is_an_error_or_survivable_never_a_hang,
+    {
+        let built = Builder::new()
+            .topology(common::two_class_topology())
+            .workers(CoreClass::Performance, 1)
+            .workers(CoreClass::Efficiency, 1)
+            .on_thread_start(|| panic!("start hook failed"))
+            .build();
+        if let Ok(rt) = built {
+            drop(rt);
+        }
     }
-});
+);
 
 /// A panicking `on_thread_stop` hook runs after the worker has checked out: shutdown
 /// still completes (the thread's panic is ignored by the join).
@@ -251,7 +265,11 @@ fn shutdown_under_load_from_foreign_threads_loses_nothing() {
             s.join().unwrap();
         }
         let total = spawned.load(SeqCst);
-        assert_eq!(drops.get(), total, "round {round}: every future dropped once");
+        assert_eq!(
+            drops.get(),
+            total,
+            "round {round}: every future dropped once"
+        );
         for (i, h) in handles.lock().unwrap().drain(..) {
             match futures::executor::block_on(h) {
                 Ok(v) => assert_eq!(v, i),
@@ -346,7 +364,9 @@ fn block_on_on_busy_workers_panics_in_each_task_and_the_rest_finish() {
             Ok(()) => assert_ne!(i % 10, 0),
             Err(e) => {
                 assert!(e.is_panic() && i % 10 == 0, "{i}: {e:?}");
-                assert!(e.to_string().contains("block_on called on a runtime worker"));
+                assert!(e
+                    .to_string()
+                    .contains("block_on called on a runtime worker"));
                 panics += 1;
             }
         }
