@@ -278,18 +278,25 @@ fn node(shared: Arc<Shared>, seed: u64, size: u64) -> BoxFuture<'static, u64> {
                 };
                 children.push((Some((child_seed, kind)), handle));
             } else {
-                let handle = spawn_counted(&shared, qos, node(shared.clone(), child_seed, child_size));
+                let handle =
+                    spawn_counted(&shared, qos, node(shared.clone(), child_seed, child_size));
                 children.push((None, handle));
             }
         }
         let mut sum = 0;
         for (leaf, handle) in children {
             let outcome = match leaf {
-                Some((_, Leaf::Doomed { foreign_abort: true })) => {
+                Some((
+                    _,
+                    Leaf::Doomed {
+                        foreign_abort: true,
+                    },
+                )) => {
                     let handle = Arc::new(handle);
                     let (tx, rx) = oneshot::channel();
                     shared.send(Foreign::Abort(handle.clone(), tx));
-                    rx.await.expect("the foreign thread acknowledges every abort");
+                    rx.await
+                        .expect("the foreign thread acknowledges every abort");
                     match Arc::try_unwrap(handle) {
                         Ok(handle) => handle.await,
                         Err(_) => unreachable!("the foreign thread dropped its reference"),
@@ -381,7 +388,10 @@ impl Report {
         let outcomes = get(&c.leaves_ok) + get(&c.panics_seen) + get(&c.cancelled_seen);
         check(
             outcomes == get(&c.leaves),
-            format!("{outcomes} leaf outcomes seen for {} leaves", get(&c.leaves)),
+            format!(
+                "{outcomes} leaf outcomes seen for {} leaves",
+                get(&c.leaves)
+            ),
         );
         check(
             get(&c.panics_seen) == get(&c.panics_raised),
@@ -482,8 +492,12 @@ pub fn run(rt: &Runtime, tasks: u64, seed: u64, foreign_threads: usize) -> Repor
             if tasks == 1 {
                 shared.counters.leaves.fetch_add(1, SeqCst);
                 shared.counters.leaves_ok.fetch_add(1, SeqCst);
-                spawn_counted(&shared, None, leaf(shared.clone(), seed, Qos::Default, Leaf::Plain))
-                    .await
+                spawn_counted(
+                    &shared,
+                    None,
+                    leaf(shared.clone(), seed, Qos::Default, Leaf::Plain),
+                )
+                .await
             } else {
                 spawn_counted(&shared, None, node(shared.clone(), seed, tasks)).await
             }
