@@ -196,8 +196,16 @@ fn a_fifo_where_an_attribute_should_be_does_not_hang_detection() {
     // SAFETY: `c_path` is a valid NUL-terminated path that outlives the call.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
     let outcome = detect_bounded(&tree.root);
-    // Release a blocked reader (opening the write end lets its open return).
-    let _ = fs::OpenOptions::new().write(true).open(&fifo);
+    // Release a reader still blocked in open (if detection hung): opening the write end
+    // lets its open return. Non-blocking, so that with no reader this open fails at once
+    // (ENXIO) instead of blocking the test itself.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo);
+    }
     match outcome {
         Ok(Ok(t)) => assert_sane(&t),
         Ok(Err(msg)) => assert!(msg.contains("cpu_capacity"), "{msg}"),
