@@ -2,12 +2,13 @@
 
 use super::context;
 use super::shared::Shared;
+use crate::loom::sync::atomic::AtomicBool;
 use crate::loom::sync::Arc;
+use crate::loom::thread::{self, Thread};
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
 
 /// Wakes the thread blocked in `block_on`.
 struct ThreadWaker {

@@ -1,6 +1,7 @@
 //! What the runtime keeps next to every task (async-task's metadata slot).
 
-use crate::loom::sync::atomic::{AtomicBool, AtomicU64};
+use crate::loom::stats::AtomicU64;
+use crate::loom::sync::atomic::AtomicBool;
 use crate::task::Qos;
 use std::sync::atomic::Ordering;
 
