@@ -213,12 +213,26 @@ pub(crate) mod stats {
 
 pub(crate) use imp::*;
 
-/// True when the loom models run with the named bug planted
-/// (`RUSTFLAGS='--cfg loom --cfg hetsched_loom_mutation="NAME"'`); a constant `false` in
-/// every other build, so the check compiles away. See loom-tests/README.md for the list.
+/// True when a loom model runs with the named bug planted: only in `--cfg loom` builds, and
+/// only when `HETSCHED_LOOM_MUTATION` names it (see loom-tests/README.md for the list). A
+/// constant `false` in every other build, so the check compiles away.
 macro_rules! mutation {
-    ($name:literal) => {
-        cfg!(all(loom, hetsched_loom_mutation = $name))
-    };
+    ($name:literal) => {{
+        #[cfg(loom)]
+        let planted = $crate::loom::planted_mutation() == Some($name);
+        #[cfg(not(loom))]
+        let planted = false;
+        planted
+    }};
 }
 pub(crate) use mutation;
+
+/// The bug planted for this process (`HETSCHED_LOOM_MUTATION`), read once. An environment
+/// switch rather than a cfg, so one loom build serves every planted-bug run.
+#[cfg(loom)]
+pub(crate) fn planted_mutation() -> Option<&'static str> {
+    static PLANTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    PLANTED
+        .get_or_init(|| std::env::var("HETSCHED_LOOM_MUTATION").ok())
+        .as_deref()
+}

@@ -42,7 +42,17 @@ pub fn model<F: Fn() + Sync + Send + 'static>(f: F) {
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(2);
     }
-    builder.check(f);
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = runs.clone();
+    builder.check(move || {
+        counted.fetch_add(1, SeqCst);
+        f();
+    });
+    eprintln!(
+        "loom: {} interleavings explored (preemption bound {:?})",
+        runs.load(SeqCst),
+        builder.preemption_bound
+    );
 }
 
 /// A one-shot event a task can wait on: `wait()` is pending until `fire()`. The last

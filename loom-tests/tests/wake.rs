@@ -13,7 +13,6 @@ use loom_tests::{after, model, runtime, Probe, Signal};
 /// Planted bug `inject_no_notify` (a wake from outside the runtime pushes the task to the
 /// injector without waking a sleeping worker): the task is lost and loom reports a deadlock.
 #[test]
-#[cfg_attr(hetsched_loom_mutation = "inject_no_notify", should_panic)]
 fn foreign_wakes_while_running_queued_and_after_completion() {
     model(|| {
         let rt = runtime(1, 0);
@@ -40,7 +39,6 @@ fn foreign_wakes_while_running_queued_and_after_completion() {
 /// an E worker, while a foreign thread wakes it too: the waiting task can be in a worker's
 /// LIFO slot, its local queue, the injector, or stolen by the other worker.
 #[test]
-#[cfg_attr(hetsched_loom_mutation = "inject_no_notify", should_panic)]
 fn task_and_foreign_thread_wake_the_same_task() {
     model(|| {
         let rt = runtime(1, 1);
