@@ -7,7 +7,7 @@
 //! instruction; [`RuntimeMetrics`] is a snapshot summed when asked for.
 
 use super::policy::{Lane, LANES};
-use crate::loom::stats::AtomicU64;
+use crate::loom::untracked::AtomicU64;
 use crate::loom::sync::Mutex;
 use crate::sys::HintOutcome;
 use crate::topology::CoreClass;
