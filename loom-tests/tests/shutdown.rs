@@ -43,8 +43,10 @@ fn shutdown_races_a_spawn_from_a_foreign_thread() {
 /// exited, too): the task runs or is dropped by shutdown, exactly once, and its handle
 /// resolves.
 ///
-/// Planted bug `no_wake_all` (shutdown does not reach tasks waiting on a waker): a task
-/// still waiting when the workers exit is never dropped, and awaiting it hangs: deadlock.
+/// A second task waits on a waker nobody fires: shutdown itself must reach and drop it.
+///
+/// Planted bug `no_wake_all` (shutdown does not reach tasks waiting on a waker): the second
+/// task is never dropped and awaiting its handle hangs: loom reports a deadlock.
 #[test]
 fn shutdown_races_a_wake_from_a_foreign_thread() {
     model(|| {
@@ -52,6 +54,9 @@ fn shutdown_races_a_wake_from_a_foreign_thread() {
         let probe = Probe::new();
         let signal = Signal::new();
         let task = rt.spawn_with(Qos::Default, probe.wrap(after(signal.clone(), 9)));
+        let forgotten = Probe::new();
+        let never = Signal::new();
+        let idle = rt.spawn_with(Qos::Default, forgotten.wrap(after(never.clone(), ())));
         let waker = {
             let signal = signal.clone();
             loom::thread::spawn(move || signal.fire())
@@ -62,7 +67,11 @@ fn shutdown_races_a_wake_from_a_foreign_thread() {
             Ok(value) => assert_eq!(value, 9),
             Err(err) => assert!(err.is_cancelled(), "unexpected {err:?}"),
         }
+        let err = loom::future::block_on(idle).unwrap_err();
+        assert!(err.is_cancelled(), "unexpected {err:?}");
         signal.clear();
+        never.clear();
         assert_eq!(probe.drops(), 1, "the future must be dropped exactly once");
+        assert_eq!(forgotten.drops(), 1, "shutdown must drop a waiting task once");
     });
 }
