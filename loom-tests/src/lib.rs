@@ -19,11 +19,9 @@ use std::task::{Context, Poll, Waker};
 /// the worker threads make no system calls and are plain loom threads.
 pub fn runtime(p: usize, e: usize) -> Runtime {
     // CPU ids only label the classes; nothing is pinned.
-    let topology = Topology::with_classes(
-        "0".parse().expect("cpulist"),
-        "1".parse().expect("cpulist"),
-    )
-    .expect("a two-class topology");
+    let topology =
+        Topology::with_classes("0".parse().expect("cpulist"), "1".parse().expect("cpulist"))
+            .expect("a two-class topology");
     Builder::new()
         .topology(topology)
         .workers(CoreClass::Performance, p)

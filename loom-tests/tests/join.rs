@@ -89,6 +89,10 @@ fn output_taken_after_shutdown_races_completion() {
                 // Cancelled before it ran: the future (holding the token) was dropped.
             }
         }
-        assert_eq!(outputs.get(), 1, "output (or the future holding it) dropped once");
+        assert_eq!(
+            outputs.get(),
+            1,
+            "output (or the future holding it) dropped once"
+        );
     });
 }

@@ -72,6 +72,10 @@ fn shutdown_races_a_wake_from_a_foreign_thread() {
         signal.clear();
         never.clear();
         assert_eq!(probe.drops(), 1, "the future must be dropped exactly once");
-        assert_eq!(forgotten.drops(), 1, "shutdown must drop a waiting task once");
+        assert_eq!(
+            forgotten.drops(),
+            1,
+            "shutdown must drop a waiting task once"
+        );
     });
 }

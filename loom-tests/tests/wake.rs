@@ -26,11 +26,19 @@ fn foreign_wakes_while_running_queued_and_after_completion() {
                 signal.fire(); // a second, stale wake
             })
         };
-        assert_eq!(rt.block_on(handle).unwrap(), 7, "the woken task must finish");
+        assert_eq!(
+            rt.block_on(handle).unwrap(),
+            7,
+            "the woken task must finish"
+        );
         waker.join().unwrap();
         signal.clear();
         drop(rt);
-        assert!(probe.polls() <= 3, "polled {} times for 2 wakes", probe.polls());
+        assert!(
+            probe.polls() <= 3,
+            "polled {} times for 2 wakes",
+            probe.polls()
+        );
         assert_eq!(probe.drops(), 1, "the future must be dropped exactly once");
     });
 }
@@ -56,7 +64,11 @@ fn task_and_foreign_thread_wake_the_same_task() {
         foreign.join().unwrap();
         signal.clear();
         drop(rt);
-        assert!(probe.polls() <= 3, "polled {} times for 2 wakes", probe.polls());
+        assert!(
+            probe.polls() <= 3,
+            "polled {} times for 2 wakes",
+            probe.polls()
+        );
         assert_eq!(probe.drops(), 1);
     });
 }

@@ -30,12 +30,20 @@ pub mod __loom {
 
     /// Times the runtime's workers went to sleep (committed to park), summed over workers.
     pub fn parks(rt: &Runtime) -> u64 {
-        rt.shared.workers.iter().map(|w| w.counters.parks.get()).sum()
+        rt.shared
+            .workers
+            .iter()
+            .map(|w| w.counters.parks.get())
+            .sum()
     }
 
     /// Times the runtime's workers were woken from sleep, summed over workers.
     pub fn unparks(rt: &Runtime) -> u64 {
-        rt.shared.workers.iter().map(|w| w.counters.unparks.get()).sum()
+        rt.shared
+            .workers
+            .iter()
+            .map(|w| w.counters.unparks.get())
+            .sum()
     }
 }
 
