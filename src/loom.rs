@@ -11,7 +11,7 @@ mod imp {
         pub(crate) use std::sync::Arc;
 
         pub(crate) mod atomic {
-            pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
+            pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize};
         }
 
         /// A mutex without poisoning: a panicking task must not wedge the scheduler.
@@ -40,6 +40,10 @@ mod imp {
         pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
     }
 
+    pub(crate) mod thread {
+        pub(crate) use std::thread::{current, park, Builder, JoinHandle, Thread};
+    }
+
     macro_rules! loom_thread_local {
         ($($tt:tt)*) => { std::thread_local! { $($tt)* } };
     }
@@ -52,7 +56,7 @@ mod imp {
         pub(crate) use loom::sync::Arc;
 
         pub(crate) mod atomic {
-            pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
+            pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
         }
 
         /// loom's mutex, with the parking_lot-style (non-poisoning) API the runtime uses.
@@ -88,8 +92,10 @@ mod imp {
         }
     }
 
-    /// Mutex-backed stand-ins for crossbeam's deques with the same API: loom cannot see
-    /// crossbeam's own atomics, so the models check our protocols around the queues.
+    /// Mutex-backed stand-ins for crossbeam's deques with the same API (the subset the
+    /// runtime uses): loom cannot see crossbeam's own atomics, so the models check our
+    /// protocols around the queues. Never two queue locks at once: two workers stealing
+    /// from each other must not deadlock where crossbeam's lock-free deques cannot.
     pub(crate) mod deque {
         use super::sync::{Arc, Mutex};
         use std::collections::VecDeque;
@@ -98,25 +104,34 @@ mod imp {
         pub(crate) enum Steal<T> {
             Empty,
             Success(T),
-            #[allow(dead_code)]
+            #[allow(dead_code)] // crossbeam's lock-free steal may ask for a retry; ours never does
             Retry,
-        }
-
-        impl<T> Steal<T> {
-            pub(crate) fn success(self) -> Option<T> {
-                match self {
-                    Steal::Success(t) => Some(t),
-                    _ => None,
-                }
-            }
-            pub(crate) fn is_retry(&self) -> bool {
-                matches!(self, Steal::Retry)
-            }
         }
 
         pub(crate) struct Worker<T>(Arc<Mutex<VecDeque<T>>>);
         pub(crate) struct Stealer<T>(Arc<Mutex<VecDeque<T>>>);
         pub(crate) struct Injector<T>(Mutex<VecDeque<T>>);
+
+        /// Take the head of `src` plus up to `extra(len)` more; the extra tasks go to
+        /// `dest`'s queue after `src` is unlocked.
+        fn steal_batch<T>(
+            src: &Mutex<VecDeque<T>>,
+            dest: &Worker<T>,
+            extra: impl Fn(usize) -> usize,
+        ) -> Steal<T> {
+            let (first, batch) = {
+                let mut src = src.lock();
+                let Some(first) = src.pop_front() else {
+                    return Steal::Empty;
+                };
+                let n = extra(src.len());
+                (first, src.drain(..n).collect::<Vec<T>>())
+            };
+            if !batch.is_empty() {
+                dest.0.lock().extend(batch);
+            }
+            Steal::Success(first)
+        }
 
         impl<T> Worker<T> {
             pub(crate) fn new_fifo() -> Self {
@@ -134,29 +149,15 @@ mod imp {
             pub(crate) fn is_empty(&self) -> bool {
                 self.0.lock().is_empty()
             }
-            pub(crate) fn len(&self) -> usize {
-                self.0.lock().len()
-            }
         }
 
         impl<T> Stealer<T> {
             pub(crate) fn is_empty(&self) -> bool {
                 self.0.lock().is_empty()
             }
+            /// Steal half (rounded up) of the queue, as crossbeam does.
             pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
-                let mut src = self.0.lock();
-                let first = match src.pop_front() {
-                    Some(t) => t,
-                    None => return Steal::Empty,
-                };
-                let extra = src.len() / 2;
-                let mut dst = dest.0.lock();
-                for _ in 0..extra {
-                    if let Some(t) = src.pop_front() {
-                        dst.push_back(t);
-                    }
-                }
-                Steal::Success(first)
+                steal_batch(&self.0, dest, |rest| rest / 2)
             }
         }
 
@@ -174,33 +175,69 @@ mod imp {
                 }
             }
             pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
-                let mut src = self.0.lock();
-                let first = match src.pop_front() {
-                    Some(t) => t,
-                    None => return Steal::Empty,
-                };
-                let extra = (src.len() / 2).min(16);
-                let mut dst = dest.0.lock();
-                for _ in 0..extra {
-                    if let Some(t) = src.pop_front() {
-                        dst.push_back(t);
-                    }
-                }
-                Steal::Success(first)
+                steal_batch(&self.0, dest, |rest| (rest / 2).min(16))
             }
             pub(crate) fn is_empty(&self) -> bool {
                 self.0.lock().is_empty()
             }
-            pub(crate) fn len(&self) -> usize {
-                self.0.lock().len()
-            }
         }
     }
 
+    /// Worker threads are loom threads, so that loom schedules them.
+    pub(crate) mod thread {
+        pub(crate) use loom::thread::{current, park, Builder, JoinHandle, Thread};
+    }
+
+    /// loom's `thread_local!` takes no `const { .. }` initialisers: strip them (loom
+    /// thread-locals are lazily initialised per loom thread either way).
     macro_rules! loom_thread_local {
-        ($($tt:tt)*) => { loom::thread_local! { $($tt)* } };
+        () => {};
+        ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = const { $init:expr }; $($rest:tt)*) => {
+            loom::thread_local! { $(#[$attr])* $vis static $name: $t = $init; }
+            $crate::loom::thread_local! { $($rest)* }
+        };
+        ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr; $($rest:tt)*) => {
+            loom::thread_local! { $(#[$attr])* $vis static $name: $t = $init; }
+            $crate::loom::thread_local! { $($rest)* }
+        };
     }
     pub(crate) use loom_thread_local as thread_local;
 }
 
+/// Atomics loom does not model: std atomics even under loom. Two kinds belong here:
+/// - statistics (metrics counters, latency stamps), which take part in no protocol; keeping
+///   them out of loom's view keeps the models' state space small;
+/// - flags whose happens-before edge comes from async-task's own atomics, which loom cannot
+///   see (a task's abort flag: set before `wake`, read by the poll that wake causes). As a
+///   loom atomic, loom would let that poll read a stale value no real execution can. loom
+///   runs its threads one at a time, so a std atomic reads the latest store, and loom still
+///   explores both orders of a store and a load that race for real.
+pub(crate) mod untracked {
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
+}
+
 pub(crate) use imp::*;
+
+/// True when a loom model runs with the named bug planted: only in `--cfg loom` builds, and
+/// only when `HETSCHED_LOOM_MUTATION` names it (see loom-tests/README.md for the list). A
+/// constant `false` in every other build, so the check compiles away.
+macro_rules! mutation {
+    ($name:literal) => {{
+        #[cfg(loom)]
+        let planted = $crate::loom::planted_mutation() == Some($name);
+        #[cfg(not(loom))]
+        let planted = false;
+        planted
+    }};
+}
+pub(crate) use mutation;
+
+/// The bug planted for this process (`HETSCHED_LOOM_MUTATION`), read once. An environment
+/// switch rather than a cfg, so one loom build serves every planted-bug run.
+#[cfg(loom)]
+pub(crate) fn planted_mutation() -> Option<&'static str> {
+    static PLANTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    PLANTED
+        .get_or_init(|| std::env::var("HETSCHED_LOOM_MUTATION").ok())
+        .as_deref()
+}

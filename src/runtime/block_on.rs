@@ -3,11 +3,14 @@
 use super::context;
 use super::shared::Shared;
 use crate::loom::sync::Arc;
+use crate::loom::thread::{self, Thread};
 use std::future::Future;
 use std::pin::pin;
+// A std atomic even under loom: a waker reaches its waking thread through async-task's own
+// atomics, which loom cannot see, so a loom atomic here would look unsynchronised to loom.
+// The protocol loom checks is the park/unpark token (loom's, on a loom thread).
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
 
 /// Wakes the thread blocked in `block_on`.
 struct ThreadWaker {

@@ -188,7 +188,7 @@ impl From<ConfigError> for io::Error {
     }
 }
 
-type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
+type Hook = std::sync::Arc<dyn Fn() + Send + Sync + 'static>;
 
 /// Configures and starts a [`Runtime`].
 ///
@@ -386,13 +386,13 @@ impl Builder {
 
     /// Run `hook` on every worker thread when it starts, after placement and QoS hints.
     pub fn on_thread_start(mut self, hook: impl Fn() + Send + Sync + 'static) -> Builder {
-        self.on_thread_start = Some(Arc::new(hook));
+        self.on_thread_start = Some(std::sync::Arc::new(hook));
         self
     }
 
     /// Run `hook` on every worker thread just before it exits.
     pub fn on_thread_stop(mut self, hook: impl Fn() + Send + Sync + 'static) -> Builder {
-        self.on_thread_stop = Some(Arc::new(hook));
+        self.on_thread_stop = Some(std::sync::Arc::new(hook));
         self
     }
 
@@ -474,7 +474,7 @@ impl Builder {
             let start = self.on_thread_start.clone();
             let stop = self.on_thread_stop.clone();
             let worker_shared = shared.clone();
-            let spawned = std::thread::Builder::new()
+            let spawned = crate::loom::thread::Builder::new()
                 .name(slot.name.clone())
                 .spawn(move || {
                     let slot = &worker_shared.workers[index];

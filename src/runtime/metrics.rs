@@ -7,8 +7,8 @@
 //! instruction; [`RuntimeMetrics`] is a snapshot summed when asked for.
 
 use super::policy::{Lane, LANES};
-use crate::loom::sync::atomic::AtomicU64;
 use crate::loom::sync::Mutex;
+use crate::loom::untracked::AtomicU64;
 use crate::sys::HintOutcome;
 use crate::topology::CoreClass;
 use std::sync::atomic::Ordering::Relaxed;

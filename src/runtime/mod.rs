@@ -23,6 +23,31 @@ mod registry;
 mod shared;
 mod worker;
 
+/// Hooks for the loom models in `loom-tests/` (built only with `--cfg loom`; not public API).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    use super::Runtime;
+
+    /// Times the runtime's workers went to sleep (committed to park), summed over workers.
+    pub fn parks(rt: &Runtime) -> u64 {
+        rt.shared
+            .workers
+            .iter()
+            .map(|w| w.counters.parks.get())
+            .sum()
+    }
+
+    /// Times the runtime's workers were woken from sleep, summed over workers.
+    pub fn unparks(rt: &Runtime) -> u64 {
+        rt.shared
+            .workers
+            .iter()
+            .map(|w| w.counters.unparks.get())
+            .sum()
+    }
+}
+
 pub use builder::{
     Builder, ConfigError, Pin, DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS,
     ENV_E_WORKERS, ENV_PIN, ENV_P_WORKERS, ENV_QOS_HINTS, MAX_WORKERS_PER_CLASS,
@@ -63,7 +88,7 @@ use std::time::Duration;
 /// ```
 pub struct Runtime {
     shared: Arc<Shared>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    threads: Vec<crate::loom::thread::JoinHandle<()>>,
     shut_down: bool,
 }
 
@@ -85,7 +110,7 @@ impl Runtime {
 
     pub(crate) fn from_parts(
         shared: Arc<Shared>,
-        threads: Vec<std::thread::JoinHandle<()>>,
+        threads: Vec<crate::loom::thread::JoinHandle<()>>,
     ) -> Self {
         Runtime {
             shared,
@@ -112,7 +137,7 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(context::inherited_qos(), future)
+        Shared::spawn(&self.shared, context::inherited_qos(), future)
     }
 
     /// Spawn a task with an explicit Qos.
@@ -121,7 +146,7 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(qos, future)
+        Shared::spawn(&self.shared, qos, future)
     }
 
     /// Run a blocking function on the runtime's blocking pool; see [`spawn_blocking`].
@@ -243,7 +268,7 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(context::inherited_qos(), future)
+        Shared::spawn(&self.shared, context::inherited_qos(), future)
     }
 
     /// Spawn a task with an explicit Qos.
@@ -252,7 +277,7 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(qos, future)
+        Shared::spawn(&self.shared, qos, future)
     }
 
     /// Run a blocking function on the runtime's blocking pool; see [`spawn_blocking`].

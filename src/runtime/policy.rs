@@ -102,6 +102,12 @@ pub(crate) fn lanes_for(class: CoreClass, has_efficiency_workers: bool) -> &'sta
     match (class, has_efficiency_workers) {
         (CoreClass::Performance, true) => &[Lane::Critical, Lane::Default, Lane::Utility],
         (CoreClass::Performance, false) => &Lane::ALL,
+        (CoreClass::Efficiency, _) if crate::loom::mutation!("e_takes_critical") => &[
+            Lane::Critical,
+            Lane::Utility,
+            Lane::Default,
+            Lane::Background,
+        ],
         (CoreClass::Efficiency, _) => &[Lane::Utility, Lane::Default, Lane::Background],
     }
 }

@@ -81,23 +81,25 @@ impl Shared {
 
     /// Spawn `future` at `qos`. After shutdown the future is dropped at once and the
     /// handle resolves to a cancelled `JoinError`.
-    pub(crate) fn spawn<F>(self: &Arc<Self>, qos: Qos, future: F) -> JoinHandle<F::Output>
+    // An associated function rather than a `self: &Arc<Self>` method: loom's `Arc` cannot
+    // be a method receiver.
+    pub(crate) fn spawn<F>(this: &Arc<Self>, qos: Qos, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        if self.is_shutdown() {
+        if this.is_shutdown() {
             drop(future);
             return JoinHandle::refused();
         }
         let lane = Lane::of(qos);
         let shard = context::with_worker(|w| match w {
-            Some(core) if core.belongs_to(self) => core.index,
+            Some(core) if core.belongs_to(this) => core.index,
             _ => context::thread_shard_hint(),
         });
-        let registry = self.registry.clone();
-        let shared = self.clone();
-        let (runnable, handle) = self.registry.register(shard, lane, |key| {
+        let registry = this.registry.clone();
+        let shared = this.clone();
+        let (runnable, handle) = this.registry.register(shard, lane, |key| {
             let guard = Registration::new(registry, key, lane);
             let schedule = move |runnable: Task, info: async_task::ScheduleInfo| {
                 let readiness = if info.woken_while_running {
@@ -111,7 +113,7 @@ impl Shared {
             let waker = runnable.waker();
             ((runnable, handle), waker)
         });
-        self.schedule(runnable, Readiness::Spawned);
+        this.schedule(runnable, Readiness::Spawned);
         handle
     }
 
@@ -183,11 +185,13 @@ impl Shared {
         self.injectors[lane.index()].push(task);
         // A push racing with shutdown: if shutdown began, whoever sees it second drains.
         fence(SeqCst);
-        if self.shutdown.load(SeqCst) {
+        if self.shutdown.load(SeqCst) && !crate::loom::mutation!("no_inject_recheck") {
             self.drain_injectors();
             return;
         }
-        self.notify(lane);
+        if !crate::loom::mutation!("inject_no_notify") {
+            self.notify(lane);
+        }
     }
 
     /// Wake one sleeping worker for new work of `lane`, unless one is already searching.
@@ -277,7 +281,9 @@ impl Shared {
     pub(crate) fn drop_remaining_tasks(&self) {
         self.drain_injectors();
         // Idle tasks: waking them schedules them, and `schedule` drops them (shutdown).
-        self.registry.wake_all();
+        if !crate::loom::mutation!("no_wake_all") {
+            self.registry.wake_all();
+        }
     }
 
     fn drain_injectors(&self) {

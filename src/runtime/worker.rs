@@ -82,7 +82,9 @@ impl WorkerCore {
                     {
                         // The last searcher found work. If more is waiting (pushed while we
                         // searched, so its pusher woke nobody), wake one more worker for it.
-                        if let Some(lane) = self.shared.lane_with_visible_work() {
+                        if crate::loom::mutation!("notify_unconditionally") {
+                            self.shared.notify(Lane::Default);
+                        } else if let Some(lane) = self.shared.lane_with_visible_work() {
                             self.shared.notify(lane);
                         }
                     }
@@ -216,7 +218,8 @@ impl WorkerCore {
         shared
             .idle
             .prepare_sleep(self.index, self.class, self.searching.replace(false));
-        if shared.is_shutdown() || shared.has_visible_work(self.class, self.index) {
+        let recheck = !crate::loom::mutation!("skip_sleep_recheck");
+        if shared.is_shutdown() || (recheck && shared.has_visible_work(self.class, self.index)) {
             shared.idle.cancel_sleep(self.index, self.class);
             self.searching.set(true);
             return;
@@ -227,7 +230,9 @@ impl WorkerCore {
             // Woken by a notifier (or shutdown): it took us off the sleeper list and counted
             // us as a searcher. Still listed: a stale token from a notifier that lost a race
             // with `cancel_sleep` earlier, so nobody counted us; sleep on.
-            if !shared.idle.is_sleeper(self.index, self.class) {
+            if crate::loom::mutation!("drop_recheck")
+                || !shared.idle.is_sleeper(self.index, self.class)
+            {
                 break;
             }
         }

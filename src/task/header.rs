@@ -1,6 +1,7 @@
 //! What the runtime keeps next to every task (async-task's metadata slot).
 
-use crate::loom::sync::atomic::{AtomicBool, AtomicU64};
+// Both untracked by loom: see `crate::loom::untracked`.
+use crate::loom::untracked::{AtomicBool, AtomicU64};
 use crate::task::Qos;
 use std::sync::atomic::Ordering;
 

@@ -82,7 +82,9 @@ impl<T> JoinHandle<T> {
             // `attached.task` for as long as `self` exists.
             let header = unsafe { attached.header.as_ref() };
             header.abort();
-            attached.waker.wake_by_ref();
+            if !crate::loom::mutation!("abort_no_wake") {
+                attached.waker.wake_by_ref();
+            }
         }
     }
 

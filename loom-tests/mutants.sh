@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Planted-bug runs: each model must catch the bug it is meant to catch.
+#
+# For every row below, the runtime is run with one check removed (HETSCHED_LOOM_MUTATION,
+# honoured only in `--cfg loom` builds) and the named model must FAIL with the expected
+# message. A model that passes with its bug planted is reported and fails this script.
+# One loom build serves all rows (the bug is picked at run time, not by a cfg).
+#
+# Usage: loom-tests/mutants.sh   (from anywhere; uses target/loom like the model run)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export RUSTFLAGS="--cfg loom"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/loom}"
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+export RUST_BACKTRACE=0
+
+# mutation | test file | model | what the failure must say
+MUTANTS=(
+  "drop_recheck|park|work_pushed_while_the_last_worker_falls_asleep_is_picked_up|deadlock"
+  "skip_sleep_recheck|park|work_pushed_while_the_last_worker_falls_asleep_is_picked_up|deadlock"
+  "notify_unconditionally|park|an_idle_runtime_wakes_one_worker_per_push|must wake exactly one worker"
+  "inject_no_notify|wake|foreign_wakes_while_running_queued_and_after_completion|deadlock"
+  "inject_no_notify|wake|task_and_foreign_thread_wake_the_same_task|deadlock"
+  "no_inject_recheck|shutdown|shutdown_races_a_spawn_from_a_foreign_thread|deadlock"
+  "no_wake_all|shutdown|shutdown_races_a_wake_from_a_foreign_thread|deadlock"
+  "abort_no_wake|join|abort_wakes_a_waiting_task_and_a_foreign_thread_takes_the_result|deadlock"
+  "e_takes_critical|lanes|critical_task_woken_on_an_efficiency_worker_runs_on_a_performance_worker|polled off a performance worker"
+  "e_takes_critical|lanes|critical_task_woken_from_a_foreign_thread_runs_on_a_performance_worker|polled off a performance worker"
+)
+
+cargo test --release -p loom-tests --no-run -q || exit 1
+
+survivors=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for row in "${MUTANTS[@]}"; do
+    IFS='|' read -r mutation file model expected <<<"$row"
+    HETSCHED_LOOM_MUTATION="$mutation" cargo test --release -q -p loom-tests --test "$file" \
+        -- --exact "$model" >"$log" 2>&1
+    status=$?
+    if [ "$status" -ne 0 ] && grep -q -- "$expected" "$log"; then
+        printf 'caught    %-24s by %s::%s (%s)\n' "$mutation" "$file" "$model" "$expected"
+    else
+        printf 'SURVIVED  %-24s in %s::%s (exit %s, expected \"%s\")\n' \
+            "$mutation" "$file" "$model" "$status" "$expected"
+        tail -n 20 "$log"
+        survivors=$((survivors + 1))
+    fi
+done
+if [ "$survivors" -ne 0 ]; then
+    echo "$survivors planted bug(s) not caught"
+    exit 1
+fi
+echo "every planted bug was caught"

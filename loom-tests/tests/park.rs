@@ -1,0 +1,67 @@
+//! Model 2: park / notify. Work pushed while the last worker is going to sleep is always
+//! picked up; an idle runtime wakes one worker per push in the quiet case.
+#![cfg(loom)]
+
+use hetsched::runtime::__loom;
+use hetsched::Qos;
+use loom_tests::{model, runtime, spin_until};
+
+/// Two tasks pushed one after the other from outside while the only worker goes to sleep,
+/// wakes, runs the first, and goes back to sleep. The first push can land anywhere in the
+/// worker's `prepare_sleep` → recheck → `cancel_sleep` / park sequence, including after a
+/// notifier popped the worker off the sleeper list but before the worker cancelled its
+/// sleep (it then keeps a stale unpark token).
+///
+/// Planted bugs:
+/// - `drop_recheck` (the stale-token bug fixed in 33e7ce5: a woken worker does not check
+///   it was taken off the sleeper list) — the stale token makes the worker count itself as
+///   a searcher nobody counted; the searching count wraps and the second push wakes nobody:
+///   loom reports a deadlock.
+/// - `skip_sleep_recheck` (no look at the queues after registering as a sleeper) — a push
+///   that saw no sleeper yet is never picked up: deadlock.
+#[test]
+fn work_pushed_while_the_last_worker_falls_asleep_is_picked_up() {
+    model(|| {
+        let rt = runtime(1, 0);
+        let first = rt.spawn_with(Qos::Default, async { 1 });
+        assert_eq!(rt.block_on(first).unwrap(), 1);
+        let second = rt.spawn_with(Qos::Default, async { 2 });
+        assert_eq!(rt.block_on(second).unwrap(), 2);
+    });
+}
+
+/// The same race with two worker classes: a push from a foreign thread of utility work
+/// (E workers preferred, P workers allowed) and a push of latency-critical work from the
+/// main thread (P workers only), while both workers fall asleep.
+#[test]
+fn pushes_for_both_classes_while_both_workers_fall_asleep_are_picked_up() {
+    model(|| {
+        let rt = runtime(1, 1);
+        let handle = rt.handle();
+        let foreign = loom::thread::spawn(move || handle.spawn_with(Qos::Utility, async { 3 }));
+        let critical = rt.spawn_with(Qos::Interactive, async { 4 });
+        assert_eq!(rt.block_on(critical).unwrap(), 4);
+        let utility = foreign.join().unwrap();
+        assert_eq!(rt.block_on(utility).unwrap(), 3);
+    });
+}
+
+/// Quiet case: both workers are asleep, one task is pushed: exactly one worker is woken.
+///
+/// Planted bug `notify_unconditionally` (the searcher that finds work always wakes another
+/// worker, even with nothing left to do): some interleaving shows 2 unparks.
+#[test]
+fn an_idle_runtime_wakes_one_worker_per_push() {
+    model(|| {
+        let rt = runtime(2, 0);
+        // Wait until both workers committed to sleep (nothing to do, nothing pushed).
+        spin_until(|| __loom::parks(&rt) == 2);
+        let task = rt.spawn_with(Qos::Default, async { 5 });
+        assert_eq!(rt.block_on(task).unwrap(), 5);
+        assert_eq!(
+            __loom::unparks(&rt),
+            1,
+            "one push into a quiet runtime must wake exactly one worker"
+        );
+    });
+}
