@@ -14,6 +14,15 @@ mod imp {
             pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize};
         }
 
+        #[cfg(not(miri))]
+        pub(crate) use super::parking::{Condvar, Mutex};
+        #[cfg(miri)]
+        pub(crate) use super::std_locks::{Condvar, Mutex};
+    }
+
+    /// parking_lot's locks (the normal build).
+    #[cfg(not(miri))]
+    mod parking {
         /// A mutex without poisoning: a panicking task must not wedge the scheduler.
         pub(crate) type Mutex<T> = parking_lot::Mutex<T>;
         pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
@@ -26,6 +35,39 @@ mod imp {
             pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
                 self.0.wait(&mut guard);
                 guard
+            }
+            pub(crate) fn notify_one(&self) {
+                self.0.notify_one();
+            }
+            pub(crate) fn notify_all(&self) {
+                self.0.notify_all();
+            }
+        }
+    }
+
+    /// std's locks with the same (non-poisoning) API, for Miri: parking_lot_core's raw
+    /// futex syscall trips current Miri (see RELIABILITY.md).
+    #[cfg(miri)]
+    mod std_locks {
+        #[derive(Debug, Default)]
+        pub(crate) struct Mutex<T>(std::sync::Mutex<T>);
+        pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+
+        impl<T> Mutex<T> {
+            pub(crate) fn new(value: T) -> Self {
+                Mutex(std::sync::Mutex::new(value))
+            }
+            pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+                self.0.lock().unwrap_or_else(|p| p.into_inner())
+            }
+        }
+
+        #[derive(Debug, Default)]
+        pub(crate) struct Condvar(std::sync::Condvar);
+
+        impl Condvar {
+            pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+                self.0.wait(guard).unwrap_or_else(|p| p.into_inner())
             }
             pub(crate) fn notify_one(&self) {
                 self.0.notify_one();

@@ -11,9 +11,9 @@ use super::context;
 use super::shared::{Shared, Task};
 use crate::loom::sync::Arc;
 // The pool is plain threads handing jobs over under one lock, outside the scheduler's
-// protocols that the loom models check, so it uses parking_lot directly (it needs a
-// timed wait, which loom cannot model meaningfully).
-use parking_lot::{Condvar, Mutex, MutexGuard};
+// protocols that the loom models check (it needs a timed wait, which loom cannot model
+// meaningfully), so it uses std's lock and condvar directly, as Miri runs them too.
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -54,9 +54,15 @@ impl BlockingPool {
         }
     }
 
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Jobs run outside the lock; a poisoned lock only means a bookkeeping panic
+        // elsewhere, and the state is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Queue a blocking job; start a thread if none is idle and the cap allows.
     pub(crate) fn schedule(&self, shared: &Arc<Shared>, task: Task) {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         if state.shutdown {
             drop(state);
             drop(task); // the JoinHandle resolves to a cancelled JoinError
@@ -88,7 +94,7 @@ impl BlockingPool {
         if spawned.is_err() {
             // The OS refused a thread: the job waits for an existing one, or (with none)
             // is dropped below so its JoinHandle resolves instead of hanging.
-            let mut state = self.state.lock();
+            let mut state = self.lock();
             state.threads -= 1;
             if state.threads == 0 {
                 let orphans: Vec<Task> = state.queue.drain(..).collect();
@@ -99,14 +105,14 @@ impl BlockingPool {
     }
 
     fn thread_main(&self) {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         loop {
             if let Some(task) = state.queue.pop_front() {
                 drop(state);
                 // Panics are caught by the task wrapper; a panic while dropping the
                 // future must not take the pool's bookkeeping down with it.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
-                state = self.state.lock();
+                state = self.lock();
                 continue;
             }
             if state.shutdown {
@@ -137,7 +143,11 @@ impl BlockingPool {
             if now >= deadline {
                 return (state, true);
             }
-            self.work.wait_until(&mut state, deadline);
+            state = self
+                .work
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
@@ -145,7 +155,7 @@ impl BlockingPool {
     /// finish on their threads (a blocking call cannot be interrupted).
     pub(crate) fn shutdown(&self) {
         let queued: Vec<Task> = {
-            let mut state = self.state.lock();
+            let mut state = self.lock();
             state.shutdown = true;
             state.queue.drain(..).collect()
         };
@@ -154,7 +164,7 @@ impl BlockingPool {
     }
 
     pub(crate) fn stats(&self) -> BlockingStats {
-        let state = self.state.lock();
+        let state = self.lock();
         BlockingStats {
             threads: state.threads,
             idle: state.idle,

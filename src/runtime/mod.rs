@@ -155,7 +155,7 @@ impl Runtime {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        self.shared.spawn_blocking(f)
+        Shared::spawn_blocking(&self.shared, f)
     }
 
     /// A cheap, cloneable handle for spawning onto this runtime from anywhere.
@@ -286,7 +286,7 @@ impl Handle {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        self.shared.spawn_blocking(f)
+        Shared::spawn_blocking(&self.shared, f)
     }
 
     /// Run `future` to completion on the calling thread; see [`Runtime::block_on`].

@@ -118,16 +118,16 @@ impl Shared {
     }
 
     /// Run `f` on the blocking pool.
-    pub(crate) fn spawn_blocking<F, R>(self: &Arc<Self>, f: F) -> JoinHandle<R>
+    pub(crate) fn spawn_blocking<F, R>(this: &Arc<Self>, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        if self.is_shutdown() {
+        if this.is_shutdown() {
             drop(f);
             return JoinHandle::refused();
         }
-        let shared = self.clone();
+        let shared = this.clone();
         let schedule = move |runnable: Task, _: async_task::ScheduleInfo| {
             shared.blocking.schedule(&shared, runnable)
         };
