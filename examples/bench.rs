@@ -25,15 +25,19 @@ use workloads::latency::{self, LatencyConfig, LatencyRow};
 use workloads::Workload;
 
 const USAGE: &str = "\
-usage: bench [--quick] [--json FILE] [--help]
+usage: bench [--quick] [--json FILE] [--only TEXT] [--no-latency] [--help]
 
-  --quick       shorter runs (about 15 s instead of about 60 s)
-  --json FILE   also write the results as JSON to FILE
-  --help        print this help";
+  --quick        shorter runs (about 15 s instead of about 60 s)
+  --json FILE    also write the results as JSON to FILE
+  --only TEXT    run only the throughput workloads whose name contains TEXT
+  --no-latency   skip the latency scenarios
+  --help         print this help";
 
 struct Options {
     quick: bool,
     json: Option<String>,
+    only: Option<String>,
+    latency: bool,
 }
 
 /// `Ok(None)`: `--help` was asked for.
@@ -41,12 +45,19 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
     let mut options = Options {
         quick: false,
         json: None,
+        only: None,
+        latency: true,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--help" | "-h" => return Ok(None),
             "--quick" => options.quick = true,
+            "--no-latency" => options.latency = false,
+            "--only" => match args.next() {
+                Some(text) => options.only = Some(text),
+                None => return Err("--only needs a workload name (or part of one)".into()),
+            },
             "--json" => match args.next() {
                 Some(path) if !path.is_empty() => options.json = Some(path),
                 _ => return Err("--json needs a file name".into()),
@@ -211,7 +222,13 @@ fn run(options: &Options) -> Result<(), String> {
         Duration::from_millis(350)
     };
     let mut cells = Vec::new();
-    for workload in Workload::all() {
+    let selected = Workload::all().into_iter().filter(|w| {
+        options
+            .only
+            .as_deref()
+            .map_or(true, |text| w.name().contains(text))
+    });
+    for workload in selected {
         for &kind in workload.runtimes() {
             let before = (kind == Kind::Hetsched).then(|| polls_by_class(&rts.hetsched));
             let ops_per_sec = measure(&rts, workload, kind, budget);
@@ -236,7 +253,11 @@ fn run(options: &Options) -> Result<(), String> {
         Duration::from_millis(2_500)
     });
     println!("== priority latency under load (wake → first poll, wake → done)");
-    let rows = latency::run_all(&cfg);
+    let rows = if options.latency {
+        latency::run_all(&cfg)
+    } else {
+        Vec::new()
+    };
     print!("{}", latency::format_table(&rows, &cfg));
     println!("total time: {:.1} s", started.elapsed().as_secs_f64());
 
