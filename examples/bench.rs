@@ -80,18 +80,23 @@ struct Cell {
     ops_per_sec: f64,
     /// hetsched only: polls on (performance, efficiency) workers during the cell.
     polls: Option<(u64, u64)>,
+    /// hetsched only: worker parks (went to sleep) per run during the cell.
+    parks_per_run: Option<f64>,
 }
 
-fn polls_by_class(rt: &hetsched::Runtime) -> (u64, u64) {
+/// hetsched counters: (performance polls, efficiency polls, parks, runs so far).
+fn hetsched_counters(rt: &hetsched::Runtime) -> (u64, u64, u64) {
     let m = rt.metrics();
     (
         m.polls_by_class(CoreClass::Performance),
         m.polls_by_class(CoreClass::Efficiency),
+        m.workers.iter().map(|w| w.parks).sum(),
     )
 }
 
-/// Median ops/s of repeated runs: at least `min_runs`, then until `budget` is spent.
-fn measure(rts: &Runtimes, workload: Workload, kind: Kind, budget: Duration) -> f64 {
+/// Median ops/s of repeated runs (at least `min_runs`, then until `budget` is spent), and
+/// how many runs that took (warm-up included).
+fn measure(rts: &Runtimes, workload: Workload, kind: Kind, budget: Duration) -> (f64, usize) {
     let min_runs = 3;
     workload.run(rts, kind); // warm-up: first-touch allocations, thread wake-ups
     let started = Instant::now();
@@ -101,7 +106,7 @@ fn measure(rts: &Runtimes, workload: Workload, kind: Kind, budget: Duration) -> 
         rates.push(workload.ops() as f64 / took);
     }
     rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
+    (rates[rates.len() / 2], rates.len() + 1)
 }
 
 fn print_topology(rt: &hetsched::Runtime) {
@@ -146,8 +151,8 @@ fn ratio(a: f64, b: Option<f64>) -> String {
 fn print_throughput(cells: &[Cell]) {
     println!("== throughput (ops/s; median of runs; ratios: this runtime / baseline)");
     println!(
-        "{:<26} {:<11} {:>14} {:>9} {:>9} {:>8} {:>8}",
-        "workload", "runtime", "ops/s", "vs plain", "vs tokio", "P polls", "E polls"
+        "{:<26} {:<11} {:>14} {:>9} {:>9} {:>8} {:>8} {:>10}",
+        "workload", "runtime", "ops/s", "vs plain", "vs tokio", "P polls", "E polls", "parks/run"
     );
     for cell in cells {
         let find = |kind: Kind| {
@@ -163,15 +168,19 @@ fn print_throughput(cells: &[Cell]) {
             ),
             _ => ("-".into(), "-".into()),
         };
+        let parks = cell
+            .parks_per_run
+            .map_or_else(|| "-".to_string(), |k| format!("{k:.0}"));
         println!(
-            "{:<26} {:<11} {:>14.0} {:>9} {:>9} {:>8} {:>8}",
+            "{:<26} {:<11} {:>14.0} {:>9} {:>9} {:>8} {:>8} {:>10}",
             cell.workload.name(),
             cell.kind.name(),
             cell.ops_per_sec,
             ratio(cell.ops_per_sec, find(Kind::PlainPool)),
             ratio(cell.ops_per_sec, find(Kind::Tokio)),
             p,
-            e
+            e,
+            parks
         );
     }
 }
@@ -230,17 +239,18 @@ fn run(options: &Options) -> Result<(), String> {
     });
     for workload in selected {
         for &kind in workload.runtimes() {
-            let before = (kind == Kind::Hetsched).then(|| polls_by_class(&rts.hetsched));
-            let ops_per_sec = measure(&rts, workload, kind, budget);
-            let polls = before.map(|(p0, e0)| {
-                let (p1, e1) = polls_by_class(&rts.hetsched);
-                (p1 - p0, e1 - e0)
+            let before = (kind == Kind::Hetsched).then(|| hetsched_counters(&rts.hetsched));
+            let (ops_per_sec, runs) = measure(&rts, workload, kind, budget);
+            let after = before.map(|_| hetsched_counters(&rts.hetsched));
+            let delta = before.zip(after).map(|((p0, e0, k0), (p1, e1, k1))| {
+                ((p1 - p0, e1 - e0), (k1 - k0) as f64 / runs as f64)
             });
             cells.push(Cell {
                 workload,
                 kind,
                 ops_per_sec,
-                polls,
+                polls: delta.map(|d| d.0),
+                parks_per_run: delta.map(|d| d.1),
             });
         }
     }
