@@ -198,6 +198,7 @@ fn to_json(cells: &[Cell], rows: &[LatencyRow]) -> serde_json::Value {
         .collect();
     let latency: Vec<_> = rows
         .iter()
+        .filter(|row| !row.experiment)
         .map(|row| {
             let r = &row.run;
             json!({

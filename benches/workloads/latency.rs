@@ -331,6 +331,30 @@ impl Future for YieldOnce {
 /// The scenario-A hetsched runtime: P = the first allowed CPU, E = the others, whatever
 /// the environment says. Errors when fewer than two CPUs are allowed.
 pub fn scenario_a_hetsched() -> io::Result<hetsched::Runtime> {
+    scenario_a_builder()?.build()
+}
+
+/// Scenario A's runtime with its performance worker at nice -10 (experiment `A*`: what
+/// an OS-priority fallback for the unavailable uclamp hint would buy).
+pub fn scenario_a_niced_hetsched() -> io::Result<hetsched::Runtime> {
+    scenario_a_builder()?
+        .thread_name("prio")
+        .on_thread_start(nice_critical_workers)
+        .build()
+}
+
+/// `on_thread_start` hook of the experiments: the performance workers of a runtime named
+/// `prio` ask for nice -10 (best effort: without CAP_SYS_NICE it fails, nothing else).
+fn nice_critical_workers() {
+    let critical = std::thread::current()
+        .name()
+        .is_some_and(|n| n.starts_with("prio-p-"));
+    if critical {
+        let _ = hetsched::sys::set_current_thread_nice(-10);
+    }
+}
+
+fn scenario_a_builder() -> io::Result<Builder> {
     let allowed: Vec<usize> = Topology::detect().allowed().iter().collect();
     if allowed.len() < 2 {
         return Err(io::Error::other(format!(
@@ -341,7 +365,7 @@ pub fn scenario_a_hetsched() -> io::Result<hetsched::Runtime> {
     let p = CpuSet::from_cpus([allowed[0]]).map_err(io::Error::other)?;
     let e = CpuSet::from_cpus(allowed[1..].iter().copied()).map_err(io::Error::other)?;
     let topology = Topology::with_classes(p, e).map_err(io::Error::other)?;
-    Builder::new().topology(topology).build()
+    Ok(Builder::new().topology(topology))
 }
 
 /// The scenario-B hetsched runtime: the machine's defaults (detected, environment ignored).
@@ -413,6 +437,32 @@ pub struct LatencyRow {
     pub run: LatencyRun,
     /// Batch chunks/s on the same runtime and load without the probe.
     pub baseline_ops_per_sec: f64,
+    /// An experiment beyond the issue's scenarios (printed as `A*` / `B*`, not in the JSON).
+    pub experiment: bool,
+}
+
+/// Experiment for scenario B's chunk bound: let the OS preempt batch work. One critical
+/// worker (a P worker, nice -10) that finds nothing but the Interactive probe to run, plus
+/// one batch worker per CPU (E workers, nice 0), nobody pinned: 3 threads on the machine's
+/// CPUs, batch at `Background` so only the batch workers take it. When the probe is woken,
+/// the kernel's wakeup preemption runs the favoured thread at once on a busy CPU.
+/// Uses only public API (`Builder::on_thread_start`, `sys::set_current_thread_nice`).
+pub fn priority_experiment_hetsched() -> io::Result<hetsched::Runtime> {
+    let allowed: Vec<usize> = Topology::detect().allowed().iter().collect();
+    if allowed.len() < 2 {
+        return Err(io::Error::other("the priority experiment needs 2 CPUs"));
+    }
+    let p = CpuSet::from_cpus([allowed[0]]).map_err(io::Error::other)?;
+    let e = CpuSet::from_cpus(allowed[1..].iter().copied()).map_err(io::Error::other)?;
+    let topology = Topology::with_classes(p, e).map_err(io::Error::other)?;
+    Builder::new()
+        .topology(topology)
+        .workers(CoreClass::Performance, 1)
+        .workers(CoreClass::Efficiency, allowed.len())
+        .pin(false)
+        .thread_name("prio")
+        .on_thread_start(nice_critical_workers)
+        .build()
 }
 
 /// Both scenarios: hetsched (probe Interactive; in B also at Default) and tokio, one
@@ -442,6 +492,7 @@ pub fn run_all(cfg: &LatencyConfig) -> Vec<LatencyRow> {
             rows.push(LatencyRow {
                 run,
                 baseline_ops_per_sec,
+                experiment: false,
             });
         }
         drop(rt);
@@ -451,9 +502,29 @@ pub fn run_all(cfg: &LatencyConfig) -> Vec<LatencyRow> {
                 rows.push(LatencyRow {
                     run,
                     baseline_ops_per_sec,
+                    experiment: false,
                 });
             }
             Err(err) => eprintln!("latency scenario {}: tokio skipped: {err}", scenario.name()),
+        }
+    }
+    for (scenario, built) in [
+        (Scenario::A, scenario_a_niced_hetsched()),
+        (Scenario::B, priority_experiment_hetsched()),
+    ] {
+        match built {
+            Ok(rt) => {
+                // Batch at Background in both: only the (nice 0) E workers take it.
+                let (mut run, baseline_ops_per_sec) =
+                    run_hetsched(&rt, Scenario::A, Qos::Interactive, cfg);
+                run.scenario = scenario;
+                rows.push(LatencyRow {
+                    run,
+                    baseline_ops_per_sec,
+                    experiment: true,
+                });
+            }
+            Err(err) => eprintln!("latency priority experiment skipped: {err}"),
         }
     }
     rows
@@ -485,7 +556,11 @@ pub fn format_table(rows: &[LatencyRow], cfg: &LatencyConfig) -> String {
         let _ = writeln!(
             out,
             "{:<3} {:<9} {:<11} | {:>8.1} {:>8.1} {:>8.1} | {:>8.1} {:>8.1} {:>8.1} | {:>6} {:>7} | {:>10.0} {:>10.0} {:>7.3} {:>6}",
-            r.scenario.name(),
+            match (row.experiment, r.scenario) {
+                (false, sc) => sc.name(),
+                (true, Scenario::A) => "A*",
+                (true, Scenario::B) => "B*",
+            },
             r.runtime,
             r.probe_qos,
             r.first_poll_us(0.5),
@@ -500,6 +575,15 @@ pub fn format_table(rows: &[LatencyRow], cfg: &LatencyConfig) -> String {
             row.baseline_ops_per_sec,
             r.background_ops_per_sec / row.baseline_ops_per_sec.max(f64::MIN_POSITIVE),
             share,
+        );
+    }
+    if rows.iter().any(|r| r.experiment) {
+        let _ = writeln!(
+            out,
+            "experiments, not in the JSON (batch at Background, P workers at nice -10):\n\
+             A*: scenario A's runtime (P pinned to the first CPU, E to the rest)\n\
+             B*: 1 P worker + 1 E worker per CPU, unpinned: every CPU runs batch work and \
+             the OS preempts a batch chunk for the probe"
         );
     }
     out
