@@ -127,7 +127,14 @@ fn print_topology(rt: &hetsched::Runtime) {
     }
     println!("heterogeneous: {}", detected.is_heterogeneous());
     println!("== hetsched throughput runtime (HETSCHED_* honoured)");
-    for w in rt.metrics().workers {
+    // Workers record their placement outcome as they start: give them a moment.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut metrics = rt.metrics();
+    while metrics.workers.iter().any(|w| w.hints.is_none()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+        metrics = rt.metrics();
+    }
+    for w in metrics.workers {
         let hints = w.hints.map_or_else(
             || "not started".to_string(),
             |h| format!("pin: {}, qos hint: {}", h.pin, h.qos),
