@@ -6,6 +6,9 @@ use super::plain_pool::{PlainPool, PlainPoolHandle};
 use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex};
 
+/// How long one benchmark run may take before it is declared stalled.
+pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Counts down to zero; the thread that takes it to zero wakes the waiter. Every runtime
 /// signals completion this same way.
 pub struct Latch {
@@ -37,11 +40,28 @@ impl Latch {
         }
     }
 
-    /// Block until the count reached zero.
+    /// Block until the count reached zero. A run that has not finished after
+    /// [`STALL_LIMIT`] is a lost task or a starving scheduler: say so and exit with status 3
+    /// rather than hang a CI job for ever.
     pub fn wait(&self) {
+        let deadline = std::time::Instant::now() + STALL_LIMIT;
         let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
         while !*done {
-            done = self.signal.wait(done).unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                eprintln!(
+                    "benchmark run stalled: {} of its tasks unfinished after {} s \
+                     (a lost task or a starving scheduler)",
+                    self.remaining.load(std::sync::atomic::Ordering::Acquire),
+                    STALL_LIMIT.as_secs()
+                );
+                std::process::exit(3);
+            }
+            done = self
+                .signal
+                .wait_timeout(done, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }
@@ -177,7 +197,7 @@ impl Runtimes {
         Ok(Runtimes {
             workers,
             hetsched,
-            plain: PlainPool::new(workers),
+            plain: PlainPool::new(workers)?,
             threadpool: threadpool::ThreadPool::new(workers),
             tokio,
             rayon: RayonPool(Arc::new(rayon)),

@@ -47,8 +47,8 @@ pub struct PlainPool {
 }
 
 impl PlainPool {
-    /// Start `workers` threads.
-    pub fn new(workers: usize) -> PlainPool {
+    /// Start `workers` threads (an OS error from spawning one is returned).
+    pub fn new(workers: usize) -> std::io::Result<PlainPool> {
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
@@ -57,19 +57,19 @@ impl PlainPool {
             }),
             available: Condvar::new(),
         });
-        let threads = (0..workers)
-            .map(|i| {
-                let inner = inner.clone();
-                std::thread::Builder::new()
-                    .name(format!("plain-pool-{i}"))
-                    .spawn(move || worker(&inner))
-                    .expect("spawn plain pool worker")
-            })
-            .collect();
-        PlainPool {
+        // Built first, so a failed spawn shuts down (drops) the threads already started.
+        let mut pool = PlainPool {
             handle: PlainPoolHandle { inner },
-            threads,
+            threads: Vec::new(),
+        };
+        for i in 0..workers {
+            let inner = pool.handle.inner.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("plain-pool-{i}"))
+                .spawn(move || worker(&inner))?;
+            pool.threads.push(thread);
         }
+        Ok(pool)
     }
 
     /// A handle for submitting jobs.
