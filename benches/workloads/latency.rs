@@ -1,0 +1,590 @@
+//! Priority latency under load: a probe task woken about 1,000 times per second from a
+//! timer thread does about 20 µs of work; we record wake → first poll and wake → done
+//! (HdrHistogram) while batch tasks (CPU chunks of about 1 ms with a yield between) keep
+//! the workers busy, and the batch throughput with and without the probe.
+//!
+//! Scenario A: declared classes (P = first allowed CPU, E = the rest), batch at
+//! `Background` (so it may run only on efficiency workers). Scenario B: the machine's
+//! defaults (here: two performance workers), batch at `Default`; a cooperative runtime
+//! cannot preempt a running chunk, so the chunk bounds the wait.
+//! tokio runs the same load on one runtime with the same number of workers.
+
+use futures::task::AtomicWaker;
+use hdrhistogram::Histogram;
+use hetsched::{Builder, CoreClass, CpuSet, Qos, Topology};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::exec::Latch;
+use super::spin_for;
+
+/// The two scenarios of the issue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// Declared P/E classes, batch at Background.
+    A,
+    /// Defaults (every worker a P worker here), batch at Default.
+    B,
+}
+
+impl Scenario {
+    /// "A" or "B" (the JSON contract).
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::A => "A",
+            Scenario::B => "B",
+        }
+    }
+
+    /// The Qos hetsched's batch tasks get.
+    pub fn batch_qos(self) -> Qos {
+        match self {
+            Scenario::A => Qos::Background,
+            Scenario::B => Qos::Default,
+        }
+    }
+}
+
+/// Knobs of one latency run.
+#[derive(Clone, Debug)]
+pub struct LatencyConfig {
+    /// How long the probe is measured (and the batch throughput).
+    pub duration: Duration,
+    /// Settling time before measuring.
+    pub warm_up: Duration,
+    /// Timer period (1 ms: about 1,000 wakes per second).
+    pub probe_period: Duration,
+    /// CPU work per probe wake.
+    pub probe_work: Duration,
+    /// CPU chunk of a batch task between yields.
+    pub chunk: Duration,
+    /// Batch tasks per worker (more than one, so queues are never empty).
+    pub batch_tasks_per_worker: usize,
+}
+
+impl LatencyConfig {
+    /// The issue's parameters, measured for `duration`.
+    pub fn new(duration: Duration) -> LatencyConfig {
+        LatencyConfig {
+            duration,
+            warm_up: Duration::from_millis(100),
+            probe_period: Duration::from_millis(1),
+            probe_work: Duration::from_micros(20),
+            chunk: Duration::from_millis(1),
+            batch_tasks_per_worker: 4,
+        }
+    }
+}
+
+/// What one run measured.
+pub struct LatencyRun {
+    /// Runtime name (`hetsched` or `tokio`).
+    pub runtime: &'static str,
+    /// Scenario.
+    pub scenario: Scenario,
+    /// Probe Qos (`interactive`, `default`; tokio has none: `none`).
+    pub probe_qos: &'static str,
+    /// Wake → first poll, nanoseconds.
+    pub first_poll: Histogram<u64>,
+    /// Wake → done (after the probe's work), nanoseconds.
+    pub done: Histogram<u64>,
+    /// Timer ticks skipped because the probe had not finished the previous wake.
+    pub skipped: u64,
+    /// Batch chunks per second while the probe ran.
+    pub background_ops_per_sec: f64,
+    /// Share of hetsched polls on efficiency workers during the run (None for tokio).
+    pub efficiency_poll_share: Option<f64>,
+}
+
+impl LatencyRun {
+    /// A quantile of wake → first poll, in µs.
+    pub fn first_poll_us(&self, q: f64) -> f64 {
+        self.first_poll.value_at_quantile(q) as f64 / 1_000.0
+    }
+    /// A quantile of wake → done, in µs.
+    pub fn done_us(&self, q: f64) -> f64 {
+        self.done.value_at_quantile(q) as f64 / 1_000.0
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// How to put the probe and batch tasks on a runtime.
+pub struct Target<'a> {
+    /// Name for the result.
+    pub runtime: &'static str,
+    /// Probe Qos label for the result.
+    pub probe_qos: &'static str,
+    /// Number of workers (for the batch task count).
+    pub workers: usize,
+    /// Spawn a batch task (from this, a foreign, thread).
+    pub spawn_batch: &'a dyn Fn(BoxFuture),
+    /// Spawn the probe (from this thread).
+    pub spawn_probe: &'a dyn Fn(BoxFuture),
+    /// Polls per class so far (hetsched only), as (performance, efficiency).
+    pub polls: Option<&'a dyn Fn() -> (u64, u64)>,
+}
+
+/// The timer → probe signal: a sequence number, the wake time, and the probe's waker.
+struct Signal {
+    epoch: Instant,
+    seq: AtomicU64,
+    wake_ns: AtomicU64,
+    waker: AtomicWaker,
+    busy: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl Signal {
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+}
+
+/// Resolves once the signal's sequence number passes `seen`.
+struct NextWake<'a> {
+    signal: &'a Signal,
+    seen: u64,
+}
+
+impl Future for NextWake<'_> {
+    type Output = u64;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u64> {
+        let seq = self.signal.seq.load(Ordering::Acquire);
+        if seq > self.seen {
+            return Poll::Ready(seq);
+        }
+        self.signal.waker.register(cx.waker());
+        // Check again: a wake between the load and the registration would be lost.
+        let seq = self.signal.seq.load(Ordering::Acquire);
+        if seq > self.seen {
+            Poll::Ready(seq)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 ns .. 60 s, 3 significant digits.
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Run the load (and the probe, if `probe`) on `target`. Returns the run, or only the
+/// batch throughput when `probe` is false (the histograms are then empty).
+pub fn run(
+    target: &Target<'_>,
+    scenario: Scenario,
+    probe: bool,
+    cfg: &LatencyConfig,
+) -> LatencyRun {
+    let stop_batch = Arc::new(AtomicBool::new(false));
+    let chunks = Arc::new(AtomicU64::new(0));
+    let batch_tasks = target.workers * cfg.batch_tasks_per_worker;
+    let batch_done = Latch::new(batch_tasks);
+    for _ in 0..batch_tasks {
+        let (stop, chunks, done, chunk) = (
+            stop_batch.clone(),
+            chunks.clone(),
+            batch_done.clone(),
+            cfg.chunk,
+        );
+        (target.spawn_batch)(Box::pin(async move {
+            while !stop.load(Ordering::Relaxed) {
+                spin_for(chunk);
+                chunks.fetch_add(1, Ordering::Relaxed);
+                YieldOnce(false).await;
+            }
+            done.count_down();
+        }));
+    }
+    std::thread::sleep(cfg.warm_up);
+
+    let signal = Arc::new(Signal {
+        epoch: Instant::now(),
+        seq: AtomicU64::new(0),
+        wake_ns: AtomicU64::new(0),
+        waker: AtomicWaker::new(),
+        busy: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+    });
+    let samples = Arc::new(Mutex::new(Vec::<(u64, u64)>::with_capacity(
+        (cfg.duration.as_millis() as usize + 16) * 2,
+    )));
+    let probe_done = Latch::new(usize::from(probe));
+    if probe {
+        let (sig, samples, done, work) = (
+            signal.clone(),
+            samples.clone(),
+            probe_done.clone(),
+            cfg.probe_work,
+        );
+        (target.spawn_probe)(Box::pin(async move {
+            let mut seen = 0;
+            loop {
+                seen = NextWake { signal: &sig, seen }.await;
+                let first = sig.now_ns();
+                if sig.stop.load(Ordering::Acquire) {
+                    break;
+                }
+                let woke = sig.wake_ns.load(Ordering::Acquire);
+                spin_for(work);
+                let finished = sig.now_ns();
+                if let Ok(mut s) = samples.lock() {
+                    s.push((first.saturating_sub(woke), finished.saturating_sub(woke)));
+                }
+                sig.busy.store(false, Ordering::Release);
+            }
+            done.count_down();
+        }));
+    }
+
+    let polls_before = target.polls.map(|f| f());
+    let chunks_before = chunks.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let mut skipped = 0;
+    if probe {
+        let mut next = Instant::now();
+        let end = next + cfg.duration;
+        while next < end {
+            next += cfg.probe_period;
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            } else {
+                next = now; // overslept: do not burst to catch up
+            }
+            if signal.busy.load(Ordering::Acquire) {
+                skipped += 1;
+                continue;
+            }
+            signal.busy.store(true, Ordering::Relaxed);
+            signal.wake_ns.store(signal.now_ns(), Ordering::Release);
+            signal.seq.fetch_add(1, Ordering::AcqRel);
+            signal.waker.wake();
+        }
+    } else {
+        std::thread::sleep(cfg.duration);
+    }
+    let elapsed = started.elapsed();
+    let chunks_done = chunks.load(Ordering::Relaxed) - chunks_before;
+    let polls_after = target.polls.map(|f| f());
+
+    signal.stop.store(true, Ordering::Release);
+    signal.seq.fetch_add(1, Ordering::AcqRel);
+    signal.waker.wake();
+    probe_done.wait();
+    stop_batch.store(true, Ordering::Relaxed);
+    batch_done.wait();
+
+    let mut first_poll = histogram();
+    let mut done = histogram();
+    for &(f, d) in samples.lock().map(|s| s.clone()).unwrap_or_default().iter() {
+        first_poll.saturating_record(f.max(1));
+        done.saturating_record(d.max(1));
+    }
+    let efficiency_poll_share = match (polls_before, polls_after) {
+        (Some((p0, e0)), Some((p1, e1))) => {
+            let (p, e) = (p1 - p0, e1 - e0);
+            Some(if p + e == 0 {
+                0.0
+            } else {
+                e as f64 / (p + e) as f64
+            })
+        }
+        _ => None,
+    };
+    LatencyRun {
+        runtime: target.runtime,
+        scenario,
+        probe_qos: target.probe_qos,
+        first_poll,
+        done,
+        skipped,
+        background_ops_per_sec: chunks_done as f64 / elapsed.as_secs_f64(),
+        efficiency_poll_share,
+    }
+}
+
+/// A runtime-neutral yield: wake self, return Pending once. (Each runtime queues a
+/// self-woken task behind the others of its lane; the batch tasks use the same yield on
+/// both runtimes.)
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// The scenario-A hetsched runtime: P = the first allowed CPU, E = the others, whatever
+/// the environment says. Errors when fewer than two CPUs are allowed.
+pub fn scenario_a_hetsched() -> io::Result<hetsched::Runtime> {
+    scenario_a_builder()?.build()
+}
+
+/// Scenario A's runtime with its performance worker at nice -10 (experiment `A*`: what
+/// an OS-priority fallback for the unavailable uclamp hint would buy).
+pub fn scenario_a_niced_hetsched() -> io::Result<hetsched::Runtime> {
+    scenario_a_builder()?
+        .thread_name("prio")
+        .on_thread_start(nice_critical_workers)
+        .build()
+}
+
+/// `on_thread_start` hook of the experiments: the performance workers of a runtime named
+/// `prio` ask for nice -10 (best effort: without CAP_SYS_NICE it fails, nothing else).
+fn nice_critical_workers() {
+    let critical = std::thread::current()
+        .name()
+        .is_some_and(|n| n.starts_with("prio-p-"));
+    if critical {
+        let _ = hetsched::sys::set_current_thread_nice(-10);
+    }
+}
+
+fn scenario_a_builder() -> io::Result<Builder> {
+    let allowed: Vec<usize> = Topology::detect().allowed().iter().collect();
+    if allowed.len() < 2 {
+        return Err(io::Error::other(format!(
+            "scenario A needs at least 2 allowed CPUs to declare one P and one E class, found {}",
+            allowed.len()
+        )));
+    }
+    let p = CpuSet::from_cpus([allowed[0]]).map_err(io::Error::other)?;
+    let e = CpuSet::from_cpus(allowed[1..].iter().copied()).map_err(io::Error::other)?;
+    let topology = Topology::with_classes(p, e).map_err(io::Error::other)?;
+    Ok(Builder::new().topology(topology))
+}
+
+/// The scenario-B hetsched runtime: the machine's defaults (detected, environment ignored).
+pub fn scenario_b_hetsched() -> io::Result<hetsched::Runtime> {
+    Builder::new().build()
+}
+
+/// A tokio multi-thread runtime with `workers` workers.
+pub fn tokio_runtime(workers: usize) -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_time()
+        .build()
+}
+
+/// Run `scenario` on hetsched with the probe at `probe_qos` (and once without the probe
+/// for the baseline throughput). Returns (with probe, baseline chunks/s).
+pub fn run_hetsched(
+    rt: &hetsched::Runtime,
+    scenario: Scenario,
+    probe_qos: Qos,
+    cfg: &LatencyConfig,
+) -> (LatencyRun, f64) {
+    let batch_qos = scenario.batch_qos();
+    let spawn_batch = |f: BoxFuture| drop(rt.spawn_with(batch_qos, f));
+    let spawn_probe = |f: BoxFuture| drop(rt.spawn_with(probe_qos, f));
+    let polls = || {
+        let m = rt.metrics();
+        (
+            m.polls_by_class(CoreClass::Performance),
+            m.polls_by_class(CoreClass::Efficiency),
+        )
+    };
+    let target = Target {
+        runtime: "hetsched",
+        probe_qos: probe_qos.as_str(),
+        workers: rt.metrics().workers.len(),
+        spawn_batch: &spawn_batch,
+        spawn_probe: &spawn_probe,
+        polls: Some(&polls),
+    };
+    let baseline = run(&target, scenario, false, cfg).background_ops_per_sec;
+    (run(&target, scenario, true, cfg), baseline)
+}
+
+/// Run `scenario`'s load on tokio (no lanes: one priority). Returns (with probe, baseline).
+pub fn run_tokio(
+    rt: &tokio::runtime::Runtime,
+    workers: usize,
+    scenario: Scenario,
+    cfg: &LatencyConfig,
+) -> (LatencyRun, f64) {
+    let spawn = |f: BoxFuture| drop(rt.spawn(f));
+    let target = Target {
+        runtime: "tokio",
+        probe_qos: "none",
+        workers,
+        spawn_batch: &spawn,
+        spawn_probe: &spawn,
+        polls: None,
+    };
+    let baseline = run(&target, scenario, false, cfg).background_ops_per_sec;
+    (run(&target, scenario, true, cfg), baseline)
+}
+
+/// One row of the latency table: a run with the probe and the batch throughput without it.
+pub struct LatencyRow {
+    /// The run with the probe.
+    pub run: LatencyRun,
+    /// Batch chunks/s on the same runtime and load without the probe.
+    pub baseline_ops_per_sec: f64,
+    /// An experiment beyond the issue's scenarios (printed as `A*` / `B*`, not in the JSON).
+    pub experiment: bool,
+}
+
+/// Experiment for scenario B's chunk bound: let the OS preempt batch work. One critical
+/// worker (a P worker, nice -10) that finds nothing but the Interactive probe to run, plus
+/// one batch worker per CPU (E workers, nice 0), nobody pinned: 3 threads on the machine's
+/// CPUs, batch at `Background` so only the batch workers take it. When the probe is woken,
+/// the kernel's wakeup preemption runs the favoured thread at once on a busy CPU.
+/// Uses only public API (`Builder::on_thread_start`, `sys::set_current_thread_nice`).
+pub fn priority_experiment_hetsched() -> io::Result<hetsched::Runtime> {
+    let allowed: Vec<usize> = Topology::detect().allowed().iter().collect();
+    if allowed.len() < 2 {
+        return Err(io::Error::other("the priority experiment needs 2 CPUs"));
+    }
+    let p = CpuSet::from_cpus([allowed[0]]).map_err(io::Error::other)?;
+    let e = CpuSet::from_cpus(allowed[1..].iter().copied()).map_err(io::Error::other)?;
+    let topology = Topology::with_classes(p, e).map_err(io::Error::other)?;
+    Builder::new()
+        .topology(topology)
+        .workers(CoreClass::Performance, 1)
+        .workers(CoreClass::Efficiency, allowed.len())
+        .pin(false)
+        .thread_name("prio")
+        .on_thread_start(nice_critical_workers)
+        .build()
+}
+
+/// Both scenarios: hetsched (probe Interactive; in B also at Default) and tokio, one
+/// runtime at a time. A scenario whose runtime cannot be built is reported on stderr and
+/// skipped.
+pub fn run_all(cfg: &LatencyConfig) -> Vec<LatencyRow> {
+    let mut rows = Vec::new();
+    for scenario in [Scenario::A, Scenario::B] {
+        let built = match scenario {
+            Scenario::A => scenario_a_hetsched(),
+            Scenario::B => scenario_b_hetsched(),
+        };
+        let rt = match built {
+            Ok(rt) => rt,
+            Err(err) => {
+                eprintln!("latency scenario {}: skipped: {err}", scenario.name());
+                continue;
+            }
+        };
+        let workers = rt.metrics().workers.len();
+        let probes: &[Qos] = match scenario {
+            Scenario::A => &[Qos::Interactive],
+            Scenario::B => &[Qos::Interactive, Qos::Default],
+        };
+        for &qos in probes {
+            let (run, baseline_ops_per_sec) = run_hetsched(&rt, scenario, qos, cfg);
+            rows.push(LatencyRow {
+                run,
+                baseline_ops_per_sec,
+                experiment: false,
+            });
+        }
+        drop(rt);
+        match tokio_runtime(workers) {
+            Ok(tokio) => {
+                let (run, baseline_ops_per_sec) = run_tokio(&tokio, workers, scenario, cfg);
+                rows.push(LatencyRow {
+                    run,
+                    baseline_ops_per_sec,
+                    experiment: false,
+                });
+            }
+            Err(err) => eprintln!("latency scenario {}: tokio skipped: {err}", scenario.name()),
+        }
+    }
+    for (scenario, built) in [
+        (Scenario::A, scenario_a_niced_hetsched()),
+        (Scenario::B, priority_experiment_hetsched()),
+    ] {
+        match built {
+            Ok(rt) => {
+                // Batch at Background in both: only the (nice 0) E workers take it.
+                let (mut run, baseline_ops_per_sec) =
+                    run_hetsched(&rt, Scenario::A, Qos::Interactive, cfg);
+                run.scenario = scenario;
+                rows.push(LatencyRow {
+                    run,
+                    baseline_ops_per_sec,
+                    experiment: true,
+                });
+            }
+            Err(err) => eprintln!("latency priority experiment skipped: {err}"),
+        }
+    }
+    rows
+}
+
+/// The latency table as text.
+pub fn format_table(rows: &[LatencyRow], cfg: &LatencyConfig) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "probe: {} µs of work every {} µs; batch chunk {} µs; latencies in µs",
+        cfg.probe_work.as_micros(),
+        cfg.probe_period.as_micros(),
+        cfg.chunk.as_micros()
+    );
+    let _ = writeln!(
+        out,
+        "{:<3} {:<9} {:<11} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>6} {:>7} | {:>10} {:>10} {:>7} {:>6}",
+        "sc", "runtime", "probe_qos", "poll p50", "p99", "p99.9", "done p50", "p99", "p99.9",
+        "wakes", "skipped", "batch/s", "no probe", "ratio", "E poll"
+    );
+    for row in rows {
+        let r = &row.run;
+        let share = r
+            .efficiency_poll_share
+            .map(|s| format!("{:.0}%", s * 100.0))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<3} {:<9} {:<11} | {:>8.1} {:>8.1} {:>8.1} | {:>8.1} {:>8.1} {:>8.1} | {:>6} {:>7} | {:>10.0} {:>10.0} {:>7.3} {:>6}",
+            match (row.experiment, r.scenario) {
+                (false, sc) => sc.name(),
+                (true, Scenario::A) => "A*",
+                (true, Scenario::B) => "B*",
+            },
+            r.runtime,
+            r.probe_qos,
+            r.first_poll_us(0.5),
+            r.first_poll_us(0.99),
+            r.first_poll_us(0.999),
+            r.done_us(0.5),
+            r.done_us(0.99),
+            r.done_us(0.999),
+            r.first_poll.len(),
+            r.skipped,
+            r.background_ops_per_sec,
+            row.baseline_ops_per_sec,
+            r.background_ops_per_sec / row.baseline_ops_per_sec.max(f64::MIN_POSITIVE),
+            share,
+        );
+    }
+    if rows.iter().any(|r| r.experiment) {
+        let _ = writeln!(
+            out,
+            "experiments, not in the JSON (batch at Background, P workers at nice -10):\n\
+             A*: scenario A's runtime (P pinned to the first CPU, E to the rest)\n\
+             B*: 1 P worker + 1 E worker per CPU, unpinned: every CPU runs batch work and \
+             the OS preempts a batch chunk for the probe"
+        );
+    }
+    out
+}

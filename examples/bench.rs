@@ -1,0 +1,310 @@
+//! The ops/s harness: this machine's topology, the throughput workloads on every runtime
+//! (ops/s, ratio vs the plain pool and vs tokio, share of hetsched polls per core class)
+//! and the priority-latency scenarios, in about 60 s (`--quick`: about 15 s).
+//!
+//! ```text
+//! cargo run --release --example bench                       # full run
+//! cargo run --release --example bench -- --quick --json out.json
+//! HETSCHED_P_CPUS=0 HETSCHED_E_CPUS=1 cargo run --release --example bench -- --quick
+//! ```
+//!
+//! The throughput runtime honours the operator's `HETSCHED_*` variables; latency scenario A
+//! always declares its own classes (P = first allowed CPU, E = the rest) and scenario B
+//! always uses the detected defaults. Errors (bad flag, bad environment variable, JSON file
+//! not writable) print one line on stderr and exit with status 2.
+
+#[path = "../benches/workloads/mod.rs"]
+mod workloads;
+
+use hetsched::{CoreClass, Topology};
+use serde_json::json;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use workloads::exec::{Kind, Runtimes};
+use workloads::latency::{self, LatencyConfig, LatencyRow};
+use workloads::Workload;
+
+const USAGE: &str = "\
+usage: bench [--quick] [--json FILE] [--only TEXT] [--no-latency] [--help]
+
+  --quick        shorter runs (about 15 s instead of about 60 s)
+  --json FILE    also write the results as JSON to FILE
+  --only TEXT    run only the throughput workloads whose name contains TEXT
+  --no-latency   skip the latency scenarios
+  --help         print this help";
+
+struct Options {
+    quick: bool,
+    json: Option<String>,
+    only: Option<String>,
+    latency: bool,
+}
+
+/// `Ok(None)`: `--help` was asked for.
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        quick: false,
+        json: None,
+        only: None,
+        latency: true,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--help" | "-h" => return Ok(None),
+            "--quick" => options.quick = true,
+            "--no-latency" => options.latency = false,
+            "--only" => match args.next() {
+                Some(text) => options.only = Some(text),
+                None => return Err("--only needs a workload name (or part of one)".into()),
+            },
+            "--json" => match args.next() {
+                Some(path) if !path.is_empty() => options.json = Some(path),
+                _ => return Err("--json needs a file name".into()),
+            },
+            // `cargo bench` / test harness flags, if ever passed through: ignore.
+            "--bench" | "--nocapture" => {}
+            other => match other.strip_prefix("--json=") {
+                Some(path) if !path.is_empty() => options.json = Some(path.to_string()),
+                _ => return Err(format!("unknown argument {other:?}; see --help")),
+            },
+        }
+    }
+    Ok(Some(options))
+}
+
+/// One throughput cell.
+struct Cell {
+    workload: Workload,
+    kind: Kind,
+    ops_per_sec: f64,
+    /// hetsched only: polls on (performance, efficiency) workers during the cell.
+    polls: Option<(u64, u64)>,
+    /// hetsched only: worker parks (went to sleep) per run during the cell.
+    parks_per_run: Option<f64>,
+}
+
+/// hetsched counters: (performance polls, efficiency polls, parks, runs so far).
+fn hetsched_counters(rt: &hetsched::Runtime) -> (u64, u64, u64) {
+    let m = rt.metrics();
+    (
+        m.polls_by_class(CoreClass::Performance),
+        m.polls_by_class(CoreClass::Efficiency),
+        m.workers.iter().map(|w| w.parks).sum(),
+    )
+}
+
+/// Median ops/s of repeated runs (at least `min_runs`, then until `budget` is spent), and
+/// how many runs that took (warm-up included).
+fn measure(rts: &Runtimes, workload: Workload, kind: Kind, budget: Duration) -> (f64, usize) {
+    let min_runs = 3;
+    workload.run(rts, kind); // warm-up: first-touch allocations, thread wake-ups
+    let started = Instant::now();
+    let mut rates = Vec::new();
+    while rates.len() < min_runs || (started.elapsed() < budget && rates.len() < 1_000) {
+        let took = workload.run(rts, kind).as_secs_f64().max(1e-9);
+        rates.push(workload.ops() as f64 / took);
+    }
+    rates.sort_by(f64::total_cmp);
+    (rates[rates.len() / 2], rates.len() + 1)
+}
+
+fn print_topology(rt: &hetsched::Runtime) {
+    let detected = Topology::detect();
+    println!("== machine");
+    println!(
+        "cpus allowed: {} (available_parallelism: {})",
+        detected.allowed(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("detected from: {}", detected.source());
+    for class in CoreClass::ALL {
+        println!(
+            "detected {class:?}: {} cpus [{}]",
+            detected.count(class),
+            detected.cpus(class)
+        );
+    }
+    println!("heterogeneous: {}", detected.is_heterogeneous());
+    println!("== hetsched throughput runtime (HETSCHED_* honoured)");
+    // Workers record their placement outcome as they start: give them a moment.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut metrics = rt.metrics();
+    while metrics.workers.iter().any(|w| w.hints.is_none()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+        metrics = rt.metrics();
+    }
+    for w in metrics.workers {
+        let hints = w.hints.map_or_else(
+            || "not started".to_string(),
+            |h| format!("pin: {}, qos hint: {}", h.pin, h.qos),
+        );
+        println!(
+            "  {} {:?} cpus [{}] — {hints}",
+            w.name,
+            w.class,
+            if w.cpus.is_empty() { "any" } else { &w.cpus }
+        );
+    }
+}
+
+fn ratio(a: f64, b: Option<f64>) -> String {
+    match b {
+        Some(b) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    }
+}
+
+fn print_throughput(cells: &[Cell]) {
+    println!("== throughput (ops/s; median of runs; ratios: this runtime / baseline)");
+    println!(
+        "{:<26} {:<11} {:>14} {:>9} {:>9} {:>8} {:>8} {:>10}",
+        "workload", "runtime", "ops/s", "vs plain", "vs tokio", "P polls", "E polls", "parks/run"
+    );
+    for cell in cells {
+        let find = |kind: Kind| {
+            cells
+                .iter()
+                .find(|c| c.workload == cell.workload && c.kind == kind)
+                .map(|c| c.ops_per_sec)
+        };
+        let (p, e) = match cell.polls {
+            Some((p, e)) if p + e > 0 => (
+                format!("{:.0}%", 100.0 * p as f64 / (p + e) as f64),
+                format!("{:.0}%", 100.0 * e as f64 / (p + e) as f64),
+            ),
+            _ => ("-".into(), "-".into()),
+        };
+        let parks = cell
+            .parks_per_run
+            .map_or_else(|| "-".to_string(), |k| format!("{k:.0}"));
+        println!(
+            "{:<26} {:<11} {:>14.0} {:>9} {:>9} {:>8} {:>8} {:>10}",
+            cell.workload.name(),
+            cell.kind.name(),
+            cell.ops_per_sec,
+            ratio(cell.ops_per_sec, find(Kind::PlainPool)),
+            ratio(cell.ops_per_sec, find(Kind::Tokio)),
+            p,
+            e,
+            parks
+        );
+    }
+}
+
+fn to_json(cells: &[Cell], rows: &[LatencyRow]) -> serde_json::Value {
+    let results: Vec<_> = cells
+        .iter()
+        .map(|c| {
+            json!({
+                "workload": c.workload.name(),
+                "runtime": c.kind.name(),
+                "ops_per_sec": c.ops_per_sec,
+            })
+        })
+        .collect();
+    let latency: Vec<_> = rows
+        .iter()
+        .filter(|row| !row.experiment)
+        .map(|row| {
+            let r = &row.run;
+            json!({
+                "runtime": r.runtime,
+                "scenario": r.scenario.name(),
+                "probe_qos": r.probe_qos,
+                // wake → first poll (the scheduler's part); wake → done is in the table.
+                "p50_us": r.first_poll_us(0.5),
+                "p99_us": r.first_poll_us(0.99),
+                "p999_us": r.first_poll_us(0.999),
+                "background_ops_per_sec": r.background_ops_per_sec,
+            })
+        })
+        .collect();
+    json!({ "results": results, "latency": latency })
+}
+
+fn run(options: &Options) -> Result<(), String> {
+    let started = Instant::now();
+    let hetsched = hetsched::Builder::from_env()
+        .map_err(|e| e.to_string())?
+        .build()
+        .map_err(|e| format!("cannot start hetsched: {e}"))?;
+    print_topology(&hetsched);
+    let rts = Runtimes::new(hetsched).map_err(|e| format!("cannot start a runtime: {e}"))?;
+    println!("every runtime: {} worker threads", rts.workers);
+
+    let budget = if options.quick {
+        Duration::from_millis(60)
+    } else {
+        Duration::from_millis(350)
+    };
+    let mut cells = Vec::new();
+    let selected = Workload::all().into_iter().filter(|w| {
+        options
+            .only
+            .as_deref()
+            .map_or(true, |text| w.name().contains(text))
+    });
+    for workload in selected {
+        for &kind in workload.runtimes() {
+            let before = (kind == Kind::Hetsched).then(|| hetsched_counters(&rts.hetsched));
+            let (ops_per_sec, runs) = measure(&rts, workload, kind, budget);
+            let after = before.map(|_| hetsched_counters(&rts.hetsched));
+            let delta = before.zip(after).map(|((p0, e0, k0), (p1, e1, k1))| {
+                ((p1 - p0, e1 - e0), (k1 - k0) as f64 / runs as f64)
+            });
+            cells.push(Cell {
+                workload,
+                kind,
+                ops_per_sec,
+                polls: delta.map(|d| d.0),
+                parks_per_run: delta.map(|d| d.1),
+            });
+        }
+    }
+    drop(rts);
+    print_throughput(&cells);
+
+    let cfg = LatencyConfig::new(if options.quick {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_millis(2_500)
+    });
+    println!("== priority latency under load (wake → first poll, wake → done)");
+    let rows = if options.latency {
+        latency::run_all(&cfg)
+    } else {
+        Vec::new()
+    };
+    print!("{}", latency::format_table(&rows, &cfg));
+    println!("total time: {:.1} s", started.elapsed().as_secs_f64());
+
+    if let Some(path) = &options.json {
+        let text = serde_json::to_string_pretty(&to_json(&cells, &rows))
+            .map_err(|e| format!("cannot encode JSON: {e}"))?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {path:?}: {e}"))?;
+        println!("wrote {path}");
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            eprintln!("bench: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("bench: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
