@@ -13,8 +13,8 @@ use crate::loom::sync::Arc;
 // The pool is plain threads handing jobs over under one lock, outside the scheduler's
 // protocols that the loom models check (it needs a timed wait, which loom cannot model
 // meaningfully), so it uses std's lock and condvar directly, as Miri runs them too.
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub(crate) struct BlockingPool {

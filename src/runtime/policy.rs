@@ -198,19 +198,28 @@ impl SearchOrder {
 
 /// The search order for a worker's poll number `tick`.
 ///
-/// Normal polls: lanes in preference order, own queue before injector. Fair turns (every
-/// [`FAIR_INTERVAL`]-th tick): the rotating lane first, injector before own queue, then the
-/// remaining lanes in preference order.
+/// Normal polls: lanes in preference order, own queue before injector. Right after a task
+/// yielded (`after_yield`): the same lanes, but each lane's injector first — a yield means
+/// "let the others run", and that includes work spawned or woken from outside, which would
+/// otherwise wait behind tasks that keep yielding on this worker's own queue. Fair turns
+/// (every [`FAIR_INTERVAL`]-th tick): the rotating lane first, injector before own queue,
+/// then the remaining lanes in preference order.
 pub(crate) fn search_order(
     class: CoreClass,
     has_efficiency_workers: bool,
     tick: u32,
+    after_yield: bool,
 ) -> SearchOrder {
     let lanes = lanes_for(class, has_efficiency_workers);
     let mut steps = [(Lane::Critical, Source::LocalFirst); LANES];
     if tick % FAIR_INTERVAL != 0 {
+        let source = if after_yield {
+            Source::InjectorFirst
+        } else {
+            Source::LocalFirst
+        };
         for (step, lane) in steps.iter_mut().zip(lanes) {
-            *step = (*lane, Source::LocalFirst);
+            *step = (*lane, source);
         }
         return SearchOrder {
             steps,
@@ -337,7 +346,7 @@ mod tests {
         for has_e in [true, false] {
             for class in CLASSES {
                 for tick in (1..1000).filter(|t| t % FAIR_INTERVAL != 0) {
-                    let order = search_order(class, has_e, tick);
+                    let order = search_order(class, has_e, tick, false);
                     let lanes: Vec<Lane> = order.steps().iter().map(|s| s.0).collect();
                     assert_eq!(lanes, lanes_for(class, has_e));
                     assert!(order.steps().iter().all(|s| s.1 == Source::LocalFirst));
@@ -351,7 +360,7 @@ mod tests {
         for has_e in [true, false] {
             for class in CLASSES {
                 for tick in 0..(FAIR_INTERVAL * 8) {
-                    let order = search_order(class, has_e, tick);
+                    let order = search_order(class, has_e, tick, false);
                     let mut seen: Vec<Lane> = order.steps().iter().map(|s| s.0).collect();
                     assert!(seen.iter().all(|l| may_run(class, has_e, *l)));
                     seen.sort();
@@ -373,13 +382,32 @@ mod tests {
                 for start in 0..(window as u32 * 3) {
                     for lane in lanes {
                         let favoured = (start..start + window as u32).any(|tick| {
-                            search_order(class, has_e, tick).steps()[0]
+                            search_order(class, has_e, tick, false).steps()[0]
                                 == (*lane, Source::InjectorFirst)
                         });
                         assert!(favoured, "{class} {lane} starved from tick {start}");
                     }
                 }
                 assert!(window <= 244);
+            }
+        }
+    }
+
+    #[test]
+    fn after_a_yield_injectors_come_first_in_the_same_lane_order() {
+        for has_e in [true, false] {
+            for class in CLASSES {
+                for tick in (1..200).filter(|t| t % FAIR_INTERVAL != 0) {
+                    let order = search_order(class, has_e, tick, true);
+                    let lanes: Vec<Lane> = order.steps().iter().map(|s| s.0).collect();
+                    assert_eq!(lanes, lanes_for(class, has_e), "lane priority is kept");
+                    assert!(order.steps().iter().all(|s| s.1 == Source::InjectorFirst));
+                }
+                // A fair turn stays a fair turn.
+                assert_eq!(
+                    search_order(class, has_e, FAIR_INTERVAL, true),
+                    search_order(class, has_e, FAIR_INTERVAL, false)
+                );
             }
         }
     }

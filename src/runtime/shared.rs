@@ -163,6 +163,9 @@ impl Shared {
                         None
                     }
                     Placement::LocalQueue => {
+                        if readiness == Readiness::Yielded {
+                            core.note_yield();
+                        }
                         core.push_local(lane, task);
                         self.notify(lane);
                         None

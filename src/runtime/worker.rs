@@ -25,6 +25,8 @@ pub(crate) struct WorkerCore {
     lifo_streak: Cell<u32>,
     tick: Cell<u32>,
     searching: Cell<bool>,
+    /// A task yielded since the last look for work (see `policy::search_order`).
+    yielded: Cell<bool>,
     rng: Cell<u64>,
 }
 
@@ -44,6 +46,7 @@ impl WorkerCore {
             lifo_streak: Cell::new(0),
             tick: Cell::new(0),
             searching: Cell::new(false),
+            yielded: Cell::new(false),
             // Any non-zero odd seed differing per worker will do for victim selection.
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 1 | 1)),
         }
@@ -60,6 +63,11 @@ impl WorkerCore {
     /// Put `task` in the LIFO slot; returns the task it displaced.
     pub(crate) fn put_lifo(&self, task: Task) -> Option<Task> {
         self.lifo.borrow_mut().replace(task)
+    }
+
+    /// A task of this worker yielded: the next look for work checks injectors first.
+    pub(crate) fn note_yield(&self) {
+        self.yielded.set(true);
     }
 
     /// Push to the back of this worker's own queue for `lane` (the policy guarantees this
@@ -118,7 +126,12 @@ impl WorkerCore {
     }
 
     fn find_task(&self) -> Option<Task> {
-        let order = policy::search_order(self.class, self.shared.has_efficiency, self.next_tick());
+        let order = policy::search_order(
+            self.class,
+            self.shared.has_efficiency,
+            self.next_tick(),
+            self.yielded.replace(false),
+        );
         for &(lane, source) in order.steps() {
             let found = match source {
                 Source::LocalFirst => self.pop_local(lane).or_else(|| self.pop_injector(lane)),
