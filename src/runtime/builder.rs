@@ -215,6 +215,8 @@ type Hook = std::sync::Arc<dyn Fn() + Send + Sync + 'static>;
 pub struct Builder {
     topology: Option<Topology>,
     workers: [Option<usize>; 2],
+    /// The variable a worker count came from, if the environment set it (for errors).
+    workers_from_env: [Option<&'static str>; 2],
     pin: Pin,
     qos_hints: bool,
     thread_name: String,
@@ -261,6 +263,7 @@ impl Builder {
         Builder {
             topology: None,
             workers: [None, None],
+            workers_from_env: [None, None],
             pin: Pin::Class,
             qos_hints: true,
             thread_name: "hetsched".to_string(),
@@ -308,6 +311,7 @@ impl Builder {
         ] {
             if let Some(text) = var(name)? {
                 builder.workers[class_slot(class)] = Some(parse_worker_count(name, &text)?);
+                builder.workers_from_env[class_slot(class)] = Some(name);
             }
         }
         if let Some(text) = var(ENV_PIN)? {
@@ -336,6 +340,7 @@ impl Builder {
     /// latency-critical tasks run only on performance workers.
     pub fn workers(mut self, class: CoreClass, n: usize) -> Builder {
         self.workers[class_slot(class)] = Some(n);
+        self.workers_from_env[class_slot(class)] = None;
         self
     }
 
@@ -407,8 +412,10 @@ impl Builder {
             .map(|class| self.workers[class_slot(class)].unwrap_or_else(|| topology.count(class)));
         let [p_workers, e_workers] = counts;
         if p_workers == 0 {
+            // Name what the operator or programmer actually set.
+            let input = self.workers_from_env[0].unwrap_or("workers(Performance)");
             return Err(ConfigError::invalid(
-                "workers(Performance)",
+                input,
                 "0",
                 "at least 1 (latency-critical tasks run only on performance workers)",
             )
@@ -613,6 +620,19 @@ mod tests {
         }
         let err = Builder::from_env_with(env(&[("HETSCHED_P_CPUS", "0-")])).unwrap_err();
         assert!(err.to_string().contains("HETSCHED_P_CPUS"), "{err}");
+    }
+
+    #[test]
+    fn zero_performance_workers_from_the_environment_names_the_variable() {
+        let err = Builder::from_env_with(env(&[("HETSCHED_P_WORKERS", "0")]))
+            .unwrap()
+            .topology(Topology::uniform(2))
+            .build()
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("HETSCHED_P_WORKERS=\"0\""),
+            "{err}"
+        );
     }
 
     #[test]
