@@ -3,18 +3,12 @@
 
 mod common;
 
+use common::wait_until;
+
 use hetsched::{Builder, Topology};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+use std::time::Duration;
 
 fn rt(max: usize, keep_alive: Duration) -> hetsched::Runtime {
     Builder::new()

@@ -3,22 +3,13 @@
 
 mod common;
 
-use common::{runtime, spin_until, tallied, ClassTally, SHAPES};
+use common::{runtime, spin_until, tallied, wait_until, ClassTally, SHAPES};
 use futures::channel::oneshot;
 use hetsched::runtime::FAIR_INTERVAL;
 use hetsched::{Builder, CoreClass, Lane, Qos, Topology};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// Wait (bounded) until `cond` holds; panics with `what` if it never does.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+use std::time::Duration;
 
 /// Invariant 1: latency-critical tasks are polled only on performance workers, also after
 /// being woken from a foreign thread or from an efficiency worker.

@@ -2,21 +2,13 @@
 
 mod common;
 
-use common::{runtime, spin_until, DropCounter};
+use common::{runtime, spin_until, wait_until, DropCounter};
 use futures::channel::oneshot;
 use hetsched::sys::HintOutcome;
 use hetsched::{Builder, CoreClass, Handle, Lane, Pin, Qos, Topology};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+use std::time::Duration;
 
 #[test]
 fn a_million_task_spawn_tree_gives_the_right_answer() {

@@ -3,18 +3,10 @@
 
 mod common;
 
-use common::runtime;
+use common::{runtime, wait_until};
 use hetsched::time::{self, MissedTickBehavior};
 use hetsched::{CoreClass, Qos};
 use std::time::{Duration, Instant};
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// 1,000 concurrent timers of 1-50 ms: none fires early, and the typical (median)
 /// lateness is under a millisecond. The tail is reported, not asserted: the machine is

@@ -31,7 +31,8 @@ pub mod __loom {
 
     /// Times the runtime's workers went to sleep (committed to park), summed over workers.
     pub fn parks(rt: &Runtime) -> u64 {
-        rt.shared
+        rt.handle
+            .shared
             .workers
             .iter()
             .map(|w| w.counters.parks.get())
@@ -40,7 +41,8 @@ pub mod __loom {
 
     /// Times the runtime's workers were woken from sleep, summed over workers.
     pub fn unparks(rt: &Runtime) -> u64 {
-        rt.shared
+        rt.handle
+            .shared
             .workers
             .iter()
             .map(|w| w.counters.unparks.get())
@@ -87,7 +89,7 @@ use std::time::Duration;
 /// assert_eq!(answer, 42);
 /// ```
 pub struct Runtime {
-    shared: Arc<Shared>,
+    handle: Handle,
     threads: Vec<crate::loom::thread::JoinHandle<()>>,
     shut_down: bool,
 }
@@ -95,7 +97,7 @@ pub struct Runtime {
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
-            .field("workers", &self.shared.workers.len())
+            .field("workers", &self.handle.shared.workers.len())
             .finish_non_exhaustive()
     }
 }
@@ -113,7 +115,7 @@ impl Runtime {
         threads: Vec<crate::loom::thread::JoinHandle<()>>,
     ) -> Self {
         Runtime {
-            shared,
+            handle: Handle { shared },
             threads,
             shut_down: false,
         }
@@ -127,7 +129,7 @@ impl Runtime {
     /// When called on a worker thread of any hetsched runtime (from inside a task): that
     /// would block the worker and can deadlock the runtime. Await instead.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        block_on::block_on(&self.shared, future)
+        self.handle.block_on(future)
     }
 
     /// Spawn a task. Its Qos is inherited from the calling task, or `Default` when called
@@ -137,7 +139,7 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Shared::spawn(&self.shared, context::inherited_qos(), future)
+        self.handle.spawn(future)
     }
 
     /// Spawn a task with an explicit Qos.
@@ -146,7 +148,7 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Shared::spawn(&self.shared, qos, future)
+        self.handle.spawn_with(qos, future)
     }
 
     /// Run a blocking function on the runtime's blocking pool; see [`spawn_blocking`].
@@ -155,19 +157,17 @@ impl Runtime {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        Shared::spawn_blocking(&self.shared, f)
+        self.handle.spawn_blocking(f)
     }
 
     /// A cheap, cloneable handle for spawning onto this runtime from anywhere.
     pub fn handle(&self) -> Handle {
-        Handle {
-            shared: self.shared.clone(),
-        }
+        self.handle.clone()
     }
 
     /// A snapshot of the runtime's metrics.
     pub fn metrics(&self) -> RuntimeMetrics {
-        self.shared.metrics()
+        self.handle.shared.metrics()
     }
 
     /// Shut down, waiting at most `timeout` for workers to finish the poll they are in.
@@ -181,21 +181,22 @@ impl Runtime {
         if std::mem::replace(&mut self.shut_down, true) {
             return;
         }
-        let on_own_worker = context::with_worker(|w| w.is_some_and(|c| c.belongs_to(&self.shared)));
-        self.shared.begin_shutdown();
+        let on_own_worker =
+            context::with_worker(|w| w.is_some_and(|c| c.belongs_to(&self.handle.shared)));
+        self.handle.shared.begin_shutdown();
         if on_own_worker {
             // Dropped from one of its own tasks: this thread cannot wait for itself. Workers
             // exit after their current poll; the last one drops the remaining tasks.
             self.threads.clear();
             return;
         }
-        if self.shared.wait_for_workers(timeout) {
+        if self.handle.shared.wait_for_workers(timeout) {
             for thread in self.threads.drain(..) {
                 let _ = thread.join();
             }
         } else {
             self.threads.clear();
-            self.shared.drop_remaining_tasks();
+            self.handle.shared.drop_remaining_tasks();
         }
     }
 }

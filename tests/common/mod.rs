@@ -101,3 +101,16 @@ pub fn spin_until(flag: &std::sync::atomic::AtomicBool) {
         std::hint::spin_loop();
     }
 }
+
+/// Wait (bounded, 20 s) until `cond` holds; panics naming `what` if it never does. A
+/// guard against hangs, not a timing assertion.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
