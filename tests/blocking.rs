@@ -163,3 +163,18 @@ fn shutdown_drops_queued_jobs_and_lets_running_ones_finish() {
     assert_eq!(futures::executor::block_on(running).unwrap(), "done");
     assert_eq!(finished.load(SeqCst), 1);
 }
+
+#[test]
+fn a_spawn_inside_a_blocking_job_inherits_the_callers_qos() {
+    let rt = rt(2, Duration::from_secs(10));
+    let qos = rt
+        .block_on(rt.spawn_with(hetsched::Qos::Utility, async {
+            let inner =
+                hetsched::spawn_blocking(|| hetsched::spawn(async { hetsched::current_qos() }))
+                    .await
+                    .unwrap();
+            inner.await.unwrap()
+        }))
+        .unwrap();
+    assert_eq!(qos, Some(hetsched::Qos::Utility));
+}

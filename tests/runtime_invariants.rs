@@ -9,7 +9,7 @@ use hetsched::runtime::FAIR_INTERVAL;
 use hetsched::{Builder, CoreClass, Lane, Qos, Topology};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Invariant 1: latency-critical tasks are polled only on performance workers, also after
 /// being woken from a foreign thread or from an efficiency worker.
@@ -535,4 +535,129 @@ fn spawn_inherits_qos_and_spawn_with_is_exact() {
         );
         assert_eq!(explicit, Some(Qos::Utility));
     }
+}
+
+/// Invariant 4 (found in review): two tasks waking each other through the LIFO slot must
+/// not starve the worker's own queue; the slot serves at most MAX_LIFO_STREAK polls in a
+/// row on *every* lane, not only on the worker's first lane.
+#[test]
+fn lifo_ping_pong_cannot_starve_the_local_queue() {
+    use futures::StreamExt;
+    let rt = Builder::new()
+        .topology(Topology::uniform(1))
+        .workers(CoreClass::Performance, 1)
+        .build()
+        .unwrap();
+    const ROUNDS: u64 = 20_000;
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let seen_at = rt
+        .block_on(rt.spawn({
+            let rounds = rounds.clone();
+            async move {
+                let (tx_a, mut rx_a) = futures::channel::mpsc::unbounded::<()>();
+                let (tx_b, mut rx_b) = futures::channel::mpsc::unbounded::<()>();
+                let echo = hetsched::spawn(async move {
+                    while rx_b.next().await.is_some() {
+                        if tx_a.unbounded_send(()).is_err() {
+                            break;
+                        }
+                    }
+                });
+                let pinger = hetsched::spawn({
+                    let rounds = rounds.clone();
+                    async move {
+                        for _ in 0..ROUNDS {
+                            tx_b.unbounded_send(()).unwrap();
+                            rx_a.next().await.unwrap();
+                            rounds.fetch_add(1, SeqCst);
+                        }
+                    }
+                });
+                // Queued behind the ping-pong in the same worker's Default queue.
+                let bystander = hetsched::spawn({
+                    let rounds = rounds.clone();
+                    async move { rounds.load(SeqCst) }
+                });
+                pinger.await.unwrap();
+                drop(echo);
+                bystander.await.unwrap()
+            }
+        }))
+        .unwrap();
+    assert!(
+        seen_at < 100,
+        "the queued task ran only after {seen_at} of {ROUNDS} ping-pong rounds"
+    );
+}
+
+/// Invariant 3/6 (found in review): when the last searcher passes the baton, it wakes a
+/// worker for every lane with waiting work — not only the first lane, which may be one no
+/// sleeper can run (critical work queued on a busy P worker) — so background work does not
+/// wait for a running Utility task while an E worker sleeps.
+#[test]
+fn background_work_does_not_wait_behind_a_running_task_while_an_e_worker_sleeps() {
+    let topo = Topology::with_classes("0".parse().unwrap(), "1".parse().unwrap()).unwrap();
+    let rt = Builder::new()
+        .topology(topo)
+        .workers(CoreClass::Performance, 1)
+        .workers(CoreClass::Efficiency, 2)
+        .build()
+        .unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicBool::new(false));
+    // Set `release` however the test ends, so a failing assertion cannot leave the P
+    // worker spinning (and the runtime's drop waiting for it).
+    struct Release(Arc<AtomicBool>);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+        }
+    }
+    let _release_on_exit = Release(release.clone());
+    // Occupy the only P worker (Interactive: only P may run it), with a critical task
+    // queued behind it in its own queue.
+    let busy = {
+        let (release, started) = (release.clone(), started.clone());
+        rt.spawn_with(Qos::Interactive, async move {
+            let _critical = hetsched::spawn_with(Qos::Interactive, async {});
+            started.store(true, SeqCst);
+            spin_until(&release);
+        })
+    };
+    wait_until("the P worker is busy", || started.load(SeqCst));
+    for round in 0..10 {
+        wait_until("both E workers sleep", || {
+            let m = rt.metrics();
+            m.workers
+                .iter()
+                .filter(|w| w.class == CoreClass::Efficiency)
+                .all(|w| w.parks > w.unparks)
+        });
+        // The Utility task runs until the background task has run (or a 2 s guard, far
+        // longer than an idle E worker needs to wake up).
+        let background_ran = Arc::new(AtomicBool::new(false));
+        let utility = {
+            let background_ran = background_ran.clone();
+            rt.spawn_with(Qos::Utility, async move {
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while !background_ran.load(SeqCst) && Instant::now() < deadline {
+                    std::hint::spin_loop();
+                }
+                background_ran.load(SeqCst)
+            })
+        };
+        let background = {
+            let background_ran = background_ran.clone();
+            rt.spawn_with(Qos::Background, async move {
+                background_ran.store(true, SeqCst);
+            })
+        };
+        rt.block_on(background).unwrap();
+        assert!(
+            rt.block_on(utility).unwrap(),
+            "round {round}: background work waited for the running Utility task"
+        );
+    }
+    release.store(true, SeqCst);
+    rt.block_on(busy).unwrap();
 }

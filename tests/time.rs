@@ -161,3 +161,39 @@ fn timers_work_outside_the_runtime_too() {
     futures::executor::block_on(time::sleep(Duration::from_millis(5)));
     assert!(start.elapsed() >= Duration::from_millis(5));
 }
+
+/// A pending sleep that is reset keeps waking its task at the new deadline, even if the
+/// task does not poll it again before going back to sleep (found in review).
+#[test]
+fn resetting_a_pending_sleep_keeps_it_registered() {
+    struct ResetOnce {
+        sleep: time::Sleep,
+        reset: bool,
+    }
+    impl std::future::Future for ResetOnce {
+        type Output = ();
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            if self.reset {
+                return std::pin::Pin::new(&mut self.sleep).poll(cx);
+            }
+            // Register with a far deadline, then move it close and return without polling.
+            assert!(std::pin::Pin::new(&mut self.sleep).poll(cx).is_pending());
+            self.reset = true;
+            let soon = Instant::now() + Duration::from_millis(5);
+            self.sleep.reset(soon);
+            std::task::Poll::Pending
+        }
+    }
+    let rt = runtime(1, 1);
+    let woke = rt.block_on(rt.spawn(time::timeout(
+        Duration::from_secs(10),
+        ResetOnce {
+            sleep: time::sleep(Duration::from_secs(3600)),
+            reset: false,
+        },
+    )));
+    assert_eq!(woke.unwrap(), Ok(()), "the reset sleep never woke its task");
+}

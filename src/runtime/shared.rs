@@ -217,11 +217,11 @@ impl Shared {
             })
     }
 
-    /// The first lane with work other workers could take (in an injector or any worker's
-    /// queue), if any. Fenced, so it sees work whose pusher saw this caller searching.
-    pub(crate) fn lane_with_visible_work(&self) -> Option<Lane> {
+    /// Every lane with work other workers could take (in an injector or any worker's
+    /// queue). Fenced, so it sees work whose pusher saw this caller searching.
+    pub(crate) fn lanes_with_visible_work(&self) -> impl Iterator<Item = Lane> + '_ {
         fence(SeqCst);
-        Lane::ALL.into_iter().find(|lane| {
+        Lane::ALL.into_iter().filter(|lane| {
             let l = lane.index();
             !self.injectors[l].is_empty()
                 || self

@@ -92,8 +92,14 @@ impl WorkerCore {
                         // searched, so its pusher woke nobody), wake one more worker for it.
                         if crate::loom::mutation!("notify_unconditionally") {
                             self.shared.notify(Lane::Default);
-                        } else if let Some(lane) = self.shared.lane_with_visible_work() {
-                            self.shared.notify(lane);
+                        } else {
+                            // Every lane, not just the first: the first may be one no
+                            // sleeper can run (critical work queued on a busy P worker)
+                            // while a lower lane's work waits for an idle E worker. Each
+                            // notify is still throttled by the searching counts.
+                            for lane in self.shared.lanes_with_visible_work() {
+                                self.shared.notify(lane);
+                            }
                         }
                     }
                     self.poll(task);
@@ -162,8 +168,14 @@ impl WorkerCore {
             }
         }
         drop(lifo);
-        self.lifo_streak.set(0);
-        self.locals[lane.index()].as_ref()?.pop()
+        // The streak ends only when a task really comes from elsewhere: resetting it on
+        // every lane looked at (the first lane is looked at on every search) would let two
+        // tasks waking each other through the slot starve this worker's queue for ever.
+        let task = self.locals[lane.index()].as_ref()?.pop();
+        if task.is_some() {
+            self.lifo_streak.set(0);
+        }
+        task
     }
 
     fn pop_injector(&self, lane: Lane) -> Option<Task> {

@@ -70,15 +70,24 @@ impl Driver {
 
     /// Replace the waker of a registration. False if it already fired (or was cancelled).
     pub(crate) fn update(&self, key: TimerKey, waker: &Waker) -> bool {
-        match self.lock().timers.get_mut(&key) {
-            Some(stored) => {
-                if !stored.will_wake(waker) {
-                    *stored = waker.clone();
-                }
-                true
-            }
-            None => false,
-        }
+        let mut state = self.lock();
+        let replaced = match state.timers.get_mut(&key) {
+            Some(stored) if stored.will_wake(waker) => None,
+            Some(stored) => Some(std::mem::replace(stored, waker.clone())),
+            None => return false,
+        };
+        drop(state);
+        drop(replaced); // outside the lock: dropping a waker may free a task
+        true
+    }
+
+    /// Move a registration to a new deadline, keeping its waker (a reset of a pending
+    /// sleep still wakes its task). `None` if it already fired or was cancelled.
+    pub(crate) fn reschedule(&self, key: TimerKey, deadline: Instant) -> Option<TimerKey> {
+        let mut state = self.lock();
+        let waker = state.timers.remove(&key)?;
+        drop(state);
+        Some(self.register(deadline, waker))
     }
 
     /// Cancel a registration (a dropped or reset timer).

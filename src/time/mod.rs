@@ -79,10 +79,14 @@ impl Sleep {
         Instant::now() >= self.deadline
     }
 
-    /// Move the deadline (earlier or later); the sleep can be awaited again.
+    /// Move the deadline (earlier or later); the sleep can be awaited again. A pending
+    /// sleep stays registered, so the task that polled it is woken at the new deadline
+    /// even if it does not poll the sleep again first.
     pub fn reset(&mut self, deadline: Instant) {
-        self.cancel();
         self.deadline = deadline;
+        if let Some(key) = self.registration.take() {
+            self.registration = Driver::get().reschedule(key, deadline);
+        }
     }
 
     fn cancel(&mut self) {
