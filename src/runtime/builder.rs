@@ -108,9 +108,16 @@ impl FromStr for Pin {
 ///     "HETSCHED_PIN=\"sometimes\": expected one of class, core, off"
 /// );
 /// ```
-#[derive(Debug)]
 pub struct ConfigError {
     kind: ConfigErrorKind,
+}
+
+impl fmt::Debug for ConfigError {
+    /// The same sentence as `Display`, so `fn main() -> Result<(), Box<dyn Error>>`
+    /// prints something an operator can act on.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConfigError({:?})", self.to_string())
+    }
 }
 
 #[derive(Debug)]
