@@ -257,13 +257,6 @@ impl fmt::Debug for Builder {
     }
 }
 
-fn class_slot(class: CoreClass) -> usize {
-    match class {
-        CoreClass::Performance => 0,
-        CoreClass::Efficiency => 1,
-    }
-}
-
 impl Builder {
     /// Defaults, ignoring the environment.
     pub fn new() -> Builder {
@@ -317,8 +310,8 @@ impl Builder {
             (ENV_E_WORKERS, CoreClass::Efficiency),
         ] {
             if let Some(text) = var(name)? {
-                builder.workers[class_slot(class)] = Some(parse_worker_count(name, &text)?);
-                builder.workers_from_env[class_slot(class)] = Some(name);
+                builder.workers[class.index()] = Some(parse_worker_count(name, &text)?);
+                builder.workers_from_env[class.index()] = Some(name);
             }
         }
         if let Some(text) = var(ENV_PIN)? {
@@ -346,8 +339,8 @@ impl Builder {
     /// other lane); zero performance workers is refused by [`Builder::build`], because
     /// latency-critical tasks run only on performance workers.
     pub fn workers(mut self, class: CoreClass, n: usize) -> Builder {
-        self.workers[class_slot(class)] = Some(n);
-        self.workers_from_env[class_slot(class)] = None;
+        self.workers[class.index()] = Some(n);
+        self.workers_from_env[class.index()] = None;
         self
     }
 
@@ -416,7 +409,7 @@ impl Builder {
     pub fn build(self) -> io::Result<Runtime> {
         let topology = self.topology.clone().unwrap_or_else(Topology::detect);
         let counts = CoreClass::ALL
-            .map(|class| self.workers[class_slot(class)].unwrap_or_else(|| topology.count(class)));
+            .map(|class| self.workers[class.index()].unwrap_or_else(|| topology.count(class)));
         let [p_workers, e_workers] = counts;
         if p_workers == 0 {
             // Name what the operator or programmer actually set.

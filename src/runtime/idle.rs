@@ -17,14 +17,6 @@ use crate::loom::sync::{Condvar, Mutex};
 use crate::topology::CoreClass;
 use std::sync::atomic::Ordering::SeqCst;
 
-/// Index of a class in per-class arrays.
-pub(crate) fn class_index(class: CoreClass) -> usize {
-    match class {
-        CoreClass::Performance => 0,
-        CoreClass::Efficiency => 1,
-    }
-}
-
 /// A worker's bed: `park` sleeps until `unpark` (a token, so an early unpark is not lost).
 #[derive(Default)]
 pub(crate) struct Parker {
@@ -68,7 +60,7 @@ impl Idle {
     pub(crate) fn worker_to_notify(&self, lane: Lane, has_efficiency: bool) -> Option<usize> {
         fence(SeqCst);
         for &class in wake_order(lane, has_efficiency) {
-            let c = class_index(class);
+            let c = class.index();
             if self.searching[c].load(SeqCst) != 0 {
                 // A worker that may run this lane is awake and looking: it will find it.
                 return None;
@@ -88,13 +80,13 @@ impl Idle {
 
     /// Is `index` on the sleeper list (not yet taken off by a notifier or shutdown)?
     pub(crate) fn is_sleeper(&self, index: usize, class: CoreClass) -> bool {
-        self.sleepers.lock()[class_index(class)].contains(&index)
+        self.sleepers.lock()[class.index()].contains(&index)
     }
 
     /// A searching worker found work. Returns true if it was the last searcher of its
     /// class: then the caller wakes one more worker to keep the search going.
     pub(crate) fn stop_searching(&self, class: CoreClass) -> bool {
-        let before = self.searching[class_index(class)].fetch_sub(1, SeqCst);
+        let before = self.searching[class.index()].fetch_sub(1, SeqCst);
         debug_assert!(before > 0, "searching count underflow");
         before == 1
     }
@@ -102,7 +94,7 @@ impl Idle {
     /// Register `index` as a sleeper. The caller must then look at its queues again
     /// (after this call's fence) before parking, and call `cancel_sleep` if it finds work.
     pub(crate) fn prepare_sleep(&self, index: usize, class: CoreClass, was_searching: bool) {
-        let c = class_index(class);
+        let c = class.index();
         {
             let mut sleepers = self.sleepers.lock();
             sleepers[c].push(index);
@@ -120,7 +112,7 @@ impl Idle {
     /// notifier already counted it as searching (and left an unpark token, which only makes
     /// its next park return early once). Returns true if a notifier had taken it off.
     pub(crate) fn cancel_sleep(&self, index: usize, class: CoreClass) -> bool {
-        let c = class_index(class);
+        let c = class.index();
         let mut sleepers = self.sleepers.lock();
         match sleepers[c].iter().position(|&i| i == index) {
             Some(pos) => {
@@ -148,13 +140,13 @@ impl Idle {
     /// Workers of `class` currently searching.
     #[cfg(test)]
     pub(crate) fn searching(&self, class: CoreClass) -> usize {
-        self.searching[class_index(class)].load(SeqCst)
+        self.searching[class.index()].load(SeqCst)
     }
 
     /// Workers of `class` currently asleep.
     #[cfg(test)]
     pub(crate) fn sleeping(&self, class: CoreClass) -> usize {
-        self.sleeping[class_index(class)].load(SeqCst)
+        self.sleeping[class.index()].load(SeqCst)
     }
 }
 

@@ -2,7 +2,6 @@
 //! there is nothing to do.
 
 use super::context::{self, TaskQosGuard, WorkerGuard};
-use super::idle::class_index;
 use super::metrics::WorkerCounters;
 use super::policy::{self, Lane, Source, LANES};
 use super::shared::{Shared, Task};
@@ -227,7 +226,7 @@ impl WorkerCore {
                 match stealer.steal_batch_and_pop(local) {
                     Steal::Success(task) => {
                         self.lifo_streak.set(0);
-                        self.counters().steals_from[class_index(workers[victim].class)].bump();
+                        self.counters().steals_from[workers[victim].class.index()].bump();
                         return Some(task);
                     }
                     Steal::Empty => break,

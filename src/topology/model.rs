@@ -24,6 +24,14 @@ pub enum CoreClass {
 impl CoreClass {
     /// Both classes, Performance first.
     pub const ALL: [CoreClass; 2] = [CoreClass::Performance, CoreClass::Efficiency];
+
+    /// Position in [`CoreClass::ALL`], for indexing per-class arrays.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            CoreClass::Performance => 0,
+            CoreClass::Efficiency => 1,
+        }
+    }
 }
 
 impl fmt::Display for CoreClass {
