@@ -204,31 +204,32 @@ impl Shared {
         }
     }
 
-    /// Is there work a worker of `class` may take, outside its own queues?
-    pub(crate) fn has_visible_work(&self, class: CoreClass, own_index: usize) -> bool {
-        policy::lanes_for(class, self.has_efficiency)
-            .iter()
-            .any(|lane| {
-                let l = lane.index();
-                !self.injectors[l].is_empty()
-                    || self.workers.iter().enumerate().any(|(i, w)| {
-                        i != own_index && w.stealers[l].as_ref().is_some_and(|s| !s.is_empty())
-                    })
-            })
+    /// Is work of `lane` queued where any worker may take it: in the lane's injector or in
+    /// any worker's queue for the lane?
+    fn lane_has_work(&self, lane: Lane) -> bool {
+        let l = lane.index();
+        !self.injectors[l].is_empty()
+            || self
+                .workers
+                .iter()
+                .any(|w| w.stealers[l].as_ref().is_some_and(|s| !s.is_empty()))
     }
 
-    /// Every lane with work other workers could take (in an injector or any worker's
-    /// queue). Fenced, so it sees work whose pusher saw this caller searching.
+    /// Is there work a worker of `class` may take? (Called by a worker whose own queues
+    /// are empty, so counting its own queue changes nothing.)
+    pub(crate) fn has_visible_work(&self, class: CoreClass) -> bool {
+        policy::lanes_for(class, self.has_efficiency)
+            .iter()
+            .any(|&lane| self.lane_has_work(lane))
+    }
+
+    /// Every lane with work other workers could take. Fenced, so it sees work whose pusher
+    /// saw this caller searching.
     pub(crate) fn lanes_with_visible_work(&self) -> impl Iterator<Item = Lane> + '_ {
         fence(SeqCst);
-        Lane::ALL.into_iter().filter(|lane| {
-            let l = lane.index();
-            !self.injectors[l].is_empty()
-                || self
-                    .workers
-                    .iter()
-                    .any(|w| w.stealers[l].as_ref().is_some_and(|s| !s.is_empty()))
-        })
+        Lane::ALL
+            .into_iter()
+            .filter(|&lane| self.lane_has_work(lane))
     }
 
     /// Begin shutdown: no new work is accepted, workers are told to stop.

@@ -243,7 +243,7 @@ impl WorkerCore {
             .idle
             .prepare_sleep(self.index, self.class, self.searching.replace(false));
         let recheck = !crate::loom::mutation!("skip_sleep_recheck");
-        if shared.is_shutdown() || (recheck && shared.has_visible_work(self.class, self.index)) {
+        if shared.is_shutdown() || (recheck && shared.has_visible_work(self.class)) {
             shared.idle.cancel_sleep(self.index, self.class);
             self.searching.set(true);
             return;
