@@ -8,7 +8,7 @@ use super::Runtime;
 use crate::loom::deque::Worker;
 use crate::loom::sync::Arc;
 use crate::sys::{self, HintOutcome, ThreadQos};
-use crate::topology::{CoreClass, Topology, TopologyError};
+use crate::topology::{env_text, CoreClass, Topology, TopologyError};
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
@@ -291,18 +291,8 @@ impl Builder {
         lookup: impl Fn(&str) -> Option<OsString>,
     ) -> Result<Builder, ConfigError> {
         let var = |name: &str| -> Result<Option<String>, ConfigError> {
-            match lookup(name) {
-                None => Ok(None),
-                Some(os) => match os.into_string() {
-                    Ok(text) if text.trim().is_empty() => Ok(None),
-                    Ok(text) => Ok(Some(text)),
-                    Err(os) => Err(ConfigError::invalid(
-                        name,
-                        &os.to_string_lossy(),
-                        "valid UTF-8 text",
-                    )),
-                },
-            }
+            env_text(&lookup, name)
+                .map_err(|value| ConfigError::invalid(name, &value, "valid UTF-8 text"))
         };
         let mut builder = Builder::new();
         for (name, class) in [

@@ -26,6 +26,7 @@ use std::path::Path;
 pub use cpuset::{CpuSet, CpuSetError, MAX_CPUS};
 pub use error::TopologyError;
 pub use model::{CoreClass, Evidence, Source, Tier, Topology};
+pub(crate) use overrides::env_text;
 pub use overrides::{ENV_E_CPUS, ENV_P_CPUS, ENV_SYSFS_ROOT};
 
 impl Topology {

@@ -17,6 +17,21 @@ pub const ENV_E_CPUS: &str = "HETSCHED_E_CPUS";
 /// Environment variable: root of a captured sysfs tree to detect from instead of the host.
 pub const ENV_SYSFS_ROOT: &str = "HETSCHED_SYSFS_ROOT";
 
+/// The text of operator variable `name` under the rule every `HETSCHED_*` variable
+/// follows: unset or blank is `Ok(None)` (the default applies); text that is not UTF-8 is
+/// `Err` with its lossy rendering, for the caller's error naming the variable.
+pub(crate) fn env_text(
+    lookup: &impl Fn(&str) -> Option<OsString>,
+    name: &str,
+) -> Result<Option<String>, String> {
+    match lookup(name).map(OsString::into_string) {
+        None => Ok(None),
+        Some(Ok(text)) if text.trim().is_empty() => Ok(None),
+        Some(Ok(text)) => Ok(Some(text)),
+        Some(Err(os)) => Err(os.to_string_lossy().into_owned()),
+    }
+}
+
 /// One requested class: where it came from (for messages), the raw text, the set.
 struct Requested {
     input: String,
@@ -48,18 +63,8 @@ impl Topology {
         lookup: impl Fn(&str) -> Option<OsString>,
     ) -> Result<Topology, TopologyError> {
         let var = |name: &str| -> Result<Option<String>, TopologyError> {
-            match lookup(name) {
-                None => Ok(None),
-                Some(os) => match os.into_string() {
-                    Ok(s) if s.trim().is_empty() => Ok(None),
-                    Ok(s) => Ok(Some(s)),
-                    Err(os) => Err(TopologyError::invalid_value(
-                        name,
-                        os.to_string_lossy(),
-                        "valid UTF-8 text",
-                    )),
-                },
-            }
+            env_text(&lookup, name)
+                .map_err(|value| TopologyError::invalid_value(name, value, "valid UTF-8 text"))
         };
         // Parse the overrides first: a malformed list is reported even if detection
         // would also fail.
