@@ -1,6 +1,6 @@
 //! Live macOS host via `sysctlbyname(3)`; classification shared with dumps (`sysctl.rs`).
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 
 use super::{sysctl, Source, Topology};
 
@@ -18,25 +18,26 @@ fn lookup(key: &str) -> Option<String> {
     }
 }
 
+/// Reads sysctl `name` into `buf` (with an empty `buf`, only asks for the value's size);
+/// returns the value's length in bytes.
+fn sysctl_read(name: &CStr, buf: &mut [u8]) -> Option<usize> {
+    let mut len: libc::size_t = buf.len();
+    let oldp = if buf.is_empty() {
+        std::ptr::null_mut()
+    } else {
+        buf.as_mut_ptr().cast()
+    };
+    // SAFETY: `name` is a NUL-terminated C string that outlives the call; `oldp` is null
+    // (size query) or writable for `len` bytes; `len` is a valid in/out size pointer; no
+    // new value is set (null `newp`, 0 `newlen`).
+    let rc = unsafe { libc::sysctlbyname(name.as_ptr(), oldp, &mut len, std::ptr::null_mut(), 0) };
+    (rc == 0).then_some(len)
+}
+
 fn sysctl_integer(key: &str) -> Option<u64> {
     let name = CString::new(key).ok()?;
     let mut buf = [0u8; 8];
-    let mut len: libc::size_t = buf.len();
-    // SAFETY: `name` is a NUL-terminated C string that outlives the call; `buf` is a
-    // writable buffer of `len` bytes and `len` is a valid in/out size pointer; no new
-    // value is set (null `newp`, 0 `newlen`).
-    let rc = unsafe {
-        libc::sysctlbyname(
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            &mut len,
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
+    let len = sysctl_read(&name, &mut buf)?;
     // hw.* counts are `int` (4 bytes) or 64-bit on some keys; both little-endian on
     // every Apple platform we build for (x86_64, arm64).
     match len {
@@ -50,35 +51,12 @@ fn sysctl_integer(key: &str) -> Option<u64> {
 
 fn sysctl_string(key: &str) -> Option<String> {
     let name = CString::new(key).ok()?;
-    let mut len: libc::size_t = 0;
-    // SAFETY: a null `oldp` asks only for the size, written to the valid `len`.
-    let rc = unsafe {
-        libc::sysctlbyname(
-            name.as_ptr(),
-            std::ptr::null_mut(),
-            &mut len,
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    if rc != 0 || len == 0 || len > 4096 {
+    let len = sysctl_read(&name, &mut [])?;
+    if len == 0 || len > 4096 {
         return None;
     }
     let mut buf = vec![0u8; len];
-    // SAFETY: `buf` is writable for `len` bytes, `len` is a valid in/out pointer and
-    // `name` is NUL-terminated and alive for the call.
-    let rc = unsafe {
-        libc::sysctlbyname(
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            &mut len,
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
+    let len = sysctl_read(&name, &mut buf)?;
     buf.truncate(len);
     let text = buf.split(|&b| b == 0).next().unwrap_or_default();
     Some(String::from_utf8_lossy(text).into_owned())
