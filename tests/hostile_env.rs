@@ -86,7 +86,7 @@ fn documented_ok(name: &str, value: &str) -> Option<bool> {
         }
         "HETSCHED_PIN" => Some(matches!(
             v.to_ascii_lowercase().as_str(),
-            "class" | "core" | "off"
+            "spill" | "class" | "core" | "off"
         )),
         "HETSCHED_QOS_HINTS" => Some(matches!(v.to_ascii_lowercase().as_str(), "on" | "off")),
         // cpulists and paths: too many valid forms to restate here.

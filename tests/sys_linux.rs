@@ -6,7 +6,8 @@
 
 use hetsched::sys::{
     apply_thread_qos, current_cpu, current_thread_affinity, current_thread_nice,
-    pin_current_thread, probe_capabilities, set_current_thread_nice, HintOutcome, ThreadQos,
+    pin_current_thread, probe_capabilities, set_current_thread_idle_priority,
+    set_current_thread_nice, HintOutcome, ThreadQos,
 };
 use std::thread;
 
@@ -312,4 +313,17 @@ fn failed_outcome_display_uses_the_os_message() {
     for (errno, text) in cases {
         assert_eq!(HintOutcome::Failed { errno }.to_string(), text);
     }
+}
+
+#[test]
+fn idle_priority_is_applied_and_is_sched_idle() {
+    let (outcome, policy) = on_new_thread(|| {
+        let outcome = set_current_thread_idle_priority();
+        // SAFETY: pid 0 is the calling thread; the call reads nothing of ours.
+        let policy = unsafe { libc::sched_getscheduler(0) };
+        (outcome, policy)
+    });
+    // Any thread may lower itself to SCHED_IDLE (no privilege needed).
+    assert_eq!(outcome, HintOutcome::Applied);
+    assert_eq!(policy, libc::SCHED_IDLE);
 }

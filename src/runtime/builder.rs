@@ -39,13 +39,22 @@ pub const MAX_WORKERS_PER_CLASS: usize = 1024;
 /// use hetsched::Pin;
 /// assert_eq!("core".parse::<Pin>().unwrap(), Pin::Core);
 /// assert_eq!(Pin::from(false), Pin::Off);
-/// assert_eq!(Pin::default(), Pin::Class);
+/// assert_eq!(Pin::default(), Pin::Spill);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Pin {
-    /// Each worker may run on any CPU of its class (the default): the OS still balances
-    /// within the class, and a P worker never drifts onto an E core.
+    /// The default. Performance workers may run on any P CPU; efficiency workers may run
+    /// on every CPU of the runtime at the lowest OS priority (`SCHED_IDLE` on Linux), and
+    /// by default there is one E worker per CPU of either class. Efficiency work soaks up
+    /// every CPU the P workers leave idle, the kernel moves it off a slow core onto an idle
+    /// fast one, and a P worker that wakes preempts it at once. The right choice when
+    /// finishing sooner matters more than keeping E work off P cores. On a machine with
+    /// one core kind it is the same as `Class`.
     #[default]
+    Spill,
+    /// Each worker may run on any CPU of its class: the OS still balances within the
+    /// class, a P worker never drifts onto an E core and E work never touches a P core
+    /// (energy first; a long job that lands on an E core finishes there).
     Class,
     /// Worker `i` of a class is pinned to the `i`-th CPU of that class (wrapping around
     /// when there are more workers than CPUs).
@@ -58,6 +67,7 @@ impl Pin {
     /// The name used by `HETSCHED_PIN`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Pin::Spill => "spill",
             Pin::Class => "class",
             Pin::Core => "core",
             Pin::Off => "off",
@@ -72,10 +82,10 @@ impl fmt::Display for Pin {
 }
 
 impl From<bool> for Pin {
-    /// `true` = [`Pin::Class`], `false` = [`Pin::Off`].
+    /// `true` = [`Pin::Spill`] (the default placement), `false` = [`Pin::Off`].
     fn from(pin: bool) -> Pin {
         if pin {
-            Pin::Class
+            Pin::Spill
         } else {
             Pin::Off
         }
@@ -87,10 +97,15 @@ impl FromStr for Pin {
 
     fn from_str(text: &str) -> Result<Pin, ConfigError> {
         match text.trim().to_ascii_lowercase().as_str() {
+            "spill" => Ok(Pin::Spill),
             "class" => Ok(Pin::Class),
             "core" => Ok(Pin::Core),
             "off" => Ok(Pin::Off),
-            _ => Err(ConfigError::invalid("pin", text, "one of class, core, off")),
+            _ => Err(ConfigError::invalid(
+                "pin",
+                text,
+                "one of spill, class, core, off",
+            )),
         }
     }
 }
@@ -105,7 +120,7 @@ impl FromStr for Pin {
 /// .unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
-///     "HETSCHED_PIN=\"sometimes\": expected one of class, core, off"
+///     "HETSCHED_PIN=\"sometimes\": expected one of spill, class, core, off"
 /// );
 /// ```
 pub struct ConfigError {
@@ -264,7 +279,7 @@ impl Builder {
             topology: None,
             workers: [None, None],
             workers_from_env: [None, None],
-            pin: Pin::Class,
+            pin: Pin::Spill,
             qos_hints: true,
             thread_name: "hetsched".to_string(),
             on_thread_start: None,
@@ -334,7 +349,7 @@ impl Builder {
         self
     }
 
-    /// Worker placement: a [`Pin`], or `true` / `false` for [`Pin::Class`] / [`Pin::Off`].
+    /// Worker placement: a [`Pin`], or `true` / `false` for [`Pin::Spill`] / [`Pin::Off`].
     pub fn pin(mut self, pin: impl Into<Pin>) -> Builder {
         self.pin = pin.into();
         self
@@ -398,8 +413,14 @@ impl Builder {
     /// returned as is (the workers already started are shut down first).
     pub fn build(self) -> io::Result<Runtime> {
         let topology = self.topology.clone().unwrap_or_else(Topology::detect);
-        let counts = CoreClass::ALL
-            .map(|class| self.workers[class.index()].unwrap_or_else(|| topology.count(class)));
+        let (p_cpus, e_cpus) = (
+            topology.count(CoreClass::Performance),
+            topology.count(CoreClass::Efficiency),
+        );
+        let counts = CoreClass::ALL.map(|class| {
+            self.workers[class.index()]
+                .unwrap_or_else(|| policy::default_workers(class, self.pin, p_cpus, e_cpus))
+        });
         let [p_workers, e_workers] = counts;
         if p_workers == 0 {
             // Name what the operator or programmer actually set.
@@ -425,15 +446,12 @@ impl Builder {
 
         let mut slots = Vec::new();
         let mut locals = Vec::new();
+        let class_cpus =
+            CoreClass::ALL.map(|class| topology.cpus(class).iter().collect::<Vec<usize>>());
         for (class, n) in CoreClass::ALL.into_iter().zip(counts) {
-            let class_cpus: Vec<usize> = topology.cpus(class).iter().collect();
             for i in 0..n {
-                let cpus = match self.pin {
-                    Pin::Off => Vec::new(),
-                    Pin::Class => class_cpus.clone(),
-                    Pin::Core if class_cpus.is_empty() => Vec::new(),
-                    Pin::Core => vec![class_cpus[i % class_cpus.len()]],
-                };
+                let placement =
+                    policy::thread_placement(self.pin, class, i, &class_cpus[0], &class_cpus[1]);
                 let queues: [Option<Worker<_>>; LANES] = std::array::from_fn(|lane| {
                     policy::may_run(class, has_efficiency, policy::Lane::ALL[lane])
                         .then(Worker::new_fifo)
@@ -445,7 +463,8 @@ impl Builder {
                 slots.push(WorkerSlot {
                     name: format!("{}-{tag}-{i}", self.thread_name),
                     class,
-                    cpus,
+                    cpus: placement.cpus,
+                    idle_priority: placement.idle_priority,
                     stealers: std::array::from_fn(|lane| {
                         queues[lane].as_ref().map(Worker::stealer)
                     }),
@@ -478,6 +497,14 @@ impl Builder {
                     let hints = super::metrics::Hints {
                         pin: place_thread(pin, &slot.cpus),
                         qos: qos_hint(qos_hints, slot.class),
+                        // After the QoS hint: on Linux that one is a sched_setattr keeping
+                        // the policy, so it cannot undo SCHED_IDLE, and the reverse order
+                        // would not matter either; this keeps the outcome readable.
+                        priority: if slot.idle_priority {
+                            sys::set_current_thread_idle_priority()
+                        } else {
+                            HintOutcome::Disabled
+                        },
                     };
                     *slot.counters.hints.lock() = Some(hints);
                     // A panicking hook must not kill the worker before it has checked in

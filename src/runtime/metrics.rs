@@ -101,6 +101,9 @@ pub struct Hints {
     pub pin: HintOutcome,
     /// The class QoS hint (uclamp on Linux, pthread QoS on macOS).
     pub qos: HintOutcome,
+    /// The lowest OS priority, asked for by E workers under [`Pin::Spill`](crate::Pin::Spill)
+    /// (`disabled` for every other worker).
+    pub priority: HintOutcome,
 }
 
 /// A snapshot of one worker's counters.

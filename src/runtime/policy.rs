@@ -18,7 +18,17 @@
 //! of this worker: at most 61 × 4 = 244 polls, whatever floods the higher lanes. The same
 //! turn keeps the injector from starving behind a worker whose own queue never empties
 //! (the role of tokio's `global_queue_interval`).
+//!
+//! **Unequal cores: thread placement** ([`thread_placement`], [`default_workers`]). Under
+//! [`Pin::Spill`] (the default) P workers are pinned to the P CPUs and E workers may run on
+//! every CPU of the runtime at the lowest OS priority, one E worker per CPU. Efficiency
+//! work then soaks up any CPU the P workers leave idle (the kernel moves a runnable
+//! low-priority thread off a slow CPU onto an idle fast one: its capacity-aware balancing
+//! actively pulls the lone task of a CPU whose capacity is reduced), and a P worker that
+//! wakes preempts it at once, so latency-critical work never waits behind it. Measured on
+//! an emulated 1P+1E machine in BENCHMARKS.md ("Unequal cores").
 
+use super::builder::Pin;
 use crate::task::Qos;
 use crate::topology::CoreClass;
 use std::fmt;
@@ -170,6 +180,66 @@ pub(crate) fn placement(
         // A foreign thread, or a worker that may not run this lane (an E worker waking a
         // latency-critical task, a P worker spawning background work): the lane's injector.
         _ => Placement::Injector,
+    }
+}
+
+/// Where a worker thread may run, and whether it asks for the lowest OS priority.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ThreadPlacement {
+    /// CPUs to pin the thread to (empty: not pinned).
+    pub(crate) cpus: Vec<usize>,
+    /// Ask for the lowest OS priority (`sys::set_current_thread_idle_priority`).
+    pub(crate) idle_priority: bool,
+}
+
+/// Where the `nth` worker of `class` runs under `pin`, given the CPUs of each class.
+///
+/// | pin | performance worker | efficiency worker |
+/// |---|---|---|
+/// | `Spill` | the P CPUs | every CPU (P ∪ E), lowest OS priority |
+/// | `Class` | the P CPUs | the E CPUs |
+/// | `Core` | the `nth` P CPU | the `nth` E CPU (wrapping) |
+/// | `Off` | anywhere | anywhere |
+pub(crate) fn thread_placement(
+    pin: Pin,
+    class: CoreClass,
+    nth: usize,
+    p_cpus: &[usize],
+    e_cpus: &[usize],
+) -> ThreadPlacement {
+    let own = match class {
+        CoreClass::Performance => p_cpus,
+        CoreClass::Efficiency => e_cpus,
+    };
+    let (cpus, idle_priority) = match (pin, class) {
+        (Pin::Off, _) => (Vec::new(), false),
+        (Pin::Class, _) | (Pin::Spill, CoreClass::Performance) => (own.to_vec(), false),
+        (Pin::Core, _) if own.is_empty() => (Vec::new(), false),
+        (Pin::Core, _) => (vec![own[nth % own.len()]], false),
+        (Pin::Spill, CoreClass::Efficiency) => {
+            let mut all: Vec<usize> = p_cpus.iter().chain(e_cpus).copied().collect();
+            all.sort_unstable();
+            all.dedup();
+            (all, true)
+        }
+    };
+    ThreadPlacement {
+        cpus,
+        idle_priority,
+    }
+}
+
+/// How many workers `class` gets when the caller does not say, on a machine with
+/// `p_count` P and `e_count` E CPUs: one per CPU of the class, except that under
+/// [`Pin::Spill`] a machine with E cores gets one E worker per CPU of either class, so
+/// that efficiency work can fill every CPU the P workers leave idle. No E cores: no E
+/// workers (a one-kind machine is a plain work-stealing executor).
+pub(crate) fn default_workers(class: CoreClass, pin: Pin, p_count: usize, e_count: usize) -> usize {
+    match class {
+        CoreClass::Performance => p_count,
+        CoreClass::Efficiency if e_count == 0 => 0,
+        CoreClass::Efficiency if pin == Pin::Spill => p_count + e_count,
+        CoreClass::Efficiency => e_count,
     }
 }
 
@@ -410,6 +480,56 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn thread_placement_table() {
+        let (p, e) = (&[4, 5][..], &[0, 1, 2][..]);
+        let at = |pin, class, nth| thread_placement(pin, class, nth, p, e);
+        let placed = |cpus: &[usize], idle| ThreadPlacement {
+            cpus: cpus.to_vec(),
+            idle_priority: idle,
+        };
+        assert_eq!(at(Pin::Spill, Performance, 0), placed(&[4, 5], false));
+        assert_eq!(
+            at(Pin::Spill, Efficiency, 3),
+            placed(&[0, 1, 2, 4, 5], true)
+        );
+        assert_eq!(at(Pin::Class, Performance, 1), placed(&[4, 5], false));
+        assert_eq!(at(Pin::Class, Efficiency, 1), placed(&[0, 1, 2], false));
+        assert_eq!(at(Pin::Core, Performance, 3), placed(&[5], false));
+        assert_eq!(at(Pin::Core, Efficiency, 4), placed(&[1], false));
+        assert_eq!(at(Pin::Off, Efficiency, 0), placed(&[], false));
+        // Only spilling E workers ever ask for the lowest priority, and every placement
+        // stays on the runtime's CPUs.
+        for pin in [Pin::Spill, Pin::Class, Pin::Core, Pin::Off] {
+            for class in CLASSES {
+                for nth in 0..6 {
+                    let t = at(pin, class, nth);
+                    assert_eq!(t.idle_priority, pin == Pin::Spill && class == Efficiency);
+                    assert!(t.cpus.iter().all(|c| p.contains(c) || e.contains(c)));
+                    if class == Performance && pin != Pin::Off {
+                        assert!(!t.cpus.is_empty() && t.cpus.iter().all(|c| p.contains(c)));
+                    }
+                }
+            }
+        }
+        // No CPU ids (macOS): nothing to pin to, whatever the mode.
+        assert!(thread_placement(Pin::Core, Efficiency, 0, &[], &[])
+            .cpus
+            .is_empty());
+    }
+
+    #[test]
+    fn default_worker_counts() {
+        for pin in [Pin::Spill, Pin::Class, Pin::Core, Pin::Off] {
+            assert_eq!(default_workers(Performance, pin, 4, 4), 4);
+            // A one-kind machine never gets E workers by default.
+            assert_eq!(default_workers(Efficiency, pin, 8, 0), 0);
+        }
+        assert_eq!(default_workers(Efficiency, Pin::Spill, 1, 1), 2);
+        assert_eq!(default_workers(Efficiency, Pin::Spill, 8, 16), 24);
+        assert_eq!(default_workers(Efficiency, Pin::Class, 8, 16), 16);
     }
 
     #[test]

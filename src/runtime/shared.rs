@@ -25,6 +25,8 @@ pub(crate) struct WorkerSlot {
     pub(crate) class: CoreClass,
     /// CPUs this worker is pinned to (empty: not pinned).
     pub(crate) cpus: Vec<usize>,
+    /// Runs at the lowest OS priority (a spilling E worker, `policy::thread_placement`).
+    pub(crate) idle_priority: bool,
     /// Steal ends of the worker's per-lane queues (`None` for lanes it may not run).
     pub(crate) stealers: [Option<Stealer<Task>>; LANES],
     pub(crate) parker: Parker,

@@ -81,3 +81,8 @@ mod tests {
         assert_eq!(qos_class_for(ThreadQos::Efficiency), 0x11);
     }
 }
+
+pub(super) fn set_current_thread_idle_priority() -> HintOutcome {
+    // The QoS class is the lever here; there is no separate idle policy to ask for.
+    HintOutcome::Unsupported
+}

@@ -243,6 +243,21 @@ pub(super) fn set_current_thread_nice(nice: i32) -> HintOutcome {
     }
 }
 
+pub(super) fn set_current_thread_idle_priority() -> HintOutcome {
+    // SCHED_IDLE takes static priority 0.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param the kernel only reads; pid 0 is the calling
+    // thread.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if rc == 0 {
+        HintOutcome::Applied
+    } else {
+        HintOutcome::Failed {
+            errno: last_errno(),
+        }
+    }
+}
+
 pub(super) fn current_thread_nice() -> Result<i32, HintOutcome> {
     // The raw syscall, unlike the libc wrapper, never returns a valid value of -1, so no
     // errno juggling is needed to tell nice -1 from an error.

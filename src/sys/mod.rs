@@ -13,6 +13,7 @@
 //! | [`current_cpu`] | `sched_getcpu` | unknown | unknown |
 //! | [`apply_thread_qos`] | `sched_setattr` utilization clamps | `pthread_set_qos_class_self_np` | unsupported |
 //! | [`set_current_thread_nice`] | per-thread `setpriority` | unsupported (would hit the whole process) | unsupported |
+//! | [`set_current_thread_idle_priority`] | `sched_setscheduler(SCHED_IDLE)` | unsupported (the QoS hint is the lever) | unsupported |
 //!
 //! CPU ids are plain `usize` (the kernel's logical CPU numbers); this module knows nothing
 //! about the machine's topology.
@@ -216,6 +217,30 @@ pub fn current_thread_nice() -> Option<i32> {
     imp::current_thread_nice().ok()
 }
 
+/// Puts the calling thread at the lowest OS priority: it runs only on CPU time no ordinary
+/// thread wants, and any ordinary thread that wakes on its CPU preempts it at once.
+///
+/// What an efficiency worker that may also run on performance CPUs asks for (see
+/// [`Pin::Spill`](crate::Pin::Spill)): it soaks up an idle P core, and the P worker that
+/// wakes there takes the core back without waiting for a time slice to end.
+///
+/// * Linux / Android: `sched_setscheduler(0, SCHED_IDLE, 0)`. Any thread may lower itself
+///   to `SCHED_IDLE`; the kernel's wake-up path preempts a `SCHED_IDLE` task for any
+///   waking normal task (`check_preempt_wakeup_fair`), which a high nice value alone does
+///   not guarantee under EEVDF's run-to-parity rule. Utilization clamps are kept. Going
+///   back needs `CAP_SYS_NICE` or `RLIMIT_NICE`, so do this only on a thread that stays low.
+/// * macOS and others: `Unsupported`.
+///
+/// ```
+/// let outcome = std::thread::spawn(hetsched::sys::set_current_thread_idle_priority)
+///     .join()
+///     .unwrap();
+/// println!("idle priority: {outcome}");
+/// ```
+pub fn set_current_thread_idle_priority() -> HintOutcome {
+    imp::set_current_thread_idle_priority()
+}
+
 /// What this OS lets a worker thread do, as found by [`probe_capabilities`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Capabilities {
@@ -227,6 +252,9 @@ pub struct Capabilities {
     pub qos_efficiency: HintOutcome,
     /// Changing a thread's nice value (tried with one step nicer than the probe thread's own).
     pub nice: HintOutcome,
+    /// The lowest OS priority ([`set_current_thread_idle_priority`]), asked for by
+    /// efficiency workers under [`Pin::Spill`](crate::Pin::Spill).
+    pub idle_priority: HintOutcome,
 }
 
 impl fmt::Display for Capabilities {
@@ -234,15 +262,16 @@ impl fmt::Display for Capabilities {
         writeln!(f, "pin thread to CPUs:     {}", self.pin)?;
         writeln!(f, "QoS hint (performance): {}", self.qos_performance)?;
         writeln!(f, "QoS hint (efficiency):  {}", self.qos_efficiency)?;
-        write!(f, "per-thread nice value:  {}", self.nice)
+        writeln!(f, "per-thread nice value:  {}", self.nice)?;
+        write!(f, "idle priority (E spill): {}", self.idle_priority)
     }
 }
 
 /// Finds out what this OS lets a worker thread do, without changing the calling thread.
 ///
 /// A short-lived thread is spawned and makes each request on itself: pinning to the CPUs
-/// it is already allowed on, the performance then the efficiency QoS hint, and a nice
-/// value one step nicer than its own. The thread then exits, taking its settings with it.
+/// it is already allowed on, the performance then the efficiency QoS hint, a nice
+/// value one step nicer than its own, and last the idle priority (it cannot be undone). The thread then exits, taking its settings with it.
 /// If the probe thread cannot be spawned, every field is `Failed` with the spawn error.
 ///
 /// ```
@@ -263,7 +292,8 @@ pub fn probe_capabilities() -> Capabilities {
             pin: outcome.clone(),
             qos_performance: outcome.clone(),
             qos_efficiency: outcome.clone(),
-            nice: outcome,
+            nice: outcome.clone(),
+            idle_priority: outcome,
         }
     };
     match probe {
@@ -294,11 +324,13 @@ fn probe_on_this_thread() -> Capabilities {
         Ok(current) => imp::set_current_thread_nice((current + 1).min(MAX_NICE)),
         Err(outcome) => outcome,
     };
+    let idle_priority = imp::set_current_thread_idle_priority();
     Capabilities {
         pin,
         qos_performance,
         qos_efficiency,
         nice,
+        idle_priority,
     }
 }
 
@@ -357,14 +389,16 @@ mod tests {
             qos_performance: HintOutcome::Unsupported,
             qos_efficiency: HintOutcome::Disabled,
             nice: HintOutcome::Applied,
+            idle_priority: HintOutcome::Failed { errno: 1 },
         };
         let text = caps.to_string();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines.len(), 5, "{text}");
         assert!(lines[0].starts_with("pin thread to CPUs:") && lines[0].ends_with(" applied"));
         assert!(lines[1].contains("performance") && lines[1].ends_with("unsupported on this OS"));
         assert!(lines[2].contains("efficiency") && lines[2].ends_with(" disabled"));
         assert!(lines[3].contains("nice") && lines[3].ends_with(" applied"));
+        assert!(lines[4].contains("idle priority") && lines[4].contains("failed"));
     }
 
     #[test]

@@ -30,3 +30,8 @@ pub(super) fn set_current_thread_nice(_nice: i32) -> HintOutcome {
 pub(super) fn current_thread_nice() -> Result<i32, HintOutcome> {
     Err(HintOutcome::Unsupported)
 }
+
+pub(super) fn set_current_thread_idle_priority() -> HintOutcome {
+    // The QoS class is the lever here; there is no separate idle policy to ask for.
+    HintOutcome::Unsupported
+}

@@ -13,6 +13,7 @@ mod error;
 mod midr;
 mod model;
 mod overrides;
+mod speed;
 mod sysctl;
 mod sysfs;
 
@@ -27,7 +28,7 @@ pub use cpuset::{CpuSet, CpuSetError, MAX_CPUS};
 pub use error::TopologyError;
 pub use model::{CoreClass, Evidence, Source, Tier, Topology};
 pub(crate) use overrides::env_text;
-pub use overrides::{ENV_E_CPUS, ENV_P_CPUS, ENV_SYSFS_ROOT};
+pub use overrides::{ENV_E_CPUS, ENV_E_SPEED, ENV_P_CPUS, ENV_SYSFS_ROOT};
 
 impl Topology {
     /// The live host, no environment variables consulted. Never fails: falls back to

@@ -249,6 +249,8 @@ pub struct Topology {
     pub(crate) allowed: CpuSet,
     pub(crate) ids_known: bool,
     pub(crate) source: Source,
+    /// The operator's E/P speed share in thousandths (see `speed.rs`), if given.
+    pub(crate) efficiency_speed_override: Option<u32>,
 }
 
 /// A tier before ranking: its CPUs (or only a count), class and evidence.
@@ -296,6 +298,7 @@ impl Topology {
             allowed,
             ids_known,
             source,
+            efficiency_speed_override: None,
         };
         for (rank, s) in specs.into_iter().enumerate() {
             let class = if s.efficiency {
@@ -356,6 +359,7 @@ impl Topology {
     /// rest become Performance (homogeneous), as in every topology.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn restrict_to(self, allowed: &CpuSet) -> Topology {
+        let speed = self.efficiency_speed_override;
         let specs = self
             .tiers
             .into_iter()
@@ -367,12 +371,14 @@ impl Topology {
                 )
             })
             .collect();
-        Topology::from_tiers(
+        let mut t = Topology::from_tiers(
             specs,
             self.allowed.intersection(allowed),
             self.ids_known,
             self.source,
-        )
+        );
+        t.efficiency_speed_override = speed;
+        t
     }
 
     /// Declared classes, not checked against the live host (tests may declare

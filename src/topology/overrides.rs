@@ -1,5 +1,6 @@
 //! Operator overrides: `HETSCHED_SYSFS_ROOT`, `HETSCHED_P_CPUS`, `HETSCHED_E_CPUS`,
-//! and the same through [`Topology::with_overrides`].
+//! `HETSCHED_E_SPEED`, and the same through [`Topology::with_overrides`] and
+//! [`Topology::with_efficiency_speed`].
 //!
 //! An environment variable that is set to an empty (or all-whitespace) string is
 //! treated as unset: `HETSCHED_P_CPUS= cmd` is the usual way to clear a variable for
@@ -14,6 +15,10 @@ use super::{CpuSet, Evidence, Source, Topology, TopologyError};
 pub const ENV_P_CPUS: &str = "HETSCHED_P_CPUS";
 /// Environment variable: cpulist of the efficiency CPUs.
 pub const ENV_E_CPUS: &str = "HETSCHED_E_CPUS";
+/// Environment variable: efficiency-core speed as a share of performance-core speed,
+/// `0 < s <= 1` (e.g. `0.45`), for machines whose evidence does not say (see
+/// [`Topology::speed`]).
+pub const ENV_E_SPEED: &str = "HETSCHED_E_SPEED";
 /// Environment variable: root of a captured sysfs tree to detect from instead of the host.
 pub const ENV_SYSFS_ROOT: &str = "HETSCHED_SYSFS_ROOT";
 
@@ -86,6 +91,9 @@ impl Topology {
         };
         let p = requested(ENV_P_CPUS)?;
         let e = requested(ENV_E_CPUS)?;
+        let speed = var(ENV_E_SPEED)?
+            .map(|text| super::speed::parse_speed(ENV_E_SPEED, &text))
+            .transpose()?;
         let base = match var(ENV_SYSFS_ROOT)? {
             Some(root) => Topology::from_sysfs(&root).map_err(|err| {
                 TopologyError::invalid_value(
@@ -96,7 +104,11 @@ impl Topology {
             })?,
             None => Topology::detect(),
         };
-        base.apply_overrides(p, e)
+        let mut topology = base.apply_overrides(p, e)?;
+        if speed.is_some() {
+            topology.efficiency_speed_override = speed;
+        }
+        Ok(topology)
     }
 
     /// Applies operator overrides to a detected topology. Checks: `p` non-empty, `p` and
@@ -189,7 +201,7 @@ impl Topology {
         let evidence = Evidence::Override {
             inputs: inputs.join(", "),
         };
-        Ok(Topology::from_tiers(
+        let mut t = Topology::from_tiers(
             vec![
                 TierSpec::new(e_cpus, true, evidence.clone()),
                 TierSpec::new(p_cpus, false, evidence),
@@ -199,7 +211,9 @@ impl Topology {
             Source::Overridden {
                 base: Box::new(self.source),
             },
-        ))
+        );
+        t.efficiency_speed_override = self.efficiency_speed_override;
+        Ok(t)
     }
 }
 
@@ -247,6 +261,34 @@ mod tests {
             assert!(err.contains(reason), "{err}");
             assert!(err.contains("p_cpus") || err.contains("e_cpus"), "{err}");
         }
+    }
+
+    #[test]
+    fn efficiency_speed_from_the_environment() {
+        fn env(pairs: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<OsString> {
+            move |name| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        }
+        let first = Topology::detect().allowed().iter().next().unwrap();
+        let t = Topology::from_env_with(env(vec![
+            (ENV_P_CPUS, first.to_string()),
+            (ENV_E_SPEED, "0.3".into()),
+        ]))
+        .unwrap();
+        if t.is_heterogeneous() {
+            assert_eq!(t.efficiency_speed(), Some(0.3));
+        } else {
+            // One allowed CPU: P takes it, no E class, so no E speed to report.
+            assert_eq!(t.efficiency_speed(), None);
+        }
+        let err = Topology::from_env_with(env(vec![(ENV_E_SPEED, "3".into())]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HETSCHED_E_SPEED=\"3\""), "{err}");
     }
 
     #[test]
