@@ -615,7 +615,7 @@ mod tests {
             ),
             (
                 &[("HETSCHED_PIN", "yes")],
-                "HETSCHED_PIN=\"yes\": expected one of class, core, off",
+                "HETSCHED_PIN=\"yes\": expected one of spill, class, core, off",
             ),
             (
                 &[("HETSCHED_QOS_HINTS", "1")],
