@@ -271,18 +271,26 @@ fn probe_reports_linux_capabilities_without_touching_the_caller() {
             set_current_thread_nice((nice + 1).min(19)),
             HintOutcome::Applied
         );
-        let before = (current_thread_affinity(), current_thread_nice());
+        // SAFETY (both calls): pid 0 is the calling thread; nothing of ours is read.
+        let policy = || unsafe { libc::sched_getscheduler(0) };
+        let before = (current_thread_affinity(), current_thread_nice(), policy());
         let caps = probe_capabilities();
         (
             caps,
             before,
-            (current_thread_affinity(), current_thread_nice()),
+            (current_thread_affinity(), current_thread_nice(), policy()),
         )
     });
     assert_eq!(before, after);
     assert_eq!(before.0, Some(vec![first]));
     assert_eq!(caps.pin, HintOutcome::Applied);
     assert_eq!(caps.nice, HintOutcome::Applied);
+    assert_eq!(caps.idle_priority, HintOutcome::Applied);
+    assert_eq!(
+        before.2,
+        libc::SCHED_OTHER,
+        "the probe's SCHED_IDLE stays on its thread"
+    );
     for outcome in [&caps.qos_performance, &caps.qos_efficiency] {
         assert!(
             outcome.is_applied()
@@ -293,7 +301,7 @@ fn probe_reports_linux_capabilities_without_touching_the_caller() {
         );
     }
     let text = caps.to_string();
-    assert_eq!(text.lines().count(), 4, "{text}");
+    assert_eq!(text.lines().count(), 5, "{text}");
     assert!(text.contains(&caps.qos_performance.to_string()), "{text}");
     eprintln!("{text}");
 }

@@ -8,7 +8,9 @@
 
 #![allow(dead_code)] // each includer uses a different subset
 
+pub mod emulate;
 pub mod exec;
+pub mod hetero;
 pub mod latency;
 pub mod plain_pool;
 

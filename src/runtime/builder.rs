@@ -479,7 +479,8 @@ impl Builder {
             self.blocking_keep_alive,
             self.thread_name.clone(),
         );
-        let mut shared = Shared::new(slots, has_efficiency, blocking);
+        let slots_limit = policy::efficiency_slots(self.pin, e_workers, e_cpus);
+        let mut shared = Shared::new(slots, has_efficiency, slots_limit, blocking);
         shared.sample_latency = self.latency_sampling;
         let shared = Arc::new(shared);
         let mut threads = Vec::new();

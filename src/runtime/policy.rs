@@ -166,13 +166,18 @@ pub(crate) enum Placement {
 /// Where a task of `lane` goes when it becomes runnable.
 ///
 /// `on_worker`: the class of the worker of *this* runtime doing the spawn/wake, if any.
+/// `slot_limited`: that worker needs an [`efficiency_slots`] slot for some lanes; work of
+/// those lanes goes to the injector, because this worker may be unable to take it from its
+/// LIFO slot (where nobody else could reach it) for as long as the slots are taken.
 pub(crate) fn placement(
     lane: Lane,
     on_worker: Option<CoreClass>,
     has_efficiency_workers: bool,
+    slot_limited: bool,
     readiness: Readiness,
 ) -> Placement {
     match on_worker {
+        Some(class) if slot_limited && needs_efficiency_slot(class, lane) => Placement::Injector,
         Some(class) if may_run(class, has_efficiency_workers, lane) => match readiness {
             Readiness::Woken => Placement::LifoSlot,
             Readiness::Spawned | Readiness::Yielded => Placement::LocalQueue,
@@ -241,6 +246,23 @@ pub(crate) fn default_workers(class: CoreClass, pin: Pin, p_count: usize, e_coun
         CoreClass::Efficiency if pin == Pin::Spill => p_count + e_count,
         CoreClass::Efficiency => e_count,
     }
+}
+
+/// Under [`Pin::Spill`] there are more E workers than E CPUs, all at the lowest OS
+/// priority: an E worker that starts a Default or Utility task on a P CPU and is then
+/// preempted by the P worker there would hold that task hostage for as long as the P
+/// worker stays busy (nothing can steal a task that is being polled). So at most this many
+/// E workers poll Default or Utility tasks at a time: one per E CPU, the CPUs where an E
+/// worker is never preempted by a P worker. The others take only Background work (which
+/// waits for everything anyway); P workers and the E workers holding a slot take the rest.
+/// `None`: no limit (E workers do not outnumber E CPUs, or they are not spilling).
+pub(crate) fn efficiency_slots(pin: Pin, e_workers: usize, e_cpus: usize) -> Option<usize> {
+    (pin == Pin::Spill && e_workers > e_cpus).then_some(e_cpus)
+}
+
+/// Does a worker of `class` need one of the [`efficiency_slots`] to take a task of `lane`?
+pub(crate) fn needs_efficiency_slot(class: CoreClass, lane: Lane) -> bool {
+    class == CoreClass::Efficiency && matches!(lane, Lane::Default | Lane::Utility)
 }
 
 /// Where to look first within a lane.
@@ -388,7 +410,14 @@ mod tests {
             for lane in Lane::ALL {
                 for on in [None, Some(Performance), Some(Efficiency)] {
                     for readiness in [Readiness::Spawned, Readiness::Woken, Readiness::Yielded] {
-                        let p = placement(lane, on, has_e, readiness);
+                        let p = placement(lane, on, has_e, false, readiness);
+                        // A slot-limited E worker sends shared-lane work to the injector.
+                        let limited = placement(lane, on, has_e, true, readiness);
+                        if on.is_some_and(|c| needs_efficiency_slot(c, lane)) {
+                            assert_eq!(limited, Placement::Injector);
+                        } else {
+                            assert_eq!(limited, p);
+                        }
                         match on {
                             Some(class) if may_run(class, has_e, lane) => {
                                 let want = if readiness == Readiness::Woken {
@@ -406,7 +435,13 @@ mod tests {
         }
         // The invariant-1 case spelled out: an E worker waking a critical task.
         assert_eq!(
-            placement(Lane::Critical, Some(Efficiency), true, Readiness::Woken),
+            placement(
+                Lane::Critical,
+                Some(Efficiency),
+                true,
+                false,
+                Readiness::Woken
+            ),
             Placement::Injector
         );
     }
@@ -518,6 +553,30 @@ mod tests {
         assert!(thread_placement(Pin::Core, Efficiency, 0, &[], &[])
             .cpus
             .is_empty());
+    }
+
+    #[test]
+    fn efficiency_slots_only_limit_spilling_e_workers_on_shared_lanes() {
+        assert_eq!(efficiency_slots(Pin::Spill, 2, 1), Some(1));
+        assert_eq!(efficiency_slots(Pin::Spill, 24, 16), Some(16));
+        // Explicit counts at or below the E CPUs, or any other placement: no limit.
+        assert_eq!(efficiency_slots(Pin::Spill, 1, 1), None);
+        for pin in [Pin::Class, Pin::Core, Pin::Off] {
+            assert_eq!(efficiency_slots(pin, 8, 1), None);
+        }
+        for lane in Lane::ALL {
+            assert!(!needs_efficiency_slot(Performance, lane));
+            assert_eq!(
+                needs_efficiency_slot(Efficiency, lane),
+                lane == Lane::Default || lane == Lane::Utility,
+                "{lane}"
+            );
+        }
+        // The default worker counts under Spill always bring the limit into play.
+        for (p, e) in [(1, 1), (4, 4), (8, 16)] {
+            let workers = default_workers(Efficiency, Pin::Spill, p, e);
+            assert_eq!(efficiency_slots(Pin::Spill, workers, e), Some(e));
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::metrics::{self, ExternalCounters, RuntimeMetrics, WorkerCounters, Wor
 use super::policy::{self, Lane, Placement, Readiness, LANES};
 use super::registry::{Registration, Registry};
 use crate::loom::deque::{Injector, Stealer};
-use crate::loom::sync::atomic::{fence, AtomicBool};
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::task::{spawn_raw, JoinHandle, Qos, TaskHeader};
 use crate::topology::CoreClass;
@@ -40,6 +40,9 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     pub(crate) blocking: BlockingPool,
     pub(crate) has_efficiency: bool,
+    /// E workers polling Default or Utility tasks now, and the most there may be
+    /// (`policy::efficiency_slots`); `None`: no limit.
+    efficiency_slots: Option<(AtomicUsize, usize)>,
     /// Time wake-to-poll latency (sampled); off only to measure what it costs.
     pub(crate) sample_latency: bool,
     pub(crate) external: ExternalCounters,
@@ -54,6 +57,7 @@ impl Shared {
     pub(crate) fn new(
         workers: Vec<WorkerSlot>,
         has_efficiency: bool,
+        efficiency_slots: Option<usize>,
         blocking: BlockingPool,
     ) -> Shared {
         let count = workers.len();
@@ -64,6 +68,7 @@ impl Shared {
             workers: workers.into_boxed_slice(),
             idle: Idle::new(),
             has_efficiency,
+            efficiency_slots: efficiency_slots.map(|max| (AtomicUsize::new(0), max)),
             sample_latency: true,
             external: ExternalCounters::default(),
             epoch: Instant::now(),
@@ -155,7 +160,13 @@ impl Shared {
         let task = context::with_worker(|worker| match worker {
             Some(core) if core.belongs_to(self) => {
                 core.counters().scheduled[lane.index()].bump();
-                match policy::placement(lane, Some(core.class), self.has_efficiency, readiness) {
+                match policy::placement(
+                    lane,
+                    Some(core.class),
+                    self.has_efficiency,
+                    core.slot_limited(),
+                    readiness,
+                ) {
                     Placement::LifoSlot => {
                         if let Some(displaced) = core.put_lifo(task) {
                             let displaced_lane = Lane::of(displaced.metadata().qos);
@@ -217,12 +228,51 @@ impl Shared {
                 .any(|w| w.stealers[l].as_ref().is_some_and(|s| !s.is_empty()))
     }
 
-    /// Is there work a worker of `class` may take? (Called by a worker whose own queues
-    /// are empty, so counting its own queue changes nothing.)
+    /// Is there work a worker of `class` may take now? (Called by a worker whose own
+    /// queues are empty, so counting its own queue changes nothing.) Lanes that need an
+    /// efficiency slot count only while one is free: an E worker that may not take them
+    /// must sleep, not spin on them.
     pub(crate) fn has_visible_work(&self, class: CoreClass) -> bool {
         policy::lanes_for(class, self.has_efficiency)
             .iter()
+            .filter(|&&lane| !policy::needs_efficiency_slot(class, lane) || self.slot_free())
             .any(|&lane| self.lane_has_work(lane))
+    }
+
+    fn slot_free(&self) -> bool {
+        self.efficiency_slots
+            .as_ref()
+            .map_or(true, |(used, max)| used.load(SeqCst) < *max)
+    }
+
+    /// Take an efficiency slot (see `policy::efficiency_slots`); false if none is free.
+    /// Always true without a limit.
+    pub(crate) fn try_take_slot(&self) -> bool {
+        let Some((used, max)) = &self.efficiency_slots else {
+            return true;
+        };
+        let mut now = used.load(SeqCst);
+        loop {
+            if now >= *max {
+                return false;
+            }
+            match used.compare_exchange_weak(now, now + 1, SeqCst, SeqCst) {
+                Ok(_) => return true,
+                Err(actual) => now = actual,
+            }
+        }
+    }
+
+    /// Give back a slot taken by `try_take_slot`.
+    pub(crate) fn release_slot(&self) {
+        if let Some((used, _)) = &self.efficiency_slots {
+            used.fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// Is this runtime limiting E workers on shared lanes at all?
+    pub(crate) fn has_slot_limit(&self) -> bool {
+        self.efficiency_slots.is_some()
     }
 
     /// Every lane with work other workers could take. Fenced, so it sees work whose pusher

@@ -26,6 +26,10 @@ pub(crate) struct WorkerCore {
     searching: Cell<bool>,
     /// A task yielded since the last look for work (see `policy::search_order`).
     yielded: Cell<bool>,
+    /// The task being polled took an efficiency slot (`policy::efficiency_slots`).
+    holds_slot: Cell<bool>,
+    /// This worker needs a slot for some lanes (an E worker of a runtime with a limit).
+    slot_limited: bool,
     rng: Cell<u64>,
 }
 
@@ -36,6 +40,7 @@ impl WorkerCore {
         locals: [Option<Worker<Task>>; LANES],
     ) -> Self {
         let class = shared.workers[index].class;
+        let slot_limited = class == CoreClass::Efficiency && shared.has_slot_limit();
         WorkerCore {
             index,
             class,
@@ -46,6 +51,8 @@ impl WorkerCore {
             tick: Cell::new(0),
             searching: Cell::new(false),
             yielded: Cell::new(false),
+            holds_slot: Cell::new(false),
+            slot_limited,
             // Any non-zero odd seed differing per worker will do for victim selection.
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 1 | 1)),
         }
@@ -53,6 +60,11 @@ impl WorkerCore {
 
     pub(crate) fn belongs_to(&self, shared: &Shared) -> bool {
         std::ptr::eq(&*self.shared, shared)
+    }
+
+    /// Does this worker need an efficiency slot for some lanes?
+    pub(crate) fn slot_limited(&self) -> bool {
+        self.slot_limited
     }
 
     pub(crate) fn counters(&self) -> &WorkerCounters {
@@ -122,6 +134,27 @@ impl WorkerCore {
         // The task wrapper already turns a panic in `poll` into a JoinError; this catches a
         // panic from dropping a future, so that the worker lives on.
         let _ = catch_unwind(AssertUnwindSafe(|| task.run()));
+        if self.holds_slot.replace(false) {
+            self.shared.release_slot();
+        }
+    }
+
+    /// Take a task of `lane` with `take`, holding an efficiency slot for it if this worker
+    /// needs one (see `policy::efficiency_slots`). No free slot: nothing is taken.
+    fn take_with_slot(&self, lane: Lane, take: impl FnOnce() -> Option<Task>) -> Option<Task> {
+        if !(self.slot_limited && policy::needs_efficiency_slot(self.class, lane)) {
+            return take();
+        }
+        if !self.shared.try_take_slot() {
+            return None;
+        }
+        let task = take();
+        if task.is_some() {
+            self.holds_slot.set(true);
+        } else {
+            self.shared.release_slot();
+        }
+        task
     }
 
     fn next_tick(&self) -> u32 {
@@ -138,17 +171,17 @@ impl WorkerCore {
             self.yielded.replace(false),
         );
         for &(lane, source) in order.steps() {
-            let found = match source {
+            let found = self.take_with_slot(lane, || match source {
                 Source::LocalFirst => self.pop_local(lane).or_else(|| self.pop_injector(lane)),
                 Source::InjectorFirst => self.pop_injector(lane).or_else(|| self.pop_local(lane)),
-            };
+            });
             if found.is_some() {
                 return found;
             }
         }
         policy::steal_order(self.class, self.shared.has_efficiency)
             .iter()
-            .find_map(|&lane| self.steal(lane))
+            .find_map(|&lane| self.take_with_slot(lane, || self.steal(lane)))
     }
 
     fn pop_local(&self, lane: Lane) -> Option<Task> {

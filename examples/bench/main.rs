@@ -1,11 +1,19 @@
 //! The ops/s harness: this machine's topology, the throughput workloads on every runtime
-//! (ops/s, ratio vs the plain pool and vs tokio, share of hetsched polls per core class)
-//! and the priority-latency scenarios, in about 60 s (`--quick`: about 15 s).
+//! (ops/s, ratio vs the plain pool and vs tokio, share of hetsched polls per core class),
+//! the priority-latency scenarios and the unequal-cores workloads (makespan vs tokio,
+//! rayon and the fluid bound), in about 90 s (`--quick`: about 25 s).
+//!
+//! `--emulate SPEED` runs only the unequal-cores workloads, on an emulated asymmetric
+//! machine: the efficiency CPUs (`HETSCHED_E_CPUS`, or every CPU but the first on a
+//! homogeneous machine) are slowed to SPEED, by `SCHED_FIFO` duty-cycle threads (`fifo`,
+//! needs root or `CAP_SYS_NICE`) and then by work inflation (`inflate`); see
+//! `benches/workloads/emulate.rs` and BENCHMARKS.md for what each models.
 //!
 //! ```text
 //! cargo run --release --example bench                       # full run
 //! cargo run --release --example bench -- --quick --json out.json
 //! HETSCHED_P_CPUS=0 HETSCHED_E_CPUS=1 cargo run --release --example bench -- --quick
+//! cargo run --release --example bench -- --emulate 0.3      # emulated 1P+1E at 0.3x
 //! ```
 //!
 //! The throughput runtime honours the operator's `HETSCHED_*` variables; latency scenario A
@@ -13,7 +21,8 @@
 //! always uses the detected defaults. Errors (bad flag, bad environment variable, JSON file
 //! not writable) print one line on stderr and exit with status 2.
 
-#[path = "../benches/workloads/mod.rs"]
+mod unequal;
+#[path = "../../benches/workloads/mod.rs"]
 mod workloads;
 
 use hetsched::{CoreClass, Topology};
@@ -25,19 +34,28 @@ use workloads::latency::{self, LatencyConfig, LatencyRow};
 use workloads::Workload;
 
 const USAGE: &str = "\
-usage: bench [--quick] [--json FILE] [--only TEXT] [--no-latency] [--help]
+usage: bench [--quick] [--json FILE] [--only TEXT] [--no-latency] [--no-hetero]
+             [--emulate SPEED [--method fifo|inflate|both]] [--help]
 
-  --quick        shorter runs (about 15 s instead of about 60 s)
-  --json FILE    also write the results as JSON to FILE
-  --only TEXT    run only the throughput workloads whose name contains TEXT
-  --no-latency   skip the latency scenarios
-  --help         print this help";
+  --quick          shorter runs (about 25 s instead of about 90 s)
+  --json FILE      also write the results as JSON to FILE
+  --only TEXT      run only the throughput workloads whose name contains TEXT
+  --no-latency     skip the latency scenarios
+  --no-hetero      skip the unequal-cores workloads
+  --emulate SPEED  slow the efficiency CPUs to SPEED (0.1 <= SPEED < 1) and run only the
+                   unequal-cores workloads there (SCHED_FIFO needs root or CAP_SYS_NICE)
+  --method M       how to slow them: fifo (duty-cycle threads), inflate (the benchmark's
+                   own work costs 1/SPEED more there) or both (default)
+  --help           print this help";
 
 struct Options {
     quick: bool,
     json: Option<String>,
     only: Option<String>,
     latency: bool,
+    hetero: bool,
+    emulate: Option<f64>,
+    methods: Vec<unequal::Method>,
 }
 
 /// `Ok(None)`: `--help` was asked for.
@@ -47,13 +65,36 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         json: None,
         only: None,
         latency: true,
+        hetero: true,
+        emulate: None,
+        methods: vec![unequal::Method::Fifo, unequal::Method::Inflate],
     };
+    let mut method_given = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--help" | "-h" => return Ok(None),
             "--quick" => options.quick = true,
             "--no-latency" => options.latency = false,
+            "--no-hetero" => options.hetero = false,
+            "--emulate" => match args.next() {
+                Some(text) => options.emulate = Some(workloads::emulate::parse_speed(&text)?),
+                None => return Err("--emulate needs a SPEED, e.g. --emulate 0.3".into()),
+            },
+            "--method" => {
+                method_given = true;
+                options.methods = match args.next().as_deref() {
+                    Some("fifo") => vec![unequal::Method::Fifo],
+                    Some("inflate") => vec![unequal::Method::Inflate],
+                    Some("both") => vec![unequal::Method::Fifo, unequal::Method::Inflate],
+                    other => {
+                        return Err(format!(
+                            "--method {:?}: expected fifo, inflate or both",
+                            other.unwrap_or("")
+                        ))
+                    }
+                }
+            }
             "--only" => match args.next() {
                 Some(text) => options.only = Some(text),
                 None => return Err("--only needs a workload name (or part of one)".into()),
@@ -69,6 +110,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 _ => return Err(format!("unknown argument {other:?}; see --help")),
             },
         }
+    }
+    if method_given && options.emulate.is_none() {
+        return Err("--method only applies with --emulate SPEED".into());
     }
     Ok(Some(options))
 }
@@ -192,7 +236,7 @@ fn print_throughput(cells: &[Cell]) {
     }
 }
 
-fn to_json(cells: &[Cell], rows: &[LatencyRow]) -> serde_json::Value {
+fn to_json(cells: &[Cell], rows: &[LatencyRow], hetero: &[unequal::Row]) -> serde_json::Value {
     let results: Vec<_> = cells
         .iter()
         .map(|c| {
@@ -220,7 +264,7 @@ fn to_json(cells: &[Cell], rows: &[LatencyRow]) -> serde_json::Value {
             })
         })
         .collect();
-    json!({ "results": results, "latency": latency })
+    json!({ "results": results, "latency": latency, "hetero": unequal::to_json(hetero) })
 }
 
 fn run(options: &Options) -> Result<(), String> {
@@ -230,6 +274,34 @@ fn run(options: &Options) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start hetsched: {e}"))?;
     print_topology(&hetsched);
+    let (cells, rows) = if options.emulate.is_none() {
+        run_plain_suite(options, hetsched)?
+    } else {
+        // On the emulated machine only the unequal-cores workloads are measured.
+        drop(hetsched);
+        (Vec::new(), Vec::new())
+    };
+    let hetero = if options.hetero || options.emulate.is_some() {
+        run_unequal(options)?
+    } else {
+        Vec::new()
+    };
+    println!("total time: {:.1} s", started.elapsed().as_secs_f64());
+
+    if let Some(path) = &options.json {
+        let text = serde_json::to_string_pretty(&to_json(&cells, &rows, &hetero))
+            .map_err(|e| format!("cannot encode JSON: {e}"))?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {path:?}: {e}"))?;
+        println!("wrote {path}");
+    }
+    Ok(())
+}
+
+/// The throughput workloads and the latency scenarios, on the plain machine.
+fn run_plain_suite(
+    options: &Options,
+    hetsched: hetsched::Runtime,
+) -> Result<(Vec<Cell>, Vec<LatencyRow>), String> {
     let rts = Runtimes::new(hetsched).map_err(|e| format!("cannot start a runtime: {e}"))?;
     println!("every runtime: {} worker threads", rts.workers);
 
@@ -277,15 +349,60 @@ fn run(options: &Options) -> Result<(), String> {
         Vec::new()
     };
     print!("{}", latency::format_table(&rows, &cfg));
-    println!("total time: {:.1} s", started.elapsed().as_secs_f64());
+    Ok((cells, rows))
+}
 
-    if let Some(path) = &options.json {
-        let text = serde_json::to_string_pretty(&to_json(&cells, &rows))
-            .map_err(|e| format!("cannot encode JSON: {e}"))?;
-        std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {path:?}: {e}"))?;
-        println!("wrote {path}");
+/// The unequal-cores workloads: on the plain machine, or on the emulated one with each
+/// requested method. Every slowing thread is stopped before this returns, on every path.
+fn run_unequal(options: &Options) -> Result<Vec<unequal::Row>, String> {
+    use unequal::Method;
+    let topology = Topology::from_env().map_err(|e| e.to_string())?;
+    let machine = unequal::Machine::new(topology, options.emulate.is_some())?;
+    let iters_per_ms = unequal::calibrate(&machine)?;
+    let runs = if options.quick { 1 } else { 3 };
+    println!(
+        "== unequal cores (hetsched classes: P [{}], E [{}]; slowed CPUs {:?}; \
+         {iters_per_ms:.0} iterations/ms on CPU {})",
+        machine.topology.cpus(CoreClass::Performance),
+        machine.topology.cpus(CoreClass::Efficiency),
+        machine.slow,
+        machine.fast
+    );
+    let mut rows = Vec::new();
+    match options.emulate {
+        None => rows = unequal::run_workloads(&machine, iters_per_ms, 1.0, Method::None, runs)?,
+        Some(target) => {
+            for &method in &options.methods {
+                let speed = match method {
+                    Method::Fifo => {
+                        let (emulation, measured) =
+                            unequal::start_fifo(&machine, target, iters_per_ms)?;
+                        println!(
+                            "emulation (fifo): target speed {target:.2}, measured {measured:.3} \
+                             (a fixed loop on CPU {} vs the slowed CPUs)",
+                            machine.fast
+                        );
+                        let result =
+                            unequal::run_workloads(&machine, iters_per_ms, measured, method, runs);
+                        drop(emulation);
+                        result?
+                    }
+                    Method::Inflate => {
+                        println!("emulation (inflate): speed {target:.2} by work inflation");
+                        workloads::emulate::set_inflation(Some((&machine.slow, target)));
+                        let result =
+                            unequal::run_workloads(&machine, iters_per_ms, target, method, runs);
+                        workloads::emulate::set_inflation(None);
+                        result?
+                    }
+                    Method::None => continue,
+                };
+                rows.extend(speed);
+            }
+        }
     }
-    Ok(())
+    print!("{}", unequal::format_table(&rows));
+    Ok(rows)
 }
 
 fn main() -> ExitCode {
