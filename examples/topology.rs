@@ -85,7 +85,7 @@ fn load(input: &Input) -> Result<Topology, String> {
 }
 
 fn to_json(t: &Topology) -> serde_json::Value {
-    let class = |c: CoreClass| json!({"cpus": t.cpus(c).to_string(), "count": t.count(c)});
+    let class = |c: CoreClass| json!({"cpus": t.cpus(c).to_string(), "count": t.count(c), "speed": t.speed(c)});
     json!({
         "source": t.source().to_string(),
         "heterogeneous": t.is_heterogeneous(),
@@ -100,6 +100,7 @@ fn to_json(t: &Topology) -> serde_json::Value {
             "evidence": tier.evidence().to_string(),
         })).collect::<Vec<_>>(),
         "allowed": t.allowed().to_string(),
+        "efficiency_speed": t.efficiency_speed(),
     })
 }
 
@@ -134,13 +135,18 @@ fn print_text(t: &Topology) {
     println!("classes:");
     for class in CoreClass::ALL {
         println!(
-            "  {:<11}  count {:>3}  cpus {}",
+            "  {:<11}  count {:>3}  cpus {}  speed {}",
             class,
             t.count(class),
-            cpus_text(t, t.cpus(class))
+            cpus_text(t, t.cpus(class)),
+            t.speed(class)
+                .map_or("unknown".to_string(), |s| format!("{s:.2}"))
         );
     }
     println!("allowed:       {}", cpus_text(t, t.allowed()));
+    if let Some(share) = t.efficiency_speed() {
+        println!("E / P speed:   {share:.2} (HETSCHED_E_SPEED overrides)");
+    }
 }
 
 /// Each best-effort OS request, tried on a throwaway thread: "applied", "unsupported on
@@ -151,6 +157,7 @@ fn capabilities_json(caps: &hetsched::sys::Capabilities) -> serde_json::Value {
         "qos_performance": caps.qos_performance.to_string(),
         "qos_efficiency": caps.qos_efficiency.to_string(),
         "nice": caps.nice.to_string(),
+        "idle_priority": caps.idle_priority.to_string(),
     })
 }
 
