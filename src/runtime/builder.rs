@@ -293,7 +293,8 @@ impl Builder {
     /// Defaults overridden by the operator's environment:
     /// `HETSCHED_P_CPUS`, `HETSCHED_E_CPUS`, `HETSCHED_SYSFS_ROOT` (the topology, see
     /// [`Topology::from_env`]), `HETSCHED_P_WORKERS`, `HETSCHED_E_WORKERS` (counts),
-    /// `HETSCHED_PIN` (`class` | `core` | `off`), `HETSCHED_QOS_HINTS` (`on` | `off`).
+    /// `HETSCHED_PIN` (`spill` | `class` | `core` | `off`), `HETSCHED_QOS_HINTS` (`on` | `off`),
+    /// `HETSCHED_E_SPEED` (see [`Topology::speed`]).
     /// Unset or empty variables keep the default; a malformed value is an error naming
     /// the variable, the value and what was expected.
     pub fn from_env() -> Result<Builder, ConfigError> {
@@ -339,7 +340,8 @@ impl Builder {
         self
     }
 
-    /// Run `n` workers for `class` (default: one per CPU of that class). Zero efficiency
+    /// Run `n` workers for `class` (default: one per CPU of that class, except E workers
+    /// under [`Pin::Spill`]: one per CPU of either class on a machine with E cores). Zero efficiency
     /// workers is fine (background work then runs on performance workers, below every
     /// other lane); zero performance workers is refused by [`Builder::build`], because
     /// latency-critical tasks run only on performance workers.

@@ -19,7 +19,7 @@
 //! turn keeps the injector from starving behind a worker whose own queue never empties
 //! (the role of tokio's `global_queue_interval`).
 //!
-//! **Unequal cores: thread placement** ([`thread_placement`], [`default_workers`]). Under
+//! **Unequal cores: thread placement** (`thread_placement`, `default_workers`). Under
 //! [`Pin::Spill`] (the default) P workers are pinned to the P CPUs and E workers may run on
 //! every CPU of the runtime at the lowest OS priority, one E worker per CPU. Efficiency
 //! work then soaks up any CPU the P workers leave idle (the kernel moves a runnable
