@@ -26,6 +26,7 @@ MUTANTS=(
   "abort_no_wake|join|abort_wakes_a_waiting_task_and_a_foreign_thread_takes_the_result|deadlock"
   "e_takes_critical|lanes|critical_task_woken_on_an_efficiency_worker_runs_on_a_performance_worker|polled off a performance worker"
   "e_takes_critical|lanes|critical_task_woken_from_a_foreign_thread_runs_on_a_performance_worker|polled off a performance worker"
+  "slots_unlimited|slots|at_most_one_e_worker_per_e_cpu_polls_shared_lane_work|two E workers polled Default work at once"
 )
 
 cargo test --release -p loom-tests --no-run -q || exit 1

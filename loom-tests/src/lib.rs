@@ -33,13 +33,37 @@ pub fn runtime(p: usize, e: usize) -> Runtime {
         .expect("runtime")
 }
 
+/// A runtime placed as under the default `Pin::Spill` (1 E CPU, so one efficiency slot)
+/// with `p` performance and `e` efficiency workers. The topology's CPU ids are unknown,
+/// so nothing is pinned; under loom no OS priority is asked for either.
+pub fn spill_runtime(p: usize, e: usize) -> Runtime {
+    let topology = Topology::from_sysctl_dump(
+        "hw.ncpu: 2\nhw.nperflevels: 2\nhw.perflevel0.logicalcpu: 1\nhw.perflevel1.logicalcpu: 1\n",
+    )
+    .expect("a two-class topology");
+    assert_eq!(topology.count(CoreClass::Efficiency), 1);
+    Builder::new()
+        .topology(topology)
+        .workers(CoreClass::Performance, p)
+        .workers(CoreClass::Efficiency, e)
+        .pin(Pin::Spill)
+        .qos_hints(false)
+        .thread_name("loom")
+        .build()
+        .expect("runtime")
+}
+
 /// Run `f` under loom with the preemption bound from `LOOM_MAX_PREEMPTIONS` (default 2,
 /// what CI uses), printing how many interleavings were explored.
 pub fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+    model_bounded(2, f)
+}
+
+/// [`model`] for models with four or more threads, whose state space at bound 2 takes
+/// many minutes: at most `max_bound` preemptions, even if `LOOM_MAX_PREEMPTIONS` says more.
+pub fn model_bounded<F: Fn() + Sync + Send + 'static>(max_bound: usize, f: F) {
     let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
+    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(max_bound));
     let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = runs.clone();
     builder.check(move || {

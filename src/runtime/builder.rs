@@ -503,7 +503,8 @@ impl Builder {
                         // After the QoS hint: on Linux that one is a sched_setattr keeping
                         // the policy, so it cannot undo SCHED_IDLE, and the reverse order
                         // would not matter either; this keeps the outcome readable.
-                        priority: if slot.idle_priority {
+                        // Not under loom: its model threads share one OS thread.
+                        priority: if slot.idle_priority && !cfg!(loom) {
                             sys::set_current_thread_idle_priority()
                         } else {
                             HintOutcome::Disabled

@@ -251,6 +251,10 @@ impl Shared {
         let Some((used, max)) = &self.efficiency_slots else {
             return true;
         };
+        if crate::loom::mutation!("slots_unlimited") {
+            used.fetch_add(1, SeqCst);
+            return true;
+        }
         let mut now = used.load(SeqCst);
         loop {
             if now >= *max {
