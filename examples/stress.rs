@@ -6,7 +6,8 @@
 //! ```text
 //! cargo run --release --example stress -- [TASKS] [SEED] [P_WORKERS] [E_WORKERS]
 //! # defaults: 1000000 tasks, seed 1, 2 P workers and 2 E workers on a declared
-//! # P = CPU 0, E = CPU 1 machine (works on any box with 2 CPUs or more)
+//! # P = first allowed CPU, E = second allowed CPU machine (CPUs 0 and 1 on an
+//! # unrestricted box; under a one-CPU mask E has no CPU and E workers run unpinned)
 //!
 //! # leak check (RELIABILITY.md):
 //! RUSTFLAGS="-g" cargo build --release --example stress
@@ -526,9 +527,16 @@ pub fn run(rt: &Runtime, tasks: u64, seed: u64, foreign_threads: usize) -> Repor
     }
 }
 
-/// P = CPU 0, E = CPU 1 (declared; the box needs only 2 CPUs).
+/// P = the first CPU this process may use, E = the second (declared; CPUs 0 and 1 on an
+/// unrestricted box). With one allowed CPU (`taskset -c N`) E has no CPU: the E workers
+/// run unpinned on the same CPU, and every lane rule still holds.
 pub fn two_class_runtime(p: usize, e: usize) -> Runtime {
-    let topology = Topology::with_classes("0".parse().unwrap(), "1".parse().unwrap()).unwrap();
+    let allowed: Vec<usize> = Topology::detect().allowed().iter().collect();
+    let topology = Topology::with_classes(
+        allowed.iter().copied().take(1).collect(),
+        allowed.iter().copied().skip(1).take(1).collect(),
+    )
+    .expect("a declared two-class topology on allowed CPUs");
     Builder::new()
         .topology(topology)
         .workers(CoreClass::Performance, p)

@@ -5,14 +5,14 @@ mod common;
 
 use common::wait_until;
 
-use hetsched::{Builder, Topology};
+use hetsched::Builder;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 fn rt(max: usize, keep_alive: Duration) -> hetsched::Runtime {
     Builder::new()
-        .topology(Topology::uniform(1))
+        .topology(common::homogeneous_topology(1))
         .max_blocking_threads(max)
         .blocking_keep_alive(keep_alive)
         .build()

@@ -72,10 +72,11 @@ fn zero_performance_workers_is_an_invalid_input_error_from_code_and_from_env() {
         );
     }
     // From the environment: accepted by from_env (documented: "0 is refused at build"),
-    // refused by build.
+    // refused by build. The P CPU is one this process may use, whatever its mask.
+    let p_cpu = common::allowed_cpus()[0].to_string();
     let builder = Builder::from_env_with(|name| match name {
         "HETSCHED_P_WORKERS" => Some(OsString::from("0")),
-        "HETSCHED_P_CPUS" => Some(OsString::from("0")),
+        "HETSCHED_P_CPUS" => Some(OsString::from(&p_cpu)),
         _ => None,
     })
     .unwrap();
@@ -111,42 +112,53 @@ fn worker_counts_above_the_limit_are_refused_before_any_thread_starts() {
 #[test]
 fn many_more_workers_than_cpus_with_core_pinning_wrap_around() {
     // 6 P workers on 1 P CPU and 5 E workers on 1 E CPU, one core each: they share.
+    // (With one allowed CPU the E class has none: its workers report Unsupported.)
+    let topology = common::two_class_topology();
     let rt = Builder::new()
-        .topology(common::two_class_topology())
+        .topology(topology.clone())
         .workers(CoreClass::Performance, 6)
         .workers(CoreClass::Efficiency, 5)
         .pin(Pin::Core)
         .build()
         .unwrap();
     runs_every_lane(&rt);
-    for (class, cpus, pin) in pin_outcomes(&rt) {
-        let want = if class == CoreClass::Performance {
-            "0"
-        } else {
-            "1"
-        };
-        assert_eq!(cpus, want);
+    let outcomes = pin_outcomes(&rt);
+    assert_eq!(outcomes.len(), 11);
+    for (class, cpus, pin) in outcomes {
+        assert_eq!(cpus, topology.cpus(class).to_string());
         if cfg!(target_os = "linux") {
-            assert_eq!(pin, HintOutcome::Applied);
+            assert_eq!(pin, common::expected_pin(&topology, class), "{class:?}");
         }
     }
-    // And on a homogeneous machine of 2 CPUs, 5 workers pinned per core: 0,1,0,1,0.
+    // And on a homogeneous machine of 2 CPUs (the first two allowed), 5 workers pinned
+    // per core: a,b,a,b,a (a,a,a,a,a with one allowed CPU).
+    let topology = common::homogeneous_topology(2);
     let rt = Builder::new()
-        .topology(Topology::uniform(2))
+        .topology(topology.clone())
         .workers(CoreClass::Performance, 5)
         .pin(Pin::Core)
         .build()
         .unwrap();
     runs_every_lane(&rt);
-    let cpus: Vec<String> = pin_outcomes(&rt).into_iter().map(|(_, c, _)| c).collect();
-    assert_eq!(cpus, ["0", "1", "0", "1", "0"]);
+    let class_cpus: Vec<usize> = topology.cpus(CoreClass::Performance).iter().collect();
+    let want: Vec<String> = (0..5)
+        .map(|i| class_cpus[i % class_cpus.len()].to_string())
+        .collect();
+    let outcomes = pin_outcomes(&rt);
+    let cpus: Vec<String> = outcomes.iter().map(|(_, c, _)| c.clone()).collect();
+    assert_eq!(cpus, want);
+    if cfg!(target_os = "linux") {
+        assert!(outcomes
+            .iter()
+            .all(|(_, _, pin)| *pin == HintOutcome::Applied));
+    }
 }
 
 #[test]
 fn efficiency_workers_on_a_homogeneous_machine_with_core_pinning() {
     // No E CPUs to pin to: reported as Unsupported, and Background runs on them.
     let rt = Builder::new()
-        .topology(Topology::uniform(2))
+        .topology(common::homogeneous_topology(2))
         .workers(CoreClass::Efficiency, 2)
         .pin(Pin::Core)
         .build()
@@ -161,14 +173,13 @@ fn efficiency_workers_on_a_homogeneous_machine_with_core_pinning() {
 
 /// Every CPU the topology names is missing on this host (a topology captured elsewhere,
 /// or CPUs unplugged since detection): every pin fails with EINVAL, every worker runs
-/// unpinned and says so, and every lane still runs.
+/// unpinned and says so, and every lane still runs. "Missing" means not online: a CPU
+/// that is online but outside this process's `taskset` mask is one the kernel lets a
+/// thread pin to.
 #[cfg(target_os = "linux")]
 #[test]
 fn cpus_that_are_not_there_are_a_reported_fallback_for_every_worker() {
-    let host = hetsched::sys::current_thread_affinity().unwrap();
-    let absent =
-        |n: usize| -> Vec<usize> { (0..4096).filter(|c| !host.contains(c)).take(n).collect() };
-    let ids = absent(3);
+    let ids = common::absent_cpus(3);
     let p: hetsched::CpuSet = ids[..2]
         .iter()
         .map(|c| c.to_string())
@@ -197,7 +208,8 @@ fn cpus_that_are_not_there_are_a_reported_fallback_for_every_worker() {
         }
     }
     // A CPU id beyond what a cpu_set_t can hold: refused without calling the kernel.
-    let far = Topology::with_classes("0".parse().unwrap(), "2000".parse().unwrap()).unwrap();
+    let p = hetsched::CpuSet::from_iter([common::allowed_cpus()[0]]);
+    let far = Topology::with_classes(p, "2000".parse().unwrap()).unwrap();
     let rt = Builder::new().topology(far).build().unwrap();
     runs_every_lane(&rt);
     let e = pin_outcomes(&rt)
@@ -214,7 +226,10 @@ fn cpus_that_are_not_there_are_a_reported_fallback_for_every_worker() {
 
 /// A captured machine (HETSCHED_SYSFS_ROOT) that is not this host: 8 CPUs in two classes
 /// on a 2-CPU box. The runtime starts the captured machine's worker counts, pins what
-/// exists, reports the rest, and runs.
+/// exists, reports the rest, and runs. A class with a CPU in this process's mask is
+/// pinned; one with no online CPU fails with EINVAL; one whose CPUs are online but only
+/// outside the mask (`taskset -c N` on a bigger box) is either, as the kernel's cpuset
+/// decides.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_captured_topology_from_a_bigger_machine_runs_here() {
@@ -229,21 +244,20 @@ fn a_captured_topology_from_a_bigger_machine_runs_here() {
     // 4 P workers, and under the default `Pin::Spill` one E worker per CPU of either class.
     assert_eq!(outcomes.len(), 4 + 8);
     let host = hetsched::sys::current_thread_affinity().unwrap();
+    let online = Topology::from_sysfs("/").unwrap().allowed().clone();
+    let einval = HintOutcome::Failed {
+        errno: libc::EINVAL,
+    };
     for (class, cpus, outcome) in outcomes {
         let cpus: hetsched::CpuSet = cpus.parse().unwrap();
-        let any_here = cpus.iter().any(|c| host.contains(&c));
-        let want_applied = any_here;
-        assert_eq!(
-            outcome.is_applied(),
-            want_applied,
-            "{class:?} {cpus} {outcome}"
-        );
-        if !want_applied {
-            assert_eq!(
-                outcome,
-                HintOutcome::Failed {
-                    errno: libc::EINVAL
-                }
+        if cpus.iter().any(|c| host.contains(&c)) {
+            assert_eq!(outcome, HintOutcome::Applied, "{class:?} {cpus}");
+        } else if cpus.is_disjoint(&online) {
+            assert_eq!(outcome, einval, "{class:?} {cpus}");
+        } else {
+            assert!(
+                outcome == HintOutcome::Applied || outcome == einval,
+                "{class:?} {cpus} {outcome}"
             );
         }
     }
@@ -252,8 +266,7 @@ fn a_captured_topology_from_a_bigger_machine_runs_here() {
 /// Pinning and QoS hints off: the runtime does not touch the OS for placement.
 #[test]
 fn pinning_and_hints_off_are_reported_as_disabled() {
-    let rt = Builder::new()
-        .topology(common::two_class_topology())
+    let rt = common::two_class_builder()
         .pin(Pin::Off)
         .qos_hints(false)
         .build()

@@ -196,8 +196,7 @@ child_scenario!(
 fn a_panicking_stop_hook_does_not_block_shutdown() {
     match in_child("a_panicking_stop_hook_does_not_block_shutdown") {
         Ok(()) => {
-            let rt = Builder::new()
-                .topology(common::two_class_topology())
+            let rt = common::two_class_builder()
                 .on_thread_stop(|| panic!("stop hook failed"))
                 .build()
                 .unwrap();

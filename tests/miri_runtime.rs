@@ -19,10 +19,13 @@ use hetsched::{Builder, CoreClass, Pin, Qos, Runtime, Topology};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-/// P = CPU 0, E = CPU 1, no pinning, no QoS hints: no FFI at all.
+/// P = CPU 0, E = CPU 1, no pinning, no QoS hints: no FFI at all. The CPU ids are only
+/// labels (nothing is pinned), so they hold under any mask; and the topology is declared,
+/// not derived from the allowed set, because detection reads sysfs and Miri's isolation
+/// forbids that.
 fn rt(p: usize, e: usize) -> Runtime {
     Builder::new()
-        .topology(common::two_class_topology())
+        .topology(Topology::with_classes("0".parse().unwrap(), "1".parse().unwrap()).unwrap())
         .workers(CoreClass::Performance, p)
         .workers(CoreClass::Efficiency, e)
         .pin(Pin::Off)

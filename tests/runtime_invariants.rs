@@ -6,7 +6,7 @@ mod common;
 use common::{runtime, spin_until, tallied, wait_until, ClassTally, SHAPES};
 use futures::channel::oneshot;
 use hetsched::runtime::FAIR_INTERVAL;
-use hetsched::{Builder, CoreClass, Lane, Qos, Topology};
+use hetsched::{Builder, CoreClass, Lane, Qos};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -180,7 +180,7 @@ fn efficiency_workers_take_default_work_while_performance_workers_are_busy() {
 #[test]
 fn highest_lane_first_with_bounded_fairness() {
     let rt = Builder::new()
-        .topology(Topology::uniform(1))
+        .topology(common::homogeneous_topology(1))
         .workers(CoreClass::Performance, 1)
         .build()
         .unwrap();
@@ -246,7 +246,7 @@ fn highest_lane_first_with_bounded_fairness() {
 #[test]
 fn a_flood_of_critical_work_does_not_starve_background() {
     let rt = Builder::new()
-        .topology(Topology::uniform(1))
+        .topology(common::homogeneous_topology(1))
         .workers(CoreClass::Performance, 1)
         .build()
         .unwrap();
@@ -388,7 +388,7 @@ fn asleep(rt: &hetsched::Runtime) -> u64 {
 #[test]
 fn one_idle_worker_is_woken_per_unit_of_work() {
     let rt = Builder::new()
-        .topology(Topology::uniform(2))
+        .topology(common::homogeneous_topology(2))
         .workers(CoreClass::Performance, 4)
         .build()
         .unwrap();
@@ -427,7 +427,7 @@ fn an_idle_runtime_uses_no_cpu() {
         total
     }
     let rt = Builder::new()
-        .topology(Topology::uniform(2))
+        .topology(common::homogeneous_topology(2))
         .workers(CoreClass::Performance, 4)
         .thread_name("idlechk")
         .build()
@@ -450,8 +450,19 @@ fn an_idle_runtime_uses_no_cpu() {
 /// every Qos runs, on performance workers, and a big fork-join tree balances.
 #[test]
 fn homogeneous_machine_runs_everything() {
+    // Two CPUs alike (the first two allowed); by default one worker per CPU.
+    let topology = common::homogeneous_topology(2);
+    let default = Builder::new().topology(topology.clone()).build().unwrap();
+    assert_eq!(
+        default.metrics().workers.len(),
+        topology.count(CoreClass::Performance)
+    );
+    drop(default);
+    // Two workers either way (two on one CPU under a one-CPU mask), so that the
+    // fork-join tree below has a peer to balance with.
     let rt = Builder::new()
-        .topology(Topology::uniform(2))
+        .topology(topology)
+        .workers(CoreClass::Performance, 2)
         .build()
         .unwrap();
     let m = rt.metrics();
@@ -544,7 +555,7 @@ fn spawn_inherits_qos_and_spawn_with_is_exact() {
 fn lifo_ping_pong_cannot_starve_the_local_queue() {
     use futures::StreamExt;
     let rt = Builder::new()
-        .topology(Topology::uniform(1))
+        .topology(common::homogeneous_topology(1))
         .workers(CoreClass::Performance, 1)
         .build()
         .unwrap();
@@ -596,9 +607,8 @@ fn lifo_ping_pong_cannot_starve_the_local_queue() {
 /// wait for a running Utility task while an E worker sleeps.
 #[test]
 fn background_work_does_not_wait_behind_a_running_task_while_an_e_worker_sleeps() {
-    let topo = Topology::with_classes("0".parse().unwrap(), "1".parse().unwrap()).unwrap();
     let rt = Builder::new()
-        .topology(topo)
+        .topology(common::two_class_topology())
         .workers(CoreClass::Performance, 1)
         .workers(CoreClass::Efficiency, 2)
         .build()

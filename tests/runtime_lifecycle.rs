@@ -38,7 +38,7 @@ fn a_million_task_spawn_tree_gives_the_right_answer() {
 #[test]
 fn a_panicking_task_becomes_a_join_error_and_the_worker_lives_on() {
     let rt = Builder::new()
-        .topology(Topology::uniform(1))
+        .topology(common::homogeneous_topology(1))
         .workers(CoreClass::Performance, 1)
         .build()
         .unwrap();
@@ -146,8 +146,7 @@ fn abort_racing_with_completion_drops_every_future_once() {
 #[test]
 fn shutdown_drops_every_future_once_wherever_it_is() {
     let stops = Arc::new(AtomicUsize::new(0));
-    let rt = Builder::new()
-        .topology(common::two_class_topology())
+    let rt = common::two_class_builder()
         .on_thread_stop({
             let stops = stops.clone();
             move || {
@@ -294,8 +293,7 @@ fn spawning_onto_a_shut_down_runtime_gives_a_cancelled_handle() {
 #[test]
 fn dropping_the_runtime_from_one_of_its_own_tasks_does_not_deadlock() {
     let stops = Arc::new(AtomicUsize::new(0));
-    let rt = Builder::new()
-        .topology(common::two_class_topology())
+    let rt = common::two_class_builder()
         .on_thread_stop({
             let stops = stops.clone();
             move || {
@@ -399,10 +397,11 @@ fn metrics_count_spawns_polls_steals_and_hints() {
     assert_eq!(m.polls_by_class(CoreClass::Efficiency), 50);
     // Latency samples: the critical lane is always sampled.
     assert_eq!(m.lane(Lane::Critical).wake_to_poll.count(), 1);
+    let topology = common::two_class_topology();
     for w in &m.workers {
         let hints = w.hints.as_ref().expect("hints recorded");
         if cfg!(target_os = "linux") {
-            assert_eq!(hints.pin, HintOutcome::Applied, "{w:?}");
+            assert_eq!(hints.pin, common::expected_pin(&topology, w.class), "{w:?}");
         }
         assert!(
             hints.qos == HintOutcome::Applied || matches!(hints.qos, HintOutcome::Failed { .. }),
@@ -414,12 +413,21 @@ fn metrics_count_spawns_polls_steals_and_hints() {
 #[cfg(target_os = "linux")]
 #[test]
 fn workers_are_pinned_to_their_class_cpus() {
+    // Each class's CPUs; with one allowed CPU the E class has none and its worker keeps
+    // the process's mask (unpinned, reported Unsupported).
+    let topology = common::two_class_topology();
+    let class_cpus = |class| -> Vec<usize> {
+        match topology.cpus(class).iter().collect::<Vec<_>>() {
+            none if none.is_empty() => common::allowed_cpus(),
+            cpus => cpus,
+        }
+    };
+    let want = (
+        Some(class_cpus(CoreClass::Performance)),
+        Some(class_cpus(CoreClass::Efficiency)),
+    );
     for pin in [Pin::Class, Pin::Core] {
-        let rt = Builder::new()
-            .topology(common::two_class_topology())
-            .pin(pin)
-            .build()
-            .unwrap();
+        let rt = common::two_class_builder().pin(pin).build().unwrap();
         let p = rt
             .block_on(rt.spawn_with(Qos::Interactive, async {
                 hetsched::sys::current_thread_affinity()
@@ -430,13 +438,9 @@ fn workers_are_pinned_to_their_class_cpus() {
                 hetsched::sys::current_thread_affinity()
             }))
             .unwrap();
-        assert_eq!((p, e), (Some(vec![0]), Some(vec![1])), "{pin}");
+        assert_eq!((p, e), want, "{pin}");
     }
-    let rt = Builder::new()
-        .topology(common::two_class_topology())
-        .pin(false)
-        .build()
-        .unwrap();
+    let rt = common::two_class_builder().pin(false).build().unwrap();
     let m = rt.metrics();
     wait_until("hints recorded", || {
         rt.metrics().workers.iter().all(|w| w.hints.is_some())
@@ -450,10 +454,12 @@ fn workers_are_pinned_to_their_class_cpus() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_cpu_that_does_not_exist_is_a_reported_fallback_not_a_failure() {
-    // CPU 7 does not exist on this 2-CPU machine: pinning fails with EINVAL, the worker
-    // runs unpinned and the outcome is in the metrics.
-    // Class pinning: under the default `Pin::Spill` the E worker's set also holds CPU 0.
-    let topo = Topology::with_classes("0".parse().unwrap(), "7".parse().unwrap()).unwrap();
+    // The E CPU is not online on this machine: pinning fails with EINVAL, the worker runs
+    // unpinned and the outcome is in the metrics. P is the first allowed CPU. Class
+    // pinning: under the default `Pin::Spill` the E worker's set also holds the P CPU.
+    let p = hetsched::CpuSet::from_iter([common::allowed_cpus()[0]]);
+    let e = hetsched::CpuSet::from_iter(common::absent_cpus(1));
+    let topo = Topology::with_classes(p, e).unwrap();
     let rt = Builder::new()
         .topology(topo)
         .pin(Pin::Class)
@@ -516,7 +522,7 @@ fn thread_names_and_hooks() {
 #[test]
 fn efficiency_workers_on_a_homogeneous_machine_run_background_work() {
     let rt = Builder::new()
-        .topology(Topology::uniform(2))
+        .topology(common::homogeneous_topology(2))
         .workers(CoreClass::Efficiency, 1)
         .pin(Pin::Class) // under `Pin::Spill` it would spill onto the P CPUs
         .build()

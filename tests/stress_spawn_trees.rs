@@ -13,6 +13,10 @@ mod stress;
 
 use hetsched::{Builder, CoreClass, Topology};
 
+fn first_allowed_cpu() -> hetsched::CpuSet {
+    Topology::detect().allowed().iter().take(1).collect()
+}
+
 fn tasks() -> u64 {
     if cfg!(miri) {
         40
@@ -56,7 +60,8 @@ fn million_task_tree_on_sixteen_workers_over_two_cores() {
 #[test]
 fn million_task_tree_on_a_single_worker() {
     let rt = Builder::new()
-        .topology(Topology::uniform(1))
+        // One CPU this process may use (CPU 0 on an unrestricted box).
+        .topology(Topology::with_classes(first_allowed_cpu(), hetsched::CpuSet::new()).unwrap())
         .workers(CoreClass::Performance, 1)
         .build()
         .unwrap();

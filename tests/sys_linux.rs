@@ -54,21 +54,23 @@ fn pinning_to_each_single_cpu_moves_the_thread_there() {
 }
 
 #[test]
-fn pinning_to_cpu_zero_alone() {
-    // CPU 0 is online on every Linux machine this crate is tested on.
-    assert!(allowed_cpus().contains(&0), "test needs CPU 0 allowed");
-    let (outcome, affinity, now_on) = on_new_thread(|| {
-        let outcome = pin_current_thread(&[0]);
+fn pinning_to_the_lowest_allowed_cpu_alone() {
+    // The lowest CPU this process may use: CPU 0 (bit 0 of the first mask word) on an
+    // unrestricted machine, CPU N under `taskset -c N`.
+    let lowest = allowed_cpus()[0];
+    let (outcome, affinity, now_on) = on_new_thread(move || {
+        let outcome = pin_current_thread(&[lowest]);
         (outcome, current_thread_affinity(), current_cpu())
     });
     assert_eq!(outcome, HintOutcome::Applied);
-    assert_eq!(affinity, Some(vec![0]));
-    assert_eq!(now_on, Some(0));
+    assert_eq!(affinity, Some(vec![lowest]));
+    assert_eq!(now_on, Some(lowest));
 }
 
 #[test]
 fn pinning_to_a_set_allows_exactly_that_set() {
-    // The first two allowed CPUs ({0, 1} on the 2-CPU development box).
+    // The first two allowed CPUs ({0, 1} on the 2-CPU development box; the one CPU
+    // under a one-CPU mask).
     let pair: Vec<usize> = allowed_cpus().into_iter().take(2).collect();
     let request: Vec<usize> = pair.iter().rev().copied().collect(); // order must not matter
     let (outcome, affinity, now_on) = on_new_thread(move || {
@@ -96,12 +98,13 @@ fn narrowing_then_widening_restores_the_full_set() {
 
 #[test]
 fn ids_beyond_cpu_set_size_fail_with_einval_and_change_nothing() {
-    let (before, outcomes, after) = on_new_thread(|| {
+    let good = allowed_cpus()[0];
+    let (before, outcomes, after) = on_new_thread(move || {
         let before = current_thread_affinity();
         let outcomes = [
             pin_current_thread(&[5000]),
             pin_current_thread(&[4095]),
-            pin_current_thread(&[0, 1024]), // one good id does not save the request
+            pin_current_thread(&[good, 1024]), // one good id does not save the request
         ];
         (before, outcomes, current_thread_affinity())
     });
@@ -119,12 +122,22 @@ fn ids_beyond_cpu_set_size_fail_with_einval_and_change_nothing() {
 
 #[test]
 fn a_cpu_that_does_not_exist_is_refused_by_the_kernel() {
-    // 1023 fits in a cpu_set_t, so this request reaches the kernel, which refuses a set
-    // with no usable CPU in it.
-    assert!(!allowed_cpus().contains(&1023), "machine has CPU 1023");
-    let (before, outcome, after) = on_new_thread(|| {
+    // The highest id that fits in a cpu_set_t (1023 unless the machine has that many
+    // CPUs) and is not online, so this request reaches the kernel, which refuses a set
+    // with no usable CPU in it. Not online, rather than outside this process's mask: the
+    // kernel lets a thread pin to an online CPU that a `taskset` mask left out.
+    let online = hetsched::Topology::from_sysfs("/")
+        .expect("sysfs readable")
+        .allowed()
+        .clone();
+    let allowed = allowed_cpus();
+    let absent = (0..1024)
+        .rev()
+        .find(|&c| !online.contains(c) && !allowed.contains(&c))
+        .expect("a CPU id below 1024 that is not online");
+    let (before, outcome, after) = on_new_thread(move || {
         let before = current_thread_affinity();
-        let outcome = pin_current_thread(&[1023]);
+        let outcome = pin_current_thread(&[absent]);
         (before, outcome, current_thread_affinity())
     });
     assert_eq!(

@@ -585,21 +585,46 @@ mod tests {
 
     #[test]
     fn env_values_are_parsed() {
-        let b = Builder::from_env_with(env(&[
-            ("HETSCHED_P_WORKERS", "3"),
-            ("HETSCHED_E_WORKERS", " 2 "),
-            ("HETSCHED_PIN", "off"),
-            ("HETSCHED_QOS_HINTS", "OFF"),
-            ("HETSCHED_P_CPUS", "0"),
-            ("HETSCHED_E_CPUS", "1"),
-        ]))
+        // The CPU lists name CPUs this process may use, whatever mask the tests run under
+        // (`taskset -c 1 cargo test`): P = the first allowed CPU, E = the second. With one
+        // allowed CPU, E is left unset and takes its documented default, allowed - P
+        // (empty); HETSCHED_E_CPUS is then checked by the refusal below.
+        let allowed = Topology::detect().allowed().clone();
+        let p = allowed.first().expect("an allowed CPU").to_string();
+        let e = allowed.iter().nth(1).map(|cpu| cpu.to_string());
+        let vars = [
+            ("HETSCHED_P_WORKERS", Some("3".to_string())),
+            ("HETSCHED_E_WORKERS", Some(" 2 ".to_string())),
+            ("HETSCHED_PIN", Some("off".to_string())),
+            ("HETSCHED_QOS_HINTS", Some("OFF".to_string())),
+            ("HETSCHED_P_CPUS", Some(p.clone())),
+            ("HETSCHED_E_CPUS", e.clone()),
+        ];
+        let b = Builder::from_env_with(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .and_then(|(_, v)| v.as_ref().map(OsString::from))
+        })
         .unwrap();
         assert_eq!(b.workers, [Some(3), Some(2)]);
         assert_eq!(b.pin, Pin::Off);
         assert!(!b.qos_hints);
         let topo = b.topology.unwrap();
-        assert_eq!(topo.cpus(CoreClass::Performance).to_string(), "0");
-        assert_eq!(topo.cpus(CoreClass::Efficiency).to_string(), "1");
+        assert_eq!(topo.cpus(CoreClass::Performance).to_string(), p);
+        let want_e = e.unwrap_or_else(|| allowed.difference(&p.parse().unwrap()).to_string());
+        assert_eq!(topo.cpus(CoreClass::Efficiency).to_string(), want_e);
+        // HETSCHED_E_CPUS reaches the topology on any mask: all allowed CPUs as E leave
+        // no performance CPU, and the error names the variable.
+        let all = allowed.to_string();
+        let err = Builder::from_env_with(|name| {
+            (name == "HETSCHED_E_CPUS").then(|| OsString::from(&all))
+        })
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("HETSCHED_E_CPUS") && msg.contains("leaves no performance CPUs"),
+            "{msg}"
+        );
     }
 
     #[test]

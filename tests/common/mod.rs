@@ -1,16 +1,85 @@
 //! Helpers shared by the runtime integration tests.
 #![allow(dead_code)]
 
-use hetsched::{Builder, CoreClass, Runtime, Topology};
+use hetsched::sys::HintOutcome;
+use hetsched::{Builder, CoreClass, CpuSet, Runtime, Topology};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// The machine as the tests declare it: P = CPU 0, E = CPU 1.
+/// The CPUs this process may run on, ascending, as the runtime sees them
+/// (`Topology::detect().allowed()`: online CPUs in the affinity mask). Every CPU a test
+/// pins to comes from here, so the suite means the same under `taskset -c N cargo test` or
+/// in a container with a narrow mask as on the whole machine. Where CPU ids are unknown
+/// (macOS: pinning is unsupported there anyway), `0..available_parallelism` stand in.
+pub fn allowed_cpus() -> Vec<usize> {
+    let t = Topology::detect();
+    if t.cpu_ids_known() && !t.allowed().is_empty() {
+        return t.allowed().iter().collect();
+    }
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (0..n).collect()
+}
+
+/// The machine as the tests declare it, on CPUs this process may use: P = the first
+/// allowed CPU, E = the second (CPUs 0 and 1 on an unrestricted box). With one allowed
+/// CPU (`taskset -c N`) the E set is empty: efficiency workers, which the tests then ask
+/// for with `workers(..)` (see [`two_class_builder`]), run unpinned on that CPU and
+/// report `Unsupported`, the documented fallback for efficiency workers without
+/// efficiency CPUs. Which worker class polls which lane is the same either way.
 pub fn two_class_topology() -> Topology {
-    Topology::with_classes("0".parse().unwrap(), "1".parse().unwrap()).unwrap()
+    let allowed = allowed_cpus();
+    let p = CpuSet::from_iter(allowed.iter().copied().take(1));
+    let e = CpuSet::from_iter(allowed.iter().copied().skip(1).take(1));
+    Topology::with_classes(p, e).unwrap()
+}
+
+/// A builder on [`two_class_topology`] with one worker per class, whatever the mask
+/// (the default counts, one per CPU of each class, would start no efficiency worker
+/// on one allowed CPU).
+pub fn two_class_builder() -> Builder {
+    Builder::new()
+        .topology(two_class_topology())
+        .workers(CoreClass::Performance, 1)
+        .workers(CoreClass::Efficiency, 1)
+}
+
+/// One class of `n` alike CPUs, the first `n` allowed ones (fewer when fewer are
+/// allowed): `Topology::uniform(n)` on the CPUs this process has.
+pub fn homogeneous_topology(n: usize) -> Topology {
+    let p = CpuSet::from_iter(allowed_cpus().into_iter().take(n.max(1)));
+    Topology::with_classes(p, CpuSet::new()).unwrap()
+}
+
+/// What a pinned worker of `class` reports on `topology` (Linux, `Pin::Class` or
+/// `Pin::Core`, CPUs from [`allowed_cpus`]): `Applied` when the class has CPUs,
+/// `Unsupported` when it has none to pin to.
+pub fn expected_pin(topology: &Topology, class: CoreClass) -> HintOutcome {
+    if topology.cpus(class).is_empty() {
+        HintOutcome::Unsupported
+    } else {
+        HintOutcome::Applied
+    }
+}
+
+/// CPU ids below 1024 (they fit a `cpu_set_t`, so a pin request reaches the kernel) that
+/// are neither online nor in this process's mask: the kernel refuses a pin to only
+/// these with EINVAL under any mask (a CPU merely outside a `taskset` mask is accepted).
+pub fn absent_cpus(n: usize) -> Vec<usize> {
+    let online = Topology::from_sysfs("/").map_or_else(|_| CpuSet::new(), |t| t.allowed().clone());
+    let allowed = allowed_cpus();
+    let absent: Vec<usize> = (0..1024)
+        .filter(|&c| !online.contains(c) && !allowed.contains(&c))
+        .take(n)
+        .collect();
+    assert_eq!(
+        absent.len(),
+        n,
+        "fewer than {n} CPU ids below 1024 are offline"
+    );
+    absent
 }
 
 /// A runtime on the declared two-class topology with `p` and `e` workers.
