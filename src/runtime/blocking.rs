@@ -1,8 +1,10 @@
 //! The blocking pool: an elastic set of plain threads for calls that block (file I/O,
 //! DNS, compression, FFI) so they never hold up a worker.
 //!
-//! Threads are not pinned and get no class QoS hint (they serve whatever called them),
-//! are capped at `max_threads`, start on demand, and exit after `keep_alive` idle. Jobs
+//! Threads are not pinned and get no class QoS hint (they serve whatever called them): they
+//! start with the process's own placement even when started from a worker (see
+//! `sys::plain_thread`). They are capped at `max_threads`, start on demand, and exit after
+//! `keep_alive` idle. Jobs
 //! are async-task tasks like any other, so `spawn_blocking` returns the same
 //! [`JoinHandle`](crate::JoinHandle): abort before start cancels, a panic becomes a
 //! `JoinError`.
@@ -85,9 +87,10 @@ impl BlockingPool {
 
     fn start_thread(&self, shared: &Arc<Shared>, id: usize) {
         let shared = shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("{}-blocking-{id}", self.name))
-            .spawn(move || {
+        // Not spawned from here: the caller is often a worker, whose placement (pinning,
+        // class hint, OS priority) a new thread would inherit (see `sys::plain_thread`).
+        let spawned =
+            crate::sys::spawn_plain_thread(format!("{}-blocking-{id}", self.name), move || {
                 let _enter = context::EnterGuard::enter(shared.clone());
                 shared.blocking.thread_main();
             });

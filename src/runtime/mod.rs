@@ -343,7 +343,8 @@ where
 ///
 /// The pool is elastic: threads start on demand up to
 /// [`Builder::max_blocking_threads`] (default 512), are not pinned and get no class QoS
-/// hint, and exit after [`Builder::blocking_keep_alive`] idle (default 10 s). Aborting the
+/// hint — they start with the process's own placement, also when this is called on an
+/// efficiency worker — and exit after [`Builder::blocking_keep_alive`] idle (default 10 s). Aborting the
 /// handle before the job starts cancels it; a started job runs to completion. At runtime
 /// shutdown queued jobs are dropped (their handles give a cancelled `JoinError`) and running
 /// ones finish on their own threads.

@@ -132,6 +132,21 @@ pub(crate) fn qos_sched_attr(qos: ThreadQos, nice: i32, priority: u32) -> SchedA
         ThreadQos::Performance => (PERFORMANCE_UTIL_MIN, UCLAMP_SCALE),
         ThreadQos::Efficiency => (0, EFFICIENCY_UTIL_MAX),
     };
+    clamp_sched_attr(util_min, util_max, nice, priority)
+}
+
+/// `sched_util_min` / `sched_util_max` value meaning "back to the system default"
+/// (Linux 5.11+; older kernels answer `EINVAL`).
+pub(crate) const UCLAMP_RESET: u32 = u32::MAX;
+
+/// The `sched_attr` setting both utilization clamps and nothing else (see
+/// [`qos_sched_attr`] for `nice` and `priority`).
+pub(crate) fn clamp_sched_attr(
+    util_min: u32,
+    util_max: u32,
+    nice: i32,
+    priority: u32,
+) -> SchedAttr {
     SchedAttr {
         size: SCHED_ATTR_SIZE_VER1 as u32,
         sched_policy: 0,
@@ -231,7 +246,11 @@ fn current_rt_priority() -> u32 {
 
 pub(super) fn apply_thread_qos(qos: ThreadQos) -> HintOutcome {
     let nice = current_thread_nice().unwrap_or(0);
-    let attr = qos_sched_attr(qos, nice, current_rt_priority());
+    set_sched_attr(&qos_sched_attr(qos, nice, current_rt_priority()))
+}
+
+/// `sched_setattr` on the calling thread.
+fn set_sched_attr(attr: &SchedAttr) -> HintOutcome {
     // SAFETY: sched_setattr(pid, attr, flags) reads `attr.size` (56) bytes from a valid,
     // initialised #[repr(C)] struct of exactly that size; pid 0 is the calling thread and
     // the syscall's own flags argument must be 0.
@@ -239,7 +258,7 @@ pub(super) fn apply_thread_qos(qos: ThreadQos) -> HintOutcome {
         libc::syscall(
             libc::SYS_sched_setattr,
             0 as libc::pid_t,
-            &attr as *const SchedAttr,
+            attr as *const SchedAttr,
             0 as libc::c_uint,
         )
     };
@@ -291,6 +310,109 @@ pub(super) fn current_thread_nice() -> Result<i32, HintOutcome> {
     }
 }
 
+/// What a thread of this process looked like before hetsched placed any of its own: the
+/// placement the timer and blocking threads are reset to when they cannot be started by
+/// the clean spawner thread (see `sys::plain_thread`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Baseline {
+    /// CPUs it may run on.
+    pub(crate) affinity: Option<Vec<usize>>,
+    /// Scheduling policy (`SCHED_OTHER`, ...; without `SCHED_RESET_ON_FORK`) and its static
+    /// priority.
+    pub(crate) policy: Option<(libc::c_int, libc::c_int)>,
+    /// Nice value.
+    pub(crate) nice: Option<i32>,
+    /// Reset utilization clamps to the system default (no clamp of our own).
+    pub(crate) reset_clamps: bool,
+}
+
+/// The calling thread's placement. Under Miri, which cannot make these calls, nothing is
+/// captured (and so nothing is reset).
+pub(super) fn capture_baseline() -> Baseline {
+    if cfg!(miri) {
+        return Baseline::default();
+    }
+    Baseline {
+        affinity: current_thread_affinity().ok(),
+        policy: current_policy(),
+        nice: current_thread_nice().ok(),
+        reset_clamps: true,
+    }
+}
+
+/// The calling thread's scheduling policy and static priority.
+fn current_policy() -> Option<(libc::c_int, libc::c_int)> {
+    // SAFETY: sched_getscheduler takes a plain integer (0: the calling thread) and touches
+    // no memory of ours.
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    if policy < 0 {
+        return None;
+    }
+    let priority = libc::c_int::try_from(current_rt_priority()).unwrap_or(0);
+    Some((policy & !libc::SCHED_RESET_ON_FORK, priority))
+}
+
+/// Puts the calling thread back to `baseline`, each part best-effort and in an order that
+/// needs no privilege where the OS allows it at all: affinity (always allowed on one's
+/// own thread), policy (leaving `SCHED_IDLE` needs `CAP_SYS_NICE` or an `RLIMIT_NICE`
+/// that allows the current nice value), nice (lowering it needs the same), clamps.
+/// Returns the outcome of each step, for tests.
+pub(super) fn reset_to_baseline(baseline: &Baseline) -> [HintOutcome; 4] {
+    let affinity = match &baseline.affinity {
+        Some(cpus) => pin_current_thread(cpus),
+        None => HintOutcome::Disabled,
+    };
+    let policy = match baseline.policy {
+        Some((policy, priority)) => set_policy(policy, priority),
+        None => HintOutcome::Disabled,
+    };
+    let nice = match baseline.nice {
+        Some(nice) if current_thread_nice().ok() != Some(nice) => set_current_thread_nice(nice),
+        Some(_) => HintOutcome::Applied,
+        None => HintOutcome::Disabled,
+    };
+    let clamps = if baseline.reset_clamps {
+        reset_clamps()
+    } else {
+        HintOutcome::Disabled
+    };
+    [affinity, policy, nice, clamps]
+}
+
+fn set_policy(policy: libc::c_int, priority: libc::c_int) -> HintOutcome {
+    // SAFETY: all-zero bytes is a valid sched_param (a struct of integers).
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = priority;
+    // SAFETY: `param` is a valid, initialised sched_param that the kernel only reads; pid 0
+    // means the calling thread (Linux applies the policy per thread).
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+    if rc == 0 {
+        HintOutcome::Applied
+    } else {
+        HintOutcome::Failed {
+            errno: last_errno(),
+        }
+    }
+}
+
+/// Utilization clamps back to the system default: "reset" (-1) where the kernel knows it,
+/// else the widest clamps (0, 1024), which clamp nothing.
+fn reset_clamps() -> HintOutcome {
+    let nice = current_thread_nice().unwrap_or(0);
+    let priority = current_rt_priority();
+    match set_sched_attr(&clamp_sched_attr(
+        UCLAMP_RESET,
+        UCLAMP_RESET,
+        nice,
+        priority,
+    )) {
+        HintOutcome::Failed { errno } if errno == libc::EINVAL => {
+            set_sched_attr(&clamp_sched_attr(0, UCLAMP_SCALE, nice, priority))
+        }
+        outcome => outcome,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +459,16 @@ mod tests {
         assert_eq!(attr.sched_util_max, 512);
         assert_eq!(attr.sched_nice, -2);
         assert_eq!(attr.sched_priority, 5);
+    }
+
+    #[test]
+    fn reset_clamp_attr_asks_for_the_default_and_keeps_everything_else() {
+        let attr = clamp_sched_attr(UCLAMP_RESET, UCLAMP_RESET, 4, 0);
+        assert_eq!(attr.sched_flags, 0x18 | 0x20 | 0x40);
+        // -1 as the kernel's __u32 field: "reset to the system default".
+        assert_eq!(attr.sched_util_min, u32::MAX);
+        assert_eq!(attr.sched_util_max, u32::MAX);
+        assert_eq!(attr.sched_nice, 4);
     }
 
     #[test]

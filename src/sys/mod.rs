@@ -33,6 +33,9 @@ mod linux;
 )))]
 mod other;
 
+mod plain_thread;
+pub(crate) use plain_thread::{capture_baseline, spawn_plain_thread};
+
 #[cfg(any(target_os = "macos", target_os = "ios"))]
 use darwin as imp;
 #[cfg(any(target_os = "linux", target_os = "android"))]
