@@ -178,3 +178,76 @@ fn a_spawn_inside_a_blocking_job_inherits_the_callers_qos() {
         .unwrap();
     assert_eq!(qos, Some(hetsched::Qos::Utility));
 }
+
+/// Dropping the runtime waits for running blocking jobs, as tokio's does: when the drop
+/// returns, no thread of the runtime runs user code any more (issue 16, item 5).
+#[test]
+fn dropping_the_runtime_waits_for_running_blocking_jobs() {
+    let rt = rt(2, Duration::from_secs(10));
+    let started = Arc::new(Barrier::new(3));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let jobs: Vec<_> = (0..2)
+        .map(|_| {
+            let (started, finished) = (started.clone(), finished.clone());
+            rt.spawn_blocking(move || {
+                started.wait();
+                std::thread::sleep(Duration::from_millis(50));
+                finished.fetch_add(1, SeqCst);
+            })
+        })
+        .collect();
+    started.wait();
+    drop(rt);
+    assert_eq!(
+        finished.load(SeqCst),
+        2,
+        "the drop returned before the jobs did"
+    );
+    for job in jobs {
+        assert!(job.is_finished());
+        futures::executor::block_on(job).unwrap();
+    }
+}
+
+/// `shutdown_timeout` bounds that wait: a job still running after it is left to finish.
+#[test]
+fn shutdown_timeout_leaves_a_stuck_blocking_job_running() {
+    let rt = rt(1, Duration::from_secs(10));
+    let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Arc::new(Barrier::new(2));
+    let job = {
+        let (release, started) = (release.clone(), started.clone());
+        rt.spawn_blocking(move || {
+            started.wait();
+            // Bounded, so that a shutdown that waits for ever fails instead of hanging.
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while !release.load(SeqCst) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            release.load(SeqCst)
+        })
+    };
+    started.wait();
+    rt.shutdown_timeout(Duration::from_millis(20));
+    assert!(
+        !job.is_finished(),
+        "shutdown_timeout waited for the stuck job"
+    );
+    release.store(true, SeqCst);
+    assert!(futures::executor::block_on(job).unwrap());
+}
+
+/// Dropped from inside one of its own blocking jobs, the runtime waits for its other
+/// threads but not for the calling one (which would never end).
+#[test]
+fn dropping_the_runtime_inside_its_own_blocking_job_does_not_wait_for_itself() {
+    let rt = rt(2, Duration::from_secs(10));
+    let handle = rt.handle();
+    let job = handle.spawn_blocking(move || drop(rt));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(futures::executor::block_on(job).is_ok());
+    });
+    let done = done_rx.recv_timeout(Duration::from_secs(20));
+    assert_eq!(done, Ok(true), "the drop inside the blocking job hung");
+}

@@ -170,6 +170,103 @@ child_scenario!(
     }
 );
 
+/// A value whose destructor records that it ran, then panics.
+struct FlagThenPanicOnDrop(Arc<AtomicBool>);
+
+impl Drop for FlagThenPanicOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, SeqCst);
+        if !std::thread::panicking() {
+            panic!("drop of a task's output");
+        }
+    }
+}
+
+// BUG (issue 16, item 2): once the JoinHandle is gone, async-task drops a finished task's
+// output itself, inside `abort_on_panic`: an output whose `Drop` panics aborted the
+// process. Expected: the panic is swallowed like a future's destructor panic, and the
+// runtime runs on.
+child_scenario!(
+    a_detached_task_whose_output_panics_on_drop_does_not_abort_the_process,
+    {
+        let rt = small_runtime();
+        for qos in [Qos::Interactive, Qos::Background] {
+            // Detached before it finishes: async-task drops the output on the worker.
+            let dropped = Arc::new(AtomicBool::new(false));
+            let (tx, rx) = futures::channel::oneshot::channel::<()>();
+            let output = FlagThenPanicOnDrop(dropped.clone());
+            drop(rt.spawn_with(qos, async move {
+                let _ = rx.await;
+                output
+            }));
+            tx.send(()).unwrap();
+            common::wait_until("the detached task's output is dropped", || {
+                dropped.load(SeqCst)
+            });
+        }
+        // The same from the blocking pool.
+        let dropped = Arc::new(AtomicBool::new(false));
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let output = FlagThenPanicOnDrop(dropped.clone());
+        let job_gate = gate.clone();
+        drop(rt.spawn_blocking(move || {
+            job_gate.wait();
+            output
+        }));
+        gate.wait();
+        common::wait_until("the detached blocking job's output is dropped", || {
+            dropped.load(SeqCst)
+        });
+        // Detached after it finished: the output is dropped by `JoinHandle::drop`, here.
+        let dropped = Arc::new(AtomicBool::new(false));
+        let output = FlagThenPanicOnDrop(dropped.clone());
+        let task = rt.spawn(async move { output });
+        common::wait_until("the task finishes", || task.is_finished());
+        drop(task);
+        assert!(dropped.load(SeqCst));
+        // Every worker lives on.
+        for qos in [Qos::Interactive, Qos::Background] {
+            assert_eq!(rt.block_on(rt.spawn_with(qos, async { 7 })).unwrap(), 7);
+        }
+    }
+);
+
+// BUG (issue 16, item 2): the same for a detached task that panics with a payload whose
+// `Drop` panics: the `JoinError` holding it is the output async-task drops.
+child_scenario!(
+    a_detached_task_whose_panic_payload_panics_on_drop_does_not_abort_the_process,
+    {
+        let rt = small_runtime();
+        for qos in [Qos::Interactive, Qos::Background] {
+            let dropped = Arc::new(AtomicBool::new(false));
+            let (tx, rx) = futures::channel::oneshot::channel::<()>();
+            let payload = FlagThenPanicOnDrop(dropped.clone());
+            drop(rt.spawn_with(qos, async move {
+                let _ = rx.await;
+                std::panic::panic_any(payload);
+            }));
+            tx.send(()).unwrap();
+            common::wait_until("the detached task's panic payload is dropped", || {
+                dropped.load(SeqCst)
+            });
+        }
+        // A payload like that, awaited: the caller gets it in the JoinError.
+        let dropped = Arc::new(AtomicBool::new(false));
+        let payload = FlagThenPanicOnDrop(dropped.clone());
+        let err = rt
+            .block_on(rt.spawn(async move { std::panic::panic_any(payload) }))
+            .unwrap_err();
+        assert!(err.is_panic());
+        assert!(!dropped.load(SeqCst));
+        // Dropping it is the caller's business (here it panics on this thread).
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(err)));
+        assert!(dropped.load(SeqCst));
+        for qos in [Qos::Interactive, Qos::Background] {
+            assert_eq!(rt.block_on(rt.spawn_with(qos, async { 7 })).unwrap(), 7);
+        }
+    }
+);
+
 // BUG (reported): a panicking `on_thread_start` hook kills the worker thread before it
 // reaches `worker_main`, so the worker never calls `Shared::worker_exited`: the runtime is
 // built "successfully" with a dead worker, and dropping it waits forever in

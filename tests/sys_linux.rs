@@ -97,14 +97,17 @@ fn narrowing_then_widening_restores_the_full_set() {
 }
 
 #[test]
-fn ids_beyond_cpu_set_size_fail_with_einval_and_change_nothing() {
+fn ids_beyond_the_cpu_limit_fail_with_einval_and_change_nothing() {
+    let limit = hetsched::topology::MAX_CPUS;
     let good = allowed_cpus()[0];
     let (before, outcomes, after) = on_new_thread(move || {
         let before = current_thread_affinity();
         let outcomes = [
             pin_current_thread(&[5000]),
-            pin_current_thread(&[4095]),
-            pin_current_thread(&[good, 1024]), // one good id does not save the request
+            pin_current_thread(&[limit]),
+            pin_current_thread(&[good, limit]), // one good id does not save the request
+            // Below the limit but not a CPU of this machine: refused by the kernel.
+            pin_current_thread(&[limit - 1]),
         ];
         (before, outcomes, current_thread_affinity())
     });
@@ -147,6 +150,20 @@ fn a_cpu_that_does_not_exist_is_refused_by_the_kernel() {
         }
     );
     assert_eq!(before, after);
+}
+
+/// Pinning names CPUs up to the same limit as `CpuSet` (4096), not glibc's 1024: an id
+/// past 1024 reaches the kernel, which (like for any absent CPU) keeps the usable ones.
+#[test]
+fn ids_past_1024_reach_the_kernel() {
+    let first = allowed_cpus()[0];
+    assert!(!allowed_cpus().contains(&2000), "machine has CPU 2000");
+    let (outcome, affinity) = on_new_thread(move || {
+        let outcome = pin_current_thread(&[first, 2000]);
+        (outcome, current_thread_affinity())
+    });
+    assert_eq!(outcome, HintOutcome::Applied);
+    assert_eq!(affinity, Some(vec![first]));
 }
 
 #[test]

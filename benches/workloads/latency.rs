@@ -7,7 +7,11 @@
 //! `Background` (so it may run only on efficiency workers). Scenario B: the machine's
 //! defaults (here: two performance workers), batch at `Default`; a cooperative runtime
 //! cannot preempt a running chunk, so the chunk bounds the wait.
-//! tokio runs the same load on one runtime with the same number of workers.
+//! tokio runs the same load on one runtime with the same number of workers (`tokio`). In
+//! scenario A it also runs it the way a tokio user would isolate the probe (`tokio_isolated`):
+//! the batch load on a multi-thread runtime with one worker fewer (as many as hetsched has
+//! efficiency workers), the probe alone on a separate one-thread runtime — the same number of
+//! threads as hetsched's scenario-A runtime, unpinned.
 
 use futures::task::AtomicWaker;
 use hdrhistogram::Histogram;
@@ -83,7 +87,7 @@ impl LatencyConfig {
 
 /// What one run measured.
 pub struct LatencyRun {
-    /// Runtime name (`hetsched` or `tokio`).
+    /// Runtime name (`hetsched`, `tokio` or `tokio_isolated`).
     pub runtime: &'static str,
     /// Scenario.
     pub scenario: Scenario,
@@ -431,6 +435,49 @@ pub fn run_tokio(
     (run(&target, scenario, true, cfg), baseline)
 }
 
+/// The runtimes of the `tokio_isolated` row for a hetsched runtime of `workers` workers:
+/// (batch: multi-thread, `workers - 1` workers (at least 1); probe: multi-thread with a
+/// single worker — a one-thread runtime that the harness thread can spawn onto).
+pub fn tokio_isolated_runtimes(
+    workers: usize,
+) -> io::Result<(tokio::runtime::Runtime, tokio::runtime::Runtime)> {
+    let batch = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.saturating_sub(1).max(1))
+        .thread_name("tokio-batch")
+        .enable_time()
+        .build()?;
+    let probe = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("tokio-probe")
+        .enable_time()
+        .build()?;
+    Ok((batch, probe))
+}
+
+/// Run `scenario`'s load on tokio with the probe isolated on its own runtime (see
+/// [`tokio_isolated_runtimes`]); `workers` sets the batch task count, as for the other rows.
+/// Returns (with probe, baseline).
+pub fn run_tokio_isolated(
+    batch: &tokio::runtime::Runtime,
+    probe: &tokio::runtime::Runtime,
+    workers: usize,
+    scenario: Scenario,
+    cfg: &LatencyConfig,
+) -> (LatencyRun, f64) {
+    let spawn_batch = |f: BoxFuture| drop(batch.spawn(f));
+    let spawn_probe = |f: BoxFuture| drop(probe.spawn(f));
+    let target = Target {
+        runtime: "tokio_isolated",
+        probe_qos: "none",
+        workers,
+        spawn_batch: &spawn_batch,
+        spawn_probe: &spawn_probe,
+        polls: None,
+    };
+    let baseline = run(&target, scenario, false, cfg).background_ops_per_sec;
+    (run(&target, scenario, true, cfg), baseline)
+}
+
 /// One row of the latency table: a run with the probe and the batch throughput without it.
 pub struct LatencyRow {
     /// The run with the probe.
@@ -465,8 +512,8 @@ pub fn priority_experiment_hetsched() -> io::Result<hetsched::Runtime> {
         .build()
 }
 
-/// Both scenarios: hetsched (probe Interactive; in B also at Default) and tokio, one
-/// runtime at a time. A scenario whose runtime cannot be built is reported on stderr and
+/// Both scenarios: hetsched (probe Interactive; in B also at Default) and tokio (in A also
+/// `tokio_isolated`), one runtime at a time. A scenario whose runtime cannot be built is reported on stderr and
 /// skipped.
 pub fn run_all(cfg: &LatencyConfig) -> Vec<LatencyRow> {
     let mut rows = Vec::new();
@@ -507,6 +554,20 @@ pub fn run_all(cfg: &LatencyConfig) -> Vec<LatencyRow> {
             }
             Err(err) => eprintln!("latency scenario {}: tokio skipped: {err}", scenario.name()),
         }
+        if scenario == Scenario::A {
+            match tokio_isolated_runtimes(workers) {
+                Ok((batch, probe)) => {
+                    let (run, baseline_ops_per_sec) =
+                        run_tokio_isolated(&batch, &probe, workers, scenario, cfg);
+                    rows.push(LatencyRow {
+                        run,
+                        baseline_ops_per_sec,
+                        experiment: false,
+                    });
+                }
+                Err(err) => eprintln!("latency scenario A: tokio_isolated skipped: {err}"),
+            }
+        }
     }
     for (scenario, built) in [
         (Scenario::A, scenario_a_niced_hetsched()),
@@ -530,6 +591,21 @@ pub fn run_all(cfg: &LatencyConfig) -> Vec<LatencyRow> {
     rows
 }
 
+/// A row of the `latency` array of the harness's JSON (experiments are not written).
+pub fn json_row(row: &LatencyRow) -> serde_json::Value {
+    let r = &row.run;
+    serde_json::json!({
+        "runtime": r.runtime,
+        "scenario": r.scenario.name(),
+        "probe_qos": r.probe_qos,
+        // wake → first poll (the scheduler's part); wake → done is in the table.
+        "p50_us": r.first_poll_us(0.5),
+        "p99_us": r.first_poll_us(0.99),
+        "p999_us": r.first_poll_us(0.999),
+        "background_ops_per_sec": r.background_ops_per_sec,
+    })
+}
+
 /// The latency table as text.
 pub fn format_table(rows: &[LatencyRow], cfg: &LatencyConfig) -> String {
     use std::fmt::Write;
@@ -543,7 +619,7 @@ pub fn format_table(rows: &[LatencyRow], cfg: &LatencyConfig) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<3} {:<9} {:<11} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>6} {:>7} | {:>10} {:>10} {:>7} {:>6}",
+        "{:<3} {:<14} {:<11} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>6} {:>7} | {:>10} {:>10} {:>7} {:>6}",
         "sc", "runtime", "probe_qos", "poll p50", "p99", "p99.9", "done p50", "p99", "p99.9",
         "wakes", "skipped", "batch/s", "no probe", "ratio", "E poll"
     );
@@ -555,7 +631,7 @@ pub fn format_table(rows: &[LatencyRow], cfg: &LatencyConfig) -> String {
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
-            "{:<3} {:<9} {:<11} | {:>8.1} {:>8.1} {:>8.1} | {:>8.1} {:>8.1} {:>8.1} | {:>6} {:>7} | {:>10.0} {:>10.0} {:>7.3} {:>6}",
+            "{:<3} {:<14} {:<11} | {:>8.1} {:>8.1} {:>8.1} | {:>8.1} {:>8.1} {:>8.1} | {:>6} {:>7} | {:>10.0} {:>10.0} {:>7.3} {:>6}",
             match (row.experiment, r.scenario) {
                 (false, sc) => sc.name(),
                 (true, Scenario::A) => "A*",

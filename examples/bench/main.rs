@@ -250,19 +250,7 @@ fn to_json(cells: &[Cell], rows: &[LatencyRow], hetero: &[unequal::Row]) -> serd
     let latency: Vec<_> = rows
         .iter()
         .filter(|row| !row.experiment)
-        .map(|row| {
-            let r = &row.run;
-            json!({
-                "runtime": r.runtime,
-                "scenario": r.scenario.name(),
-                "probe_qos": r.probe_qos,
-                // wake → first poll (the scheduler's part); wake → done is in the table.
-                "p50_us": r.first_poll_us(0.5),
-                "p99_us": r.first_poll_us(0.99),
-                "p999_us": r.first_poll_us(0.999),
-                "background_ops_per_sec": r.background_ops_per_sec,
-            })
-        })
+        .map(latency::json_row)
         .collect();
     json!({ "results": results, "latency": latency, "hetero": unequal::to_json(hetero) })
 }

@@ -1,11 +1,13 @@
 //! The blocking pool: an elastic set of plain threads for calls that block (file I/O,
 //! DNS, compression, FFI) so they never hold up a worker.
 //!
-//! Threads are not pinned and get no class QoS hint (they serve whatever called them),
-//! are capped at `max_threads`, start on demand, and exit after `keep_alive` idle. Jobs
-//! are async-task tasks like any other, so `spawn_blocking` returns the same
-//! [`JoinHandle`](crate::JoinHandle): abort before start cancels, a panic becomes a
-//! `JoinError`.
+//! Threads are not pinned and get no class QoS hint (they serve whatever called them): they
+//! start with the process's own placement even when started from a worker (see
+//! `sys::plain_thread`). They are capped at `max_threads`, start on demand, and exit after
+//! `keep_alive` idle. Jobs are async-task tasks like any other, so `spawn_blocking` returns
+//! the same [`JoinHandle`](crate::JoinHandle): abort before start cancels, a panic becomes a
+//! `JoinError`. At shutdown queued jobs are dropped, and `Runtime`'s drop waits for the
+//! running ones (`wait_for_threads`).
 
 use super::context;
 use super::shared::{Shared, Task};
@@ -17,9 +19,16 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+thread_local! {
+    /// The pool (its address) whose thread this is; 0 on every other thread.
+    static IN_POOL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 pub(crate) struct BlockingPool {
     state: Mutex<State>,
     work: Condvar,
+    /// Signalled whenever a pool thread exits (for `wait_for_threads`).
+    exited: Condvar,
     max_threads: usize,
     keep_alive: Duration,
     name: String,
@@ -48,6 +57,7 @@ impl BlockingPool {
         BlockingPool {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
+            exited: Condvar::new(),
             max_threads: max_threads.max(1),
             keep_alive,
             name,
@@ -85,9 +95,10 @@ impl BlockingPool {
 
     fn start_thread(&self, shared: &Arc<Shared>, id: usize) {
         let shared = shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("{}-blocking-{id}", self.name))
-            .spawn(move || {
+        // Not spawned from here: the caller is often a worker, whose placement (pinning,
+        // class hint, OS priority) a new thread would inherit (see `sys::plain_thread`).
+        let spawned =
+            crate::sys::spawn_plain_thread(format!("{}-blocking-{id}", self.name), move || {
                 let _enter = context::EnterGuard::enter(shared.clone());
                 shared.blocking.thread_main();
             });
@@ -96,6 +107,7 @@ impl BlockingPool {
             // is dropped below so its JoinHandle resolves instead of hanging.
             let mut state = self.lock();
             state.threads -= 1;
+            self.exited.notify_all();
             if state.threads == 0 {
                 let orphans: Vec<Task> = state.queue.drain(..).collect();
                 drop(state);
@@ -105,6 +117,7 @@ impl BlockingPool {
     }
 
     fn thread_main(&self) {
+        IN_POOL.with(|pool| pool.set(self as *const BlockingPool as usize));
         let mut state = self.lock();
         loop {
             if let Some(task) = state.queue.pop_front() {
@@ -131,6 +144,7 @@ impl BlockingPool {
             }
         }
         state.threads -= 1;
+        self.exited.notify_all();
     }
 
     /// Wait for work up to `keep_alive`; returns the guard and whether it timed out.
@@ -153,8 +167,34 @@ impl BlockingPool {
         }
     }
 
+    /// Wait until every pool thread has exited — but the calling thread, if it is one of
+    /// them (the runtime dropped from inside a blocking job) — or until `deadline`. True
+    /// if they all did. Call after [`BlockingPool::shutdown`], which makes idle threads
+    /// exit at once: what is left to wait for is the running jobs.
+    pub(crate) fn wait_for_threads(&self, deadline: Option<Instant>) -> bool {
+        let own = IN_POOL.with(|pool| pool.get() == self as *const BlockingPool as usize);
+        let mut state = self.lock();
+        while state.threads > usize::from(own) {
+            state = match deadline {
+                None => self.exited.wait(state).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    self.exited
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+        true
+    }
+
     /// Stop accepting jobs, drop the queued ones, let idle threads exit. Running jobs
-    /// finish on their threads (a blocking call cannot be interrupted).
+    /// finish on their threads (a blocking call cannot be interrupted);
+    /// [`BlockingPool::wait_for_threads`] waits for them.
     pub(crate) fn shutdown(&self) {
         let queued: Vec<Task> = {
             let mut state = self.lock();

@@ -414,6 +414,9 @@ impl Builder {
     /// [`MAX_WORKERS_PER_CLASS`] of one class. An OS error from spawning a thread is
     /// returned as is (the workers already started are shut down first).
     pub fn build(self) -> io::Result<Runtime> {
+        // Before any worker places itself: the timer and blocking threads start with the
+        // placement this (non-worker) thread has, never a worker's (see `sys::plain_thread`).
+        sys::capture_baseline();
         let topology = self.topology.clone().unwrap_or_else(Topology::detect);
         let (p_cpus, e_cpus) = (
             topology.count(CoreClass::Performance),

@@ -201,8 +201,25 @@ mod tests {
 
     #[test]
     fn parker_keeps_an_early_token() {
-        let parker = Parker::default();
+        // Park on another thread, so that a lost token fails this test (after a bound)
+        // instead of hanging the test binary.
+        let parker = std::sync::Arc::new(Parker::default());
         parker.unpark();
-        parker.park(); // returns at once
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let sleeper = {
+            let parker = parker.clone();
+            std::thread::spawn(move || {
+                parker.park(); // returns at once: the token was left before
+                let _ = done_tx.send(());
+            })
+        };
+        let woke = done_rx.recv_timeout(std::time::Duration::from_secs(10));
+        // On failure the sleeper is left parked (a broken `unpark` could not free it); the
+        // test process ends without it.
+        assert!(
+            woke.is_ok(),
+            "park() lost the early unpark token: still asleep after 10 s"
+        );
+        sleeper.join().unwrap();
     }
 }

@@ -74,8 +74,12 @@ use std::time::Duration;
 /// A running hetsched runtime: worker threads for performance and efficiency cores.
 ///
 /// Dropping it shuts it down: workers stop after their current poll, every task's future
-/// is dropped exactly once (queued, waiting on a waker, or running), and the threads are
-/// joined. [`Runtime::shutdown_timeout`] bounds how long that may take.
+/// is dropped exactly once (queued, waiting on a waker, or running), queued blocking jobs
+/// are cancelled, and the drop waits for the worker threads and for running blocking jobs
+/// (which cannot be interrupted) to finish — like tokio's runtime drop. A blocking job that
+/// never returns therefore holds the drop up for ever: [`Runtime::shutdown_timeout`]
+/// bounds how long all of that may take. Dropped from inside one of its own tasks, the
+/// runtime only signals shutdown and returns at once (a thread cannot wait for itself).
 ///
 /// ```
 /// use hetsched::{Qos, Runtime};
@@ -170,9 +174,11 @@ impl Runtime {
         self.handle.shared.metrics()
     }
 
-    /// Shut down, waiting at most `timeout` for workers to finish the poll they are in.
-    /// Workers still busy after that are left to exit on their own (their tasks are dropped
-    /// when their poll returns); every other task's future is dropped before this returns.
+    /// Shut down, waiting at most `timeout` in all for workers to finish the poll they are
+    /// in and for running blocking jobs to return. Workers still busy after that are left to
+    /// exit on their own (their tasks are dropped when their poll returns), and so are
+    /// blocking jobs still running; every other task's future is dropped before this
+    /// returns.
     pub fn shutdown_timeout(mut self, timeout: Duration) {
         self.shutdown(Some(timeout));
     }
@@ -181,6 +187,7 @@ impl Runtime {
         if std::mem::replace(&mut self.shut_down, true) {
             return;
         }
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let on_own_worker =
             context::with_worker(|w| w.is_some_and(|c| c.belongs_to(&self.handle.shared)));
         self.handle.shared.begin_shutdown();
@@ -198,6 +205,11 @@ impl Runtime {
             self.threads.clear();
             self.handle.shared.drop_remaining_tasks();
         }
+        // Running blocking jobs too, as tokio does: when the drop returns, no thread of this
+        // runtime runs user code any more (a `main` that ends right after it would otherwise
+        // cut a blocking write short). Not from a worker (returned above), and not for the
+        // calling thread itself if it is a blocking job.
+        self.handle.shared.blocking.wait_for_threads(deadline);
     }
 }
 
@@ -343,10 +355,12 @@ where
 ///
 /// The pool is elastic: threads start on demand up to
 /// [`Builder::max_blocking_threads`] (default 512), are not pinned and get no class QoS
-/// hint, and exit after [`Builder::blocking_keep_alive`] idle (default 10 s). Aborting the
+/// hint — they start with the process's own placement, also when this is called on an
+/// efficiency worker — and exit after [`Builder::blocking_keep_alive`] idle (default 10 s). Aborting the
 /// handle before the job starts cancels it; a started job runs to completion. At runtime
 /// shutdown queued jobs are dropped (their handles give a cancelled `JoinError`) and running
-/// ones finish on their own threads.
+/// ones finish on their own threads; dropping the [`Runtime`] waits for them (bounded by
+/// [`Runtime::shutdown_timeout`]).
 ///
 /// # Panics
 ///

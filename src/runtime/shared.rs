@@ -197,7 +197,7 @@ impl Shared {
     }
 
     /// Push to the lane's injector and wake a worker that may run it.
-    fn inject(&self, lane: Lane, task: Task) {
+    pub(crate) fn inject(&self, lane: Lane, task: Task) {
         self.injectors[lane.index()].push(task);
         // A push racing with shutdown: if shutdown began, whoever sees it second drains.
         fence(SeqCst);
@@ -380,5 +380,84 @@ impl Shared {
                 }
             },
         )
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::runtime::worker::WorkerCore;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    /// Shared state of a runtime with one worker of `class` and no threads.
+    fn one_worker(class: CoreClass) -> Arc<Shared> {
+        let slot = WorkerSlot {
+            name: "test-0".to_string(),
+            class,
+            cpus: Vec::new(),
+            stealers: [None, None, None, None],
+            parker: Parker::default(),
+            counters: WorkerCounters::default(),
+        };
+        let blocking = BlockingPool::new(1, Duration::from_secs(1), "test".to_string());
+        Arc::new(Shared::new(vec![slot], true, blocking))
+    }
+
+    /// A task that counts its future's drop in `drops`.
+    fn counted_task(qos: Qos, drops: &std::sync::Arc<AtomicUsize>) -> Task {
+        struct Token(std::sync::Arc<AtomicUsize>);
+        impl Drop for Token {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, SeqCst);
+            }
+        }
+        let token = Token(drops.clone());
+        let (task, handle) = spawn_raw(
+            qos,
+            async move {
+                let _token = token;
+            },
+            (),
+            |_: Task, _: async_task::ScheduleInfo| {},
+        );
+        drop(handle); // detach
+        task
+    }
+
+    // `push_local` for a lane the worker has no queue for (unreachable by the policy) must
+    // behave like any other push to an injector.
+
+    #[test]
+    fn push_local_fallback_after_shutdown_drops_the_task() {
+        let shared = one_worker(CoreClass::Efficiency);
+        // No own queue for any lane.
+        let core = WorkerCore::new(shared.clone(), 0, [None, None, None, None]);
+        shared.begin_shutdown();
+        let drops = std::sync::Arc::new(AtomicUsize::new(0));
+        core.push_local(Lane::Critical, counted_task(Qos::Interactive, &drops));
+        assert!(
+            shared.injectors[Lane::Critical.index()].is_empty(),
+            "a task pushed after shutdown was left in the injector"
+        );
+        assert_eq!(drops.load(SeqCst), 1, "its future was not dropped");
+    }
+
+    #[test]
+    fn push_local_fallback_wakes_a_sleeping_worker() {
+        let shared = one_worker(CoreClass::Efficiency);
+        let core = WorkerCore::new(shared.clone(), 0, [None, None, None, None]);
+        shared.idle.prepare_sleep(0, CoreClass::Efficiency, false);
+        let drops = std::sync::Arc::new(AtomicUsize::new(0));
+        core.push_local(Lane::Background, counted_task(Qos::Background, &drops));
+        assert!(!shared.injectors[Lane::Background.index()].is_empty());
+        assert!(
+            !shared.idle.is_sleeper(0, CoreClass::Efficiency),
+            "the sleeping worker was not woken for the pushed task"
+        );
+        assert_eq!(drops.load(SeqCst), 0);
+        drop(core);
+        shared.begin_shutdown();
+        shared.drop_remaining_tasks();
+        assert_eq!(drops.load(SeqCst), 1);
     }
 }

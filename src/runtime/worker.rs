@@ -86,8 +86,9 @@ impl WorkerCore {
     pub(crate) fn push_local(&self, lane: Lane, task: Task) {
         match &self.locals[lane.index()] {
             Some(queue) => queue.push(task),
-            // Unreachable by the policy; stay correct anyway.
-            None => self.shared.injectors[lane.index()].push(task),
+            // Unreachable by the policy; stay correct anyway: `inject` rechecks shutdown
+            // (so the task is dropped, not stranded) and wakes a worker that may run it.
+            None => self.shared.inject(lane, task),
         }
     }
 

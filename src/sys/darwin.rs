@@ -71,6 +71,19 @@ pub(super) fn current_thread_nice() -> Result<i32, HintOutcome> {
     Err(HintOutcome::Unsupported)
 }
 
+/// Nothing to capture: pinning and per-thread nice are unsupported here, and a new thread
+/// is reset only when the spawner thread cannot create it (see `sys::plain_thread`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Baseline;
+
+pub(super) fn capture_baseline() -> Baseline {
+    Baseline
+}
+
+pub(super) fn reset_to_baseline(_baseline: &Baseline) -> [HintOutcome; 4] {
+    std::array::from_fn(|_| HintOutcome::Unsupported)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,26 @@
 //! Linux / Android backend: `sched_setaffinity`, `sched_setattr` utilization clamps and
 //! per-thread `setpriority`.
 //!
-//! The pure parts (building a `cpu_set_t`, reading one back, laying out `sched_attr`) are
+//! The pure parts (building a CPU mask, reading one back, laying out `sched_attr`) are
 //! plain functions so they can be tested without calling the kernel, also under Miri.
 
 use super::{HintOutcome, ThreadQos, MAX_NICE, MIN_NICE};
 use std::mem::size_of;
 
-/// How many CPU ids a `cpu_set_t` can hold (`CPU_SETSIZE`: 1024 with glibc and 64-bit
-/// Android). Computed from the type so it is right for every libc.
-const CPU_SET_CAPACITY: usize = 8 * size_of::<libc::cpu_set_t>();
+/// Bits in one word of a kernel CPU mask (`unsigned long`).
+const WORD_BITS: usize = libc::c_ulong::BITS as usize;
+
+/// How many CPU ids a pin request can name: the crate's one CPU-id limit, the same as
+/// [`CpuSet`](crate::CpuSet)'s ([`MAX_CPUS`](crate::topology::MAX_CPUS), 4096), so that
+/// every CPU detection can report can also be pinned to. glibc's fixed `cpu_set_t`
+/// (`CPU_SETSIZE`, 1024) is too small for that, so the masks here are word vectors: the
+/// kernel takes any buffer that is a multiple of `sizeof(unsigned long)`.
+pub(crate) const CPU_MASK_BITS: usize = crate::topology::MAX_CPUS;
+const _: () = assert!(CPU_MASK_BITS % WORD_BITS == 0);
+
+/// Largest mask `sched_getaffinity` is tried with (bits): the kernel refuses a buffer
+/// smaller than its `nr_cpu_ids`, so a bigger machine gets a bigger buffer, up to this.
+const MAX_QUERY_BITS: usize = 1 << 20;
 
 /// `struct sched_attr` as of Linux 5.3, `SCHED_ATTR_SIZE_VER1` (56 bytes), from
 /// `include/uapi/linux/sched/types.h`. The `libc` crate's `sched_attr` is the 48-byte
@@ -75,31 +86,37 @@ pub(crate) const PERFORMANCE_UTIL_MIN: u32 = 768;
 /// throughput work stays frugal.
 pub(crate) const EFFICIENCY_UTIL_MAX: u32 = 512;
 
-/// Builds the `cpu_set_t` holding exactly `cpus`.
+/// Builds the kernel CPU mask (`CPU_MASK_BITS` bits) holding exactly `cpus`.
 ///
-/// Errors with `EINVAL` for an empty list or an id the set cannot hold, so nothing
+/// Errors with `EINVAL` for an empty list or an id the mask cannot hold, so nothing
 /// truncated ever reaches the kernel.
-pub(crate) fn cpu_set_from_ids(cpus: &[usize]) -> Result<libc::cpu_set_t, i32> {
-    if cpus.is_empty() || cpus.iter().any(|&cpu| cpu >= CPU_SET_CAPACITY) {
+pub(crate) fn cpu_mask_from_ids(cpus: &[usize]) -> Result<Vec<libc::c_ulong>, i32> {
+    if cpus.is_empty() || cpus.iter().any(|&cpu| cpu >= CPU_MASK_BITS) {
         return Err(libc::EINVAL);
     }
-    // SAFETY: cpu_set_t is a plain array of integers, for which all-zero bytes is a valid
-    // (empty) value.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let mut mask: Vec<libc::c_ulong> = vec![0; CPU_MASK_BITS / WORD_BITS];
     for &cpu in cpus {
-        // SAFETY: cpu < CPU_SET_CAPACITY (checked above), so CPU_SET's index into the
-        // set's bit array is in bounds.
-        unsafe { libc::CPU_SET(cpu, &mut set) };
+        mask[cpu / WORD_BITS] |= 1 << (cpu % WORD_BITS);
     }
-    Ok(set)
+    Ok(mask)
 }
 
-/// The ids in `set`, ascending.
-pub(crate) fn ids_from_cpu_set(set: &libc::cpu_set_t) -> Vec<usize> {
-    (0..CPU_SET_CAPACITY)
-        // SAFETY: cpu < CPU_SET_CAPACITY, so CPU_ISSET reads inside the set's bit array.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, set) })
-        .collect()
+/// The ids in a kernel CPU mask below `CPU_MASK_BITS`, ascending (higher ids are beyond
+/// what the crate can name, and dropped).
+pub(crate) fn ids_from_cpu_mask(mask: &[libc::c_ulong]) -> Vec<usize> {
+    let mut ids = Vec::new();
+    for (i, &word) in mask.iter().enumerate() {
+        for bit in 0..WORD_BITS {
+            let cpu = i * WORD_BITS + bit;
+            if cpu >= CPU_MASK_BITS {
+                return ids;
+            }
+            if word & (1 << bit) != 0 {
+                ids.push(cpu);
+            }
+        }
+    }
+    ids
 }
 
 /// The `sched_attr` asking for `qos`'s utilization clamps and nothing else.
@@ -115,6 +132,21 @@ pub(crate) fn qos_sched_attr(qos: ThreadQos, nice: i32, priority: u32) -> SchedA
         ThreadQos::Performance => (PERFORMANCE_UTIL_MIN, UCLAMP_SCALE),
         ThreadQos::Efficiency => (0, EFFICIENCY_UTIL_MAX),
     };
+    clamp_sched_attr(util_min, util_max, nice, priority)
+}
+
+/// `sched_util_min` / `sched_util_max` value meaning "back to the system default"
+/// (Linux 5.11+; older kernels answer `EINVAL`).
+pub(crate) const UCLAMP_RESET: u32 = u32::MAX;
+
+/// The `sched_attr` setting both utilization clamps and nothing else (see
+/// [`qos_sched_attr`] for `nice` and `priority`).
+pub(crate) fn clamp_sched_attr(
+    util_min: u32,
+    util_max: u32,
+    nice: i32,
+    priority: u32,
+) -> SchedAttr {
     SchedAttr {
         size: SCHED_ATTR_SIZE_VER1 as u32,
         sched_policy: 0,
@@ -151,13 +183,16 @@ fn current_tid() -> libc::pid_t {
 }
 
 pub(super) fn pin_current_thread(cpus: &[usize]) -> HintOutcome {
-    let set = match cpu_set_from_ids(cpus) {
-        Ok(set) => set,
+    let mask = match cpu_mask_from_ids(cpus) {
+        Ok(mask) => mask,
         Err(errno) => return HintOutcome::Failed { errno },
     };
-    // SAFETY: `set` is a valid, initialised cpu_set_t and we pass its exact size; pid 0
-    // means the calling thread. The kernel only reads the set.
-    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    let bytes = mask.len() * size_of::<libc::c_ulong>();
+    // SAFETY: `mask` is a live, initialised buffer of exactly `bytes` bytes; the kernel
+    // only reads it. The pointer cast only changes the pointee type the FFI declaration
+    // names (the kernel treats the buffer as an array of unsigned long, which it is); Rust
+    // never reads it as a `cpu_set_t`. pid 0 means the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, bytes, mask.as_ptr().cast()) };
     if rc == 0 {
         HintOutcome::Applied
     } else {
@@ -168,17 +203,25 @@ pub(super) fn pin_current_thread(cpus: &[usize]) -> HintOutcome {
 }
 
 pub(super) fn current_thread_affinity() -> Result<Vec<usize>, HintOutcome> {
-    // SAFETY: all-zero bytes is a valid (empty) cpu_set_t.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is writable and exactly size_of::<cpu_set_t>() bytes; pid 0 means the
-    // calling thread.
-    let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) };
-    if rc == 0 {
-        Ok(ids_from_cpu_set(&set))
-    } else {
-        Err(HintOutcome::Failed {
-            errno: last_errno(),
-        })
+    let mut bits = CPU_MASK_BITS;
+    loop {
+        let mut mask: Vec<libc::c_ulong> = vec![0; bits / WORD_BITS];
+        let bytes = mask.len() * size_of::<libc::c_ulong>();
+        // SAFETY: `mask` is a live, writable buffer of exactly `bytes` bytes; the kernel
+        // writes at most `bytes` bytes into it and reads nothing from it. The pointer cast
+        // only changes the pointee type the FFI declaration names (see
+        // `pin_current_thread`). pid 0 means the calling thread.
+        let rc = unsafe { libc::sched_getaffinity(0, bytes, mask.as_mut_ptr().cast()) };
+        if rc == 0 {
+            return Ok(ids_from_cpu_mask(&mask));
+        }
+        let errno = last_errno();
+        // EINVAL: the buffer is smaller than the kernel's CPU mask; try a bigger one.
+        if errno == libc::EINVAL && bits < MAX_QUERY_BITS {
+            bits *= 2;
+            continue;
+        }
+        return Err(HintOutcome::Failed { errno });
     }
 }
 
@@ -203,7 +246,11 @@ fn current_rt_priority() -> u32 {
 
 pub(super) fn apply_thread_qos(qos: ThreadQos) -> HintOutcome {
     let nice = current_thread_nice().unwrap_or(0);
-    let attr = qos_sched_attr(qos, nice, current_rt_priority());
+    set_sched_attr(&qos_sched_attr(qos, nice, current_rt_priority()))
+}
+
+/// `sched_setattr` on the calling thread.
+fn set_sched_attr(attr: &SchedAttr) -> HintOutcome {
     // SAFETY: sched_setattr(pid, attr, flags) reads `attr.size` (56) bytes from a valid,
     // initialised #[repr(C)] struct of exactly that size; pid 0 is the calling thread and
     // the syscall's own flags argument must be 0.
@@ -211,7 +258,7 @@ pub(super) fn apply_thread_qos(qos: ThreadQos) -> HintOutcome {
         libc::syscall(
             libc::SYS_sched_setattr,
             0 as libc::pid_t,
-            &attr as *const SchedAttr,
+            attr as *const SchedAttr,
             0 as libc::c_uint,
         )
     };
@@ -278,6 +325,109 @@ pub(super) fn current_thread_nice() -> Result<i32, HintOutcome> {
     }
 }
 
+/// What a thread of this process looked like before hetsched placed any of its own: the
+/// placement the timer and blocking threads are reset to when they cannot be started by
+/// the clean spawner thread (see `sys::plain_thread`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Baseline {
+    /// CPUs it may run on.
+    pub(crate) affinity: Option<Vec<usize>>,
+    /// Scheduling policy (`SCHED_OTHER`, ...; without `SCHED_RESET_ON_FORK`) and its static
+    /// priority.
+    pub(crate) policy: Option<(libc::c_int, libc::c_int)>,
+    /// Nice value.
+    pub(crate) nice: Option<i32>,
+    /// Reset utilization clamps to the system default (no clamp of our own).
+    pub(crate) reset_clamps: bool,
+}
+
+/// The calling thread's placement. Under Miri, which cannot make these calls, nothing is
+/// captured (and so nothing is reset).
+pub(super) fn capture_baseline() -> Baseline {
+    if cfg!(miri) {
+        return Baseline::default();
+    }
+    Baseline {
+        affinity: current_thread_affinity().ok(),
+        policy: current_policy(),
+        nice: current_thread_nice().ok(),
+        reset_clamps: true,
+    }
+}
+
+/// The calling thread's scheduling policy and static priority.
+fn current_policy() -> Option<(libc::c_int, libc::c_int)> {
+    // SAFETY: sched_getscheduler takes a plain integer (0: the calling thread) and touches
+    // no memory of ours.
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    if policy < 0 {
+        return None;
+    }
+    let priority = libc::c_int::try_from(current_rt_priority()).unwrap_or(0);
+    Some((policy & !libc::SCHED_RESET_ON_FORK, priority))
+}
+
+/// Puts the calling thread back to `baseline`, each part best-effort and in an order that
+/// needs no privilege where the OS allows it at all: affinity (always allowed on one's
+/// own thread), policy (leaving `SCHED_IDLE` needs `CAP_SYS_NICE` or an `RLIMIT_NICE`
+/// that allows the current nice value), nice (lowering it needs the same), clamps.
+/// Returns the outcome of each step, for tests.
+pub(super) fn reset_to_baseline(baseline: &Baseline) -> [HintOutcome; 4] {
+    let affinity = match &baseline.affinity {
+        Some(cpus) => pin_current_thread(cpus),
+        None => HintOutcome::Disabled,
+    };
+    let policy = match baseline.policy {
+        Some((policy, priority)) => set_policy(policy, priority),
+        None => HintOutcome::Disabled,
+    };
+    let nice = match baseline.nice {
+        Some(nice) if current_thread_nice().ok() != Some(nice) => set_current_thread_nice(nice),
+        Some(_) => HintOutcome::Applied,
+        None => HintOutcome::Disabled,
+    };
+    let clamps = if baseline.reset_clamps {
+        reset_clamps()
+    } else {
+        HintOutcome::Disabled
+    };
+    [affinity, policy, nice, clamps]
+}
+
+fn set_policy(policy: libc::c_int, priority: libc::c_int) -> HintOutcome {
+    // SAFETY: all-zero bytes is a valid sched_param (a struct of integers).
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = priority;
+    // SAFETY: `param` is a valid, initialised sched_param that the kernel only reads; pid 0
+    // means the calling thread (Linux applies the policy per thread).
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+    if rc == 0 {
+        HintOutcome::Applied
+    } else {
+        HintOutcome::Failed {
+            errno: last_errno(),
+        }
+    }
+}
+
+/// Utilization clamps back to the system default: "reset" (-1) where the kernel knows it,
+/// else the widest clamps (0, 1024), which clamp nothing.
+fn reset_clamps() -> HintOutcome {
+    let nice = current_thread_nice().unwrap_or(0);
+    let priority = current_rt_priority();
+    match set_sched_attr(&clamp_sched_attr(
+        UCLAMP_RESET,
+        UCLAMP_RESET,
+        nice,
+        priority,
+    )) {
+        HintOutcome::Failed { errno } if errno == libc::EINVAL => {
+            set_sched_attr(&clamp_sched_attr(0, UCLAMP_SCALE, nice, priority))
+        }
+        outcome => outcome,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +477,16 @@ mod tests {
     }
 
     #[test]
+    fn reset_clamp_attr_asks_for_the_default_and_keeps_everything_else() {
+        let attr = clamp_sched_attr(UCLAMP_RESET, UCLAMP_RESET, 4, 0);
+        assert_eq!(attr.sched_flags, 0x18 | 0x20 | 0x40);
+        // -1 as the kernel's __u32 field: "reset to the system default".
+        assert_eq!(attr.sched_util_min, u32::MAX);
+        assert_eq!(attr.sched_util_max, u32::MAX);
+        assert_eq!(attr.sched_nice, 4);
+    }
+
+    #[test]
     fn clamps_are_valid_for_every_class() {
         for qos in [ThreadQos::Performance, ThreadQos::Efficiency] {
             let attr = qos_sched_attr(qos, 0, 0);
@@ -336,33 +496,48 @@ mod tests {
     }
 
     #[test]
-    fn cpu_set_round_trips_sorted_and_deduplicated() {
-        let set = cpu_set_from_ids(&[7, 0, 3, 7, 1023]).expect("ids fit");
-        assert_eq!(ids_from_cpu_set(&set), vec![0, 3, 7, 1023]);
+    fn cpu_mask_round_trips_sorted_and_deduplicated() {
+        let mask = cpu_mask_from_ids(&[7, 0, 3, 7, 1023, 64, 63]).expect("ids fit");
+        assert_eq!(ids_from_cpu_mask(&mask), vec![0, 3, 7, 63, 64, 1023]);
     }
 
     #[test]
-    fn cpu_set_single_id() {
-        let set = cpu_set_from_ids(&[0]).expect("0 fits");
-        assert_eq!(ids_from_cpu_set(&set), vec![0]);
+    fn cpu_mask_single_id() {
+        let mask = cpu_mask_from_ids(&[0]).expect("0 fits");
+        assert_eq!(ids_from_cpu_mask(&mask), vec![0]);
     }
 
     #[test]
-    fn cpu_set_rejects_empty_list() {
-        assert_eq!(cpu_set_from_ids(&[]).err(), Some(libc::EINVAL));
+    fn cpu_mask_rejects_empty_list() {
+        assert_eq!(cpu_mask_from_ids(&[]).err(), Some(libc::EINVAL));
+    }
+
+    /// One CPU-id limit in the crate: what a `CpuSet` (and so detection) can hold, a pin
+    /// request can name. (glibc's `cpu_set_t` stops at 1024.)
+    #[test]
+    fn pin_masks_hold_every_id_a_cpuset_can() {
+        assert_eq!(CPU_MASK_BITS, crate::topology::MAX_CPUS);
+        let top = crate::topology::MAX_CPUS - 1;
+        let mask = cpu_mask_from_ids(&[0, 1024, 2048, top]).expect("ids below MAX_CPUS fit");
+        assert_eq!(ids_from_cpu_mask(&mask), vec![0, 1024, 2048, top]);
     }
 
     #[test]
-    fn cpu_set_rejects_id_past_capacity() {
-        if cfg!(target_env = "gnu") {
-            assert_eq!(CPU_SET_CAPACITY, 1024);
-        }
-        assert_eq!(
-            cpu_set_from_ids(&[0, CPU_SET_CAPACITY]).err(),
-            Some(libc::EINVAL)
-        );
-        assert_eq!(cpu_set_from_ids(&[5000]).err(), Some(libc::EINVAL));
-        assert_eq!(cpu_set_from_ids(&[usize::MAX]).err(), Some(libc::EINVAL));
+    fn cpu_mask_rejects_id_past_capacity() {
+        let limit = crate::topology::MAX_CPUS;
+        assert_eq!(cpu_mask_from_ids(&[0, limit]).err(), Some(libc::EINVAL));
+        assert_eq!(cpu_mask_from_ids(&[5000]).err(), Some(libc::EINVAL));
+        assert_eq!(cpu_mask_from_ids(&[usize::MAX]).err(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn ids_past_the_limit_in_a_kernel_mask_are_dropped() {
+        // A kernel mask bigger than ours (a machine with more CPUs): ids >= the limit are
+        // beyond what the crate can name.
+        let mut mask: Vec<libc::c_ulong> = vec![0; 2 * CPU_MASK_BITS / WORD_BITS];
+        mask[0] = 0b101;
+        mask[CPU_MASK_BITS / WORD_BITS] = 1; // id == CPU_MASK_BITS
+        assert_eq!(ids_from_cpu_mask(&mask), vec![0, 2]);
     }
 
     #[test]

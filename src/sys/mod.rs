@@ -34,6 +34,9 @@ mod linux;
 )))]
 mod other;
 
+mod plain_thread;
+pub(crate) use plain_thread::{capture_baseline, spawn_plain_thread};
+
 #[cfg(any(target_os = "macos", target_os = "ios"))]
 use darwin as imp;
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -138,11 +141,11 @@ impl fmt::Display for ThreadQos {
 
 /// Pins the calling thread to the given set of CPUs (any order, duplicates allowed).
 ///
-/// * Linux / Android: `sched_setaffinity(0, ..)` with a full `cpu_set_t` holding every id.
-///   An empty set, or an id that does not fit in a `cpu_set_t` (`CPU_SETSIZE`, 1024 with
-///   glibc), gives `Failed { errno: EINVAL }` without calling the kernel; the kernel also
-///   answers `EINVAL` when none of the ids is an online CPU the thread may use. On failure
-///   the thread's affinity is unchanged.
+/// * Linux / Android: `sched_setaffinity(0, ..)` with a CPU mask holding every id. An
+///   empty set, or an id of [`MAX_CPUS`](crate::topology::MAX_CPUS) (4096, the limit of
+///   [`CpuSet`](crate::CpuSet) too) or more, gives `Failed { errno: EINVAL }` without
+///   calling the kernel; the kernel also answers `EINVAL` when none of the ids is an online
+///   CPU the thread may use. On failure the thread's affinity is unchanged.
 /// * macOS / iOS: `Unsupported` (Apple Silicon rejects affinity; QoS is the only lever).
 /// * Other systems, including Windows: `Unsupported`.
 ///
@@ -158,7 +161,9 @@ pub fn pin_current_thread(cpus: &[usize]) -> HintOutcome {
 }
 
 /// The CPUs the calling thread may run on, ascending; `None` where the OS does not say
-/// (macOS, Windows, or a failing `sched_getaffinity`).
+/// (macOS, Windows, or a failing `sched_getaffinity`). Ids of
+/// [`MAX_CPUS`](crate::topology::MAX_CPUS) or more are left out (the same limit as
+/// [`CpuSet`](crate::CpuSet) and [`pin_current_thread`]).
 ///
 /// ```
 /// if let Some(cpus) = hetsched::sys::current_thread_affinity() {

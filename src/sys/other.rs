@@ -35,3 +35,16 @@ pub(super) fn set_current_thread_idle_priority() -> HintOutcome {
     // The QoS class is the lever here; there is no separate idle policy to ask for.
     HintOutcome::Unsupported
 }
+
+/// Nothing to capture: pinning and per-thread nice are unsupported here, and a new thread
+/// is reset only when the spawner thread cannot create it (see `sys::plain_thread`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Baseline;
+
+pub(super) fn capture_baseline() -> Baseline {
+    Baseline
+}
+
+pub(super) fn reset_to_baseline(_baseline: &Baseline) -> [HintOutcome; 4] {
+    std::array::from_fn(|_| HintOutcome::Unsupported)
+}

@@ -1,5 +1,6 @@
 //! `JoinHandle`: the spawner's side of a task.
 
+use crate::task::wrapper::TaskOutput;
 use crate::task::{JoinError, TaskHeader};
 use async_task::FallibleTask;
 use std::fmt;
@@ -33,7 +34,9 @@ pub struct JoinHandle<T> {
 }
 
 struct Attached<T> {
-    task: FallibleTask<Result<T, JoinError>, TaskHeader>,
+    // The output sits in a `TaskOutput`, whose destructor cannot unwind: async-task drops
+    // a detached task's output itself, under an abort-on-panic guard.
+    task: FallibleTask<TaskOutput<T>, TaskHeader>,
     // Points into the task's allocation, which `task` keeps alive.
     header: NonNull<TaskHeader>,
     // Wakes the task so that it notices an abort.
@@ -52,10 +55,7 @@ unsafe impl<T: Send> Sync for JoinHandle<T> {}
 impl<T> Unpin for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(
-        task: async_task::Task<Result<T, JoinError>, TaskHeader>,
-        waker: Waker,
-    ) -> Self {
+    pub(crate) fn new(task: async_task::Task<TaskOutput<T>, TaskHeader>, waker: Waker) -> Self {
         let header = NonNull::from(task.metadata());
         JoinHandle {
             task: Some(Attached {
@@ -113,7 +113,9 @@ impl<T> Future for JoinHandle<T> {
             Poll::Ready(output) => {
                 attached.done = true;
                 // `None`: the runtime dropped the task (shutdown) before it finished.
-                Poll::Ready(output.unwrap_or_else(|| Err(JoinError::cancelled())))
+                Poll::Ready(
+                    output.map_or_else(|| Err(JoinError::cancelled()), TaskOutput::into_inner),
+                )
             }
             Poll::Pending => Poll::Pending,
         }
@@ -123,7 +125,8 @@ impl<T> Future for JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         if let Some(attached) = self.task.take() {
-            // Detach: the task keeps running; its output is dropped when it finishes.
+            // Detach: the task keeps running; its output is dropped when it finishes (or
+            // here, if it already has), and a panic from that drop is swallowed.
             attached.task.detach();
         }
     }

@@ -8,13 +8,74 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+/// Drops `payload` (a panic payload), swallowing a panic from its own destructor, and
+/// from that panic's payload, and so on: a chain longer than a few links (a payload type
+/// whose drop always panics with another such payload) is cut by leaking its last payload.
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    const MAX_CHAIN: usize = 8;
+    let mut payload = payload;
+    for _ in 0..MAX_CHAIN {
+        match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return,
+            Err(next) => payload = next,
+        }
+    }
+    std::mem::forget(payload);
+}
+
+/// Drops `value`, swallowing a panic from its destructor (and from that panic's payload).
+fn drop_quietly<T>(value: T) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        drop_payload(payload);
+    }
+}
+
+/// What a task's future resolves to: the output or the `JoinError`, in a box whose
+/// destructor cannot unwind.
+///
+/// async-task drops the output of a finished task itself when nobody will take it (the
+/// `JoinHandle` was dropped — a detached task — or the task was closed), and it does so
+/// inside an abort-on-panic guard: an output whose `Drop` panics, or a panic payload whose
+/// `Drop` panics, would abort the process. Dropping a `TaskOutput` catches that panic and
+/// swallows it (it has nowhere to go), as the future's own destructor panics are.
+/// [`JoinHandle`](crate::JoinHandle) takes the value out with [`TaskOutput::into_inner`];
+/// from there it is the caller's to drop.
+pub(crate) struct TaskOutput<T> {
+    value: ManuallyDrop<Result<T, JoinError>>,
+}
+
+impl<T> TaskOutput<T> {
+    fn new(value: Result<T, JoinError>) -> Self {
+        TaskOutput {
+            value: ManuallyDrop::new(value),
+        }
+    }
+
+    /// The output or the error, to hand to the `JoinHandle`'s caller.
+    pub(crate) fn into_inner(self) -> Result<T, JoinError> {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used again and its destructor never runs (it is in a
+        // ManuallyDrop), so the value is taken out exactly once and never dropped here.
+        unsafe { ManuallyDrop::take(&mut this.value) }
+    }
+}
+
+impl<T> Drop for TaskOutput<T> {
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once and `into_inner` (the only other taker) skips it, so the
+        // value is live here, taken exactly once, and nothing touches it afterwards.
+        drop_quietly(unsafe { ManuallyDrop::take(&mut self.value) });
+    }
+}
+
 /// Wraps a task's future: returns a cancelled `JoinError` once aborted, turns a panic —
 /// in `poll` *or in the future's destructor* — into a `JoinError` (the worker lives on),
 /// and drops `guard` together with the future (the runtime uses it to unregister the task).
 ///
 /// The inner future is dropped by this wrapper, under `catch_unwind`, as soon as it is
 /// done: async-task drops futures inside an abort-on-panic guard, so a destructor panic
-/// that reached it would abort the process.
+/// that reached it would abort the process. For the same reason the output is a
+/// [`TaskOutput`].
 pub(crate) struct TaskFuture<'a, F, G> {
     inner: ManuallyDrop<F>,
     /// False once `inner` has been dropped (set *before* dropping, so a destructor that
@@ -52,33 +113,48 @@ impl<'a, F, G> TaskFuture<'a, F, G> {
 }
 
 impl<F: Future, G> Future for TaskFuture<'_, F, G> {
-    type Output = Result<F::Output, JoinError>;
+    type Output = TaskOutput<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: we never move out of the pinned wrapper: `inner` is only pinned again
-        // below or dropped in place by `drop_inner`; the other fields are plain data.
+        // SAFETY: we never move out of the pinned wrapper: `poll_inner` only pins `inner`
+        // again or drops it in place (`drop_inner`); the other fields are plain data.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.inner_live {
+        this.poll_inner(cx).map(TaskOutput::new)
+    }
+}
+
+impl<F: Future, G> TaskFuture<'_, F, G> {
+    /// `poll`, on the unpinned wrapper: must never move `inner` (see `poll`).
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
+        if !self.inner_live {
             // Only reachable if polled after completion, which async-task never does.
             return Poll::Ready(Err(JoinError::cancelled()));
         }
-        if this.header.is_aborted() {
-            this.drop_inner();
+        if self.header.is_aborted() {
+            if let Some(payload) = self.drop_inner() {
+                drop_payload(payload);
+            }
             return Poll::Ready(Err(JoinError::cancelled()));
         }
-        // SAFETY: `inner` lives inside the pinned wrapper and is never moved (see above),
+        // SAFETY: `inner` lives inside the pinned wrapper and is never moved (see `poll`),
         // so it is pinned too; it is live (checked above).
-        let inner = unsafe { Pin::new_unchecked(&mut *this.inner) };
+        let inner = unsafe { Pin::new_unchecked(&mut *self.inner) };
         match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => match this.drop_inner() {
+            Ok(Poll::Ready(value)) => match self.drop_inner() {
                 None => Poll::Ready(Ok(value)),
-                // The future finished but its destructor panicked: report the panic.
-                Some(payload) => Poll::Ready(Err(JoinError::panic(payload))),
+                // The future finished but its destructor panicked: report the panic (the
+                // output goes unused; its own destructor must not unwind out of here).
+                Some(payload) => {
+                    drop_quietly(value);
+                    Poll::Ready(Err(JoinError::panic(payload)))
+                }
             },
             Err(payload) => {
                 // A second panic from the destructor is dropped; the first one is reported.
-                this.drop_inner();
+                if let Some(second) = self.drop_inner() {
+                    drop_payload(second);
+                }
                 Poll::Ready(Err(JoinError::panic(payload)))
             }
         }
@@ -88,7 +164,81 @@ impl<F: Future, G> Future for TaskFuture<'_, F, G> {
 impl<F, G> Drop for TaskFuture<'_, F, G> {
     fn drop(&mut self) {
         // Dropped by async-task (abort before a poll, or shutdown): swallow a destructor
-        // panic here, it has nowhere to go and must not abort the process.
-        self.drop_inner();
+        // panic here, it has nowhere to go and must not abort the process (nor may its
+        // payload's own destructor).
+        if let Some(payload) = self.drop_inner() {
+            drop_payload(payload);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    /// Counts its drops, then panics (with a payload that panics on drop too, if asked).
+    struct Bomb {
+        drops: Arc<AtomicUsize>,
+        nested: bool,
+    }
+
+    struct PayloadBomb;
+
+    impl Drop for PayloadBomb {
+        fn drop(&mut self) {
+            panic!("payload drop");
+        }
+    }
+
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            self.drops.fetch_add(1, SeqCst);
+            if self.nested {
+                std::panic::panic_any(PayloadBomb);
+            }
+            panic!("output drop");
+        }
+    }
+
+    fn bomb(nested: bool) -> (Bomb, Arc<AtomicUsize>) {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let bomb = Bomb {
+            drops: drops.clone(),
+            nested,
+        };
+        (bomb, drops)
+    }
+
+    #[test]
+    fn dropping_an_output_swallows_its_destructor_panic() {
+        for nested in [false, true] {
+            let (value, drops) = bomb(nested);
+            let output = TaskOutput::new(Ok::<_, JoinError>(value));
+            // Must not unwind: async-task drops outputs under an abort-on-panic guard.
+            drop(output);
+            assert_eq!(drops.load(SeqCst), 1);
+        }
+    }
+
+    #[test]
+    fn dropping_an_error_swallows_its_payload_destructor_panic() {
+        let output = TaskOutput::<()>::new(Err(JoinError::panic(Box::new(PayloadBomb))));
+        drop(output);
+    }
+
+    #[test]
+    fn into_inner_hands_over_the_value_without_dropping_it() {
+        let (value, drops) = bomb(false);
+        let output = TaskOutput::new(Ok::<_, JoinError>(value));
+        let Ok(value) = output.into_inner() else {
+            panic!("expected the output")
+        };
+        assert_eq!(drops.load(SeqCst), 0);
+        // The caller's drop is the caller's: it unwinds here, once.
+        let unwound = catch_unwind(AssertUnwindSafe(|| drop(value)));
+        assert!(unwound.is_err());
+        assert_eq!(drops.load(SeqCst), 1);
     }
 }

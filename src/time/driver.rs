@@ -5,7 +5,9 @@
 //! idle runtime burns no CPU and a sleeping worker never has to be woken just to fire a
 //! timer; a fired timer wakes its task through its waker, and the scheduler puts the task
 //! back in *its own* lane (an Interactive task woken by its timer runs on a P worker). The
-//! thread starts on first use and blocks while no timer is due.
+//! thread starts on first use and blocks while no timer is due. It is not pinned and gets
+//! no class hint: it starts with the process's own placement, even when the first timer is
+//! polled on an efficiency worker (see `sys::plain_thread`).
 
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
@@ -38,9 +40,9 @@ impl Driver {
                 }),
                 earlier: Condvar::new(),
             }));
-            std::thread::Builder::new()
-                .name("hetsched-timer".to_string())
-                .spawn(move || driver.run())
+            // Not spawned from here: the caller may be a worker, whose placement a new
+            // thread would inherit (see `sys::plain_thread`).
+            crate::sys::spawn_plain_thread("hetsched-timer".to_string(), move || driver.run())
                 .expect("hetsched: cannot start the timer thread");
             driver
         })

@@ -1,6 +1,6 @@
 //! Live Linux host: sysfs at `/`, restricted to the CPUs this thread may run on.
 
-use super::{CpuSet, Source, Topology, MAX_CPUS};
+use super::{CpuSet, Source, Topology};
 
 /// `Topology::detect` on Linux.
 pub(crate) fn detect() -> Topology {
@@ -25,31 +25,14 @@ pub(crate) fn detect() -> Topology {
 
 /// The CPUs the calling thread may run on (`sched_getaffinity(2)`), read now.
 /// New threads inherit this mask, so it is what the runtime's workers will get.
+///
+/// One helper and one CPU-id limit for the crate: this is
+/// [`sys::current_thread_affinity`](crate::sys::current_thread_affinity), which sizes its
+/// buffer for [`MAX_CPUS`](super::MAX_CPUS) (and more, if the kernel's mask is bigger) and
+/// leaves out ids a [`CpuSet`] cannot hold, the same limit pinning uses.
 pub(crate) fn process_affinity() -> Option<CpuSet> {
-    const BITS: usize = libc::c_ulong::BITS as usize;
-    // The kernel takes any buffer that is a multiple of sizeof(unsigned long) and at
-    // least as large as its nr_cpu_ids bitmap; size it for MAX_CPUS rather than the
-    // 1024-bit `cpu_set_t`, so machines with more CPUs work too.
-    let mut mask: Vec<libc::c_ulong> = vec![0; MAX_CPUS / BITS];
-    let bytes = mask.len() * std::mem::size_of::<libc::c_ulong>();
-    // SAFETY: `mask` is a live, writable buffer of exactly `bytes` bytes; the kernel
-    // writes at most `bytes` bytes into it and reads nothing from it. The pointer cast
-    // only changes the pointee type the FFI declaration expects (the kernel treats the
-    // buffer as an array of unsigned long); Rust never dereferences it as `cpu_set_t`.
-    let rc = unsafe { libc::sched_getaffinity(0, bytes, mask.as_mut_ptr().cast()) };
-    if rc != 0 {
-        return None;
-    }
-    let mut set = CpuSet::new();
-    for (i, word) in mask.iter().enumerate() {
-        for bit in 0..BITS {
-            if word & (1 << bit) != 0 {
-                // i * BITS + bit < MAX_CPUS by construction of `mask`.
-                let _ = set.insert(i * BITS + bit);
-            }
-        }
-    }
-    Some(set)
+    let ids = crate::sys::current_thread_affinity()?;
+    CpuSet::from_cpus(ids).ok()
 }
 
 #[cfg(test)]
