@@ -212,8 +212,14 @@ fn cpus_that_are_not_there_are_a_reported_fallback_for_every_worker() {
     let far = Topology::with_classes(
         hetsched::CpuSet::from_iter([common::allowed_cpus()[0]]),
         "2000".parse().unwrap(),
-    ).unwrap();
-    let rt = Builder::new().topology(far).build().unwrap();
+    )
+    .unwrap();
+    // Class pinning: under `Pin::Spill` the E worker's set would also hold the P CPU.
+    let rt = Builder::new()
+        .topology(far)
+        .pin(Pin::Class)
+        .build()
+        .unwrap();
     runs_every_lane(&rt);
     let e = pin_outcomes(&rt)
         .into_iter()

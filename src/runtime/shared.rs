@@ -395,12 +395,13 @@ mod tests {
             name: "test-0".to_string(),
             class,
             cpus: Vec::new(),
+            idle_priority: false,
             stealers: [None, None, None, None],
             parker: Parker::default(),
             counters: WorkerCounters::default(),
         };
         let blocking = BlockingPool::new(1, Duration::from_secs(1), "test".to_string());
-        Arc::new(Shared::new(vec![slot], true, blocking))
+        Arc::new(Shared::new(vec![slot], true, None, blocking))
     }
 
     /// A task that counts its future's drop in `drops`.
