@@ -255,9 +255,11 @@ pub(crate) fn default_workers(class: CoreClass, pin: Pin, p_count: usize, e_coun
 /// E workers poll Default or Utility tasks at a time: one per E CPU, the CPUs where an E
 /// worker is never preempted by a P worker. The others take only Background work (which
 /// waits for everything anyway); P workers and the E workers holding a slot take the rest.
+/// At least one slot, even with no E CPUs (E workers asked for on a one-kind machine or a
+/// one-CPU mask), so that E workers still help with shared-lane work (invariant 3).
 /// `None`: no limit (E workers do not outnumber E CPUs, or they are not spilling).
 pub(crate) fn efficiency_slots(pin: Pin, e_workers: usize, e_cpus: usize) -> Option<usize> {
-    (pin == Pin::Spill && e_workers > e_cpus).then_some(e_cpus)
+    (pin == Pin::Spill && e_workers > e_cpus.max(1)).then_some(e_cpus.max(1))
 }
 
 /// Does a worker of `class` need one of the [`efficiency_slots`] to take a task of `lane`?
@@ -561,6 +563,9 @@ mod tests {
         assert_eq!(efficiency_slots(Pin::Spill, 24, 16), Some(16));
         // Explicit counts at or below the E CPUs, or any other placement: no limit.
         assert_eq!(efficiency_slots(Pin::Spill, 1, 1), None);
+        // No E CPUs (explicit E workers on a one-kind machine): one slot, never zero.
+        assert_eq!(efficiency_slots(Pin::Spill, 2, 0), Some(1));
+        assert_eq!(efficiency_slots(Pin::Spill, 1, 0), None);
         for pin in [Pin::Class, Pin::Core, Pin::Off] {
             assert_eq!(efficiency_slots(pin, 8, 1), None);
         }
