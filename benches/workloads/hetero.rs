@@ -5,22 +5,18 @@
 //! Every runtime gets the jobs the same way: a boxed closure from a thread outside the
 //! runtime (on async runtimes `async move { job() }`, one poll per job).
 
-use futures::task::AtomicWaker;
 use hdrhistogram::Histogram;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::emulate::work;
 use super::exec::Latch;
+use super::latency::{NextWake, Signal};
 
 /// A job as every runtime receives it.
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
-/// A future as the latency probe is spawned.
-pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+pub use super::latency::BoxFuture;
 
 /// Length of one long job in "few long jobs", in milliseconds on a fast CPU.
 pub const LONG_JOB_MS: f64 = 30.0;
@@ -119,38 +115,6 @@ pub fn makespan(submit: &dyn Fn(Job), jobs: &[u64]) -> Duration {
     start.elapsed()
 }
 
-/// The probe's side of the timer → probe signal.
-struct Signal {
-    epoch: Instant,
-    seq: AtomicU64,
-    wake_ns: AtomicU64,
-    waker: AtomicWaker,
-    stop: AtomicBool,
-}
-
-/// Resolves once the signal's sequence number passes `seen`.
-struct NextWake<'a> {
-    signal: &'a Signal,
-    seen: u64,
-}
-
-impl Future for NextWake<'_> {
-    type Output = u64;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u64> {
-        let seq = self.signal.seq.load(Ordering::Acquire);
-        if seq > self.seen {
-            return Poll::Ready(seq);
-        }
-        self.signal.waker.register(cx.waker());
-        let seq = self.signal.seq.load(Ordering::Acquire);
-        if seq > self.seen {
-            Poll::Ready(seq)
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
 /// What a latency-under-batch run measured.
 pub struct UnderBatch {
     /// The batch's makespan.
@@ -167,13 +131,7 @@ pub fn under_batch(
     jobs: &[u64],
     probe_iters: u64,
 ) -> UnderBatch {
-    let signal = Arc::new(Signal {
-        epoch: Instant::now(),
-        seq: AtomicU64::new(0),
-        wake_ns: AtomicU64::new(0),
-        waker: AtomicWaker::new(),
-        stop: AtomicBool::new(false),
-    });
+    let signal = Arc::new(Signal::new());
     let samples = Arc::new(Mutex::new(Vec::<u64>::with_capacity(4_096)));
     let probe_done = Latch::new(1);
     {
@@ -186,7 +144,7 @@ pub fn under_batch(
                     seen,
                 }
                 .await;
-                let polled = signal.epoch.elapsed().as_nanos() as u64;
+                let polled = signal.now_ns();
                 if signal.stop.load(Ordering::Acquire) {
                     break;
                 }
@@ -212,9 +170,7 @@ pub fn under_batch(
                 } else {
                     next = now;
                 }
-                signal
-                    .wake_ns
-                    .store(signal.epoch.elapsed().as_nanos() as u64, Ordering::Release);
+                signal.wake_ns.store(signal.now_ns(), Ordering::Release);
                 signal.seq.fetch_add(1, Ordering::AcqRel);
                 signal.waker.wake();
             }

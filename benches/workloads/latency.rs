@@ -116,7 +116,8 @@ impl LatencyRun {
     }
 }
 
-type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+/// A spawned future, boxed so every runtime takes the same type.
+pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// How to put the probe and batch tasks on a runtime.
 pub struct Target<'a> {
@@ -134,26 +135,48 @@ pub struct Target<'a> {
     pub polls: Option<&'a dyn Fn() -> (u64, u64)>,
 }
 
-/// The timer → probe signal: a sequence number, the wake time, and the probe's waker.
-struct Signal {
-    epoch: Instant,
-    seq: AtomicU64,
-    wake_ns: AtomicU64,
-    waker: AtomicWaker,
-    busy: AtomicBool,
-    stop: AtomicBool,
+/// The timer → probe signal: a sequence number, the wake time, and the probe's waker
+/// (shared with the unequal-cores probe in `hetero.rs`).
+pub struct Signal {
+    /// Origin of `wake_ns` and `now_ns`.
+    pub epoch: Instant,
+    /// Bumped by the timer on every wake.
+    pub seq: AtomicU64,
+    /// When the timer last woke the probe, ns since `epoch`.
+    pub wake_ns: AtomicU64,
+    /// The probe's waker.
+    pub waker: AtomicWaker,
+    /// The probe has not finished the previous wake (the timer skips a tick).
+    pub busy: AtomicBool,
+    /// The probe should exit at its next wake.
+    pub stop: AtomicBool,
 }
 
 impl Signal {
-    fn now_ns(&self) -> u64 {
+    /// A fresh signal; its epoch is now.
+    pub fn new() -> Signal {
+        Signal {
+            epoch: Instant::now(),
+            seq: AtomicU64::new(0),
+            wake_ns: AtomicU64::new(0),
+            waker: AtomicWaker::new(),
+            busy: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Nanoseconds since the epoch.
+    pub fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
     }
 }
 
 /// Resolves once the signal's sequence number passes `seen`.
-struct NextWake<'a> {
-    signal: &'a Signal,
-    seen: u64,
+pub struct NextWake<'a> {
+    /// The signal waited on.
+    pub signal: &'a Signal,
+    /// The last sequence number the probe saw.
+    pub seen: u64,
 }
 
 impl Future for NextWake<'_> {
@@ -209,14 +232,7 @@ pub fn run(
     }
     std::thread::sleep(cfg.warm_up);
 
-    let signal = Arc::new(Signal {
-        epoch: Instant::now(),
-        seq: AtomicU64::new(0),
-        wake_ns: AtomicU64::new(0),
-        waker: AtomicWaker::new(),
-        busy: AtomicBool::new(false),
-        stop: AtomicBool::new(false),
-    });
+    let signal = Arc::new(Signal::new());
     let samples = Arc::new(Mutex::new(Vec::<(u64, u64)>::with_capacity(
         (cfg.duration.as_millis() as usize + 16) * 2,
     )));
