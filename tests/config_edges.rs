@@ -38,21 +38,10 @@ fn runs_every_lane(rt: &Runtime) {
 }
 
 fn pin_outcomes(rt: &Runtime) -> Vec<(CoreClass, String, HintOutcome)> {
-    // Hints are recorded by each worker as it starts; by the time every lane ran once,
-    // a worker that polled anything has recorded them, but idle ones may lag: wait.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let m = rt.metrics();
-        if m.workers.iter().all(|w| w.hints.is_some()) {
-            return m
-                .workers
-                .into_iter()
-                .map(|w| (w.class, w.cpus, w.hints.unwrap().pin))
-                .collect();
-        }
-        assert!(std::time::Instant::now() < deadline, "hints never recorded");
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    common::started_workers(rt)
+        .into_iter()
+        .map(|w| (w.class, w.cpus, w.hints.unwrap().pin))
+        .collect()
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //! while a spilling E worker's set still holds the allowed P CPU.
 #![cfg(all(target_os = "linux", not(miri)))]
 
+mod common;
+
 use hetsched::sys::HintOutcome;
 use hetsched::{Builder, CoreClass, CpuSet, Pin, Qos, Runtime, Topology};
 
@@ -49,22 +51,10 @@ fn where_it_ran(rt: &Runtime, qos: Qos) -> (Vec<usize>, i32, Option<CoreClass>) 
 }
 
 fn wait_for_hints(rt: &Runtime) -> Vec<(CoreClass, hetsched::runtime::Hints)> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let m = rt.metrics();
-        if m.workers.iter().all(|w| w.hints.is_some()) {
-            return m
-                .workers
-                .into_iter()
-                .map(|w| (w.class, w.hints.unwrap()))
-                .collect();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "workers never started"
-        );
-        std::thread::yield_now();
-    }
+    common::started_workers(rt)
+        .into_iter()
+        .map(|w| (w.class, w.hints.unwrap()))
+        .collect()
 }
 
 #[test]

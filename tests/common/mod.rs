@@ -183,3 +183,17 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
+
+/// Every worker's metrics once all of them have started and recorded their OS placement
+/// outcome (workers record it as they start; an idle one may lag its first poll).
+pub fn started_workers(rt: &Runtime) -> Vec<hetsched::WorkerMetrics> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let m = rt.metrics();
+        if m.workers.iter().all(|w| w.hints.is_some()) {
+            return m.workers;
+        }
+        assert!(std::time::Instant::now() < deadline, "hints never recorded");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
