@@ -27,6 +27,8 @@ MUTANTS=(
   "e_takes_critical|lanes|critical_task_woken_on_an_efficiency_worker_runs_on_a_performance_worker|polled off a performance worker"
   "e_takes_critical|lanes|critical_task_woken_from_a_foreign_thread_runs_on_a_performance_worker|polled off a performance worker"
   "slots_unlimited|slots|at_most_one_e_worker_per_e_cpu_polls_shared_lane_work|two E workers polled Default work at once"
+  "lend_no_recheck|lend|an_e_worker_is_never_left_lent_after_its_poll_ends|left on its lender's CPUs"
+  "blind_check_first|lend|a_blind_sleeping_lender_is_nudged_by_a_waking_e_worker|nobody nudged it"
 )
 
 cargo test --release -p loom-tests --no-run -q || exit 1

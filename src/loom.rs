@@ -36,6 +36,15 @@ mod imp {
                 self.0.wait(&mut guard);
                 guard
             }
+            /// Wait at most `timeout`; the flag is true if it timed out.
+            pub(crate) fn wait_timeout<'a, T>(
+                &self,
+                mut guard: MutexGuard<'a, T>,
+                timeout: std::time::Duration,
+            ) -> (MutexGuard<'a, T>, bool) {
+                let timed_out = self.0.wait_for(&mut guard, timeout).timed_out();
+                (guard, timed_out)
+            }
             pub(crate) fn notify_one(&self) {
                 self.0.notify_one();
             }
@@ -68,6 +77,18 @@ mod imp {
         impl Condvar {
             pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
                 self.0.wait(guard).unwrap_or_else(|p| p.into_inner())
+            }
+            /// Wait at most `timeout`; the flag is true if it timed out.
+            pub(crate) fn wait_timeout<'a, T>(
+                &self,
+                guard: MutexGuard<'a, T>,
+                timeout: std::time::Duration,
+            ) -> (MutexGuard<'a, T>, bool) {
+                let (guard, result) = self
+                    .0
+                    .wait_timeout(guard, timeout)
+                    .unwrap_or_else(|p| p.into_inner());
+                (guard, result.timed_out())
             }
             pub(crate) fn notify_one(&self) {
                 self.0.notify_one();
@@ -124,6 +145,18 @@ mod imp {
         impl Condvar {
             pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
                 self.0.wait(guard).unwrap_or_else(|p| p.into_inner())
+            }
+            /// Wait at most `timeout`; the flag is true if it timed out.
+            pub(crate) fn wait_timeout<'a, T>(
+                &self,
+                guard: MutexGuard<'a, T>,
+                timeout: std::time::Duration,
+            ) -> (MutexGuard<'a, T>, bool) {
+                let (guard, result) = self
+                    .0
+                    .wait_timeout(guard, timeout)
+                    .unwrap_or_else(|p| p.into_inner());
+                (guard, result.timed_out())
             }
             pub(crate) fn notify_one(&self) {
                 self.0.notify_one();

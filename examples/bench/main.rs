@@ -35,17 +35,19 @@ use workloads::Workload;
 
 const USAGE: &str = "\
 usage: bench [--quick] [--json FILE] [--only TEXT] [--no-latency] [--no-hetero]
-             [--emulate SPEED [--method fifo|inflate|both]] [--help]
+             [--emulate SPEED [--method fifo|inflate|both]] [--runs N] [--help]
 
   --quick          shorter runs (about 25 s instead of about 90 s)
   --json FILE      also write the results as JSON to FILE
-  --only TEXT      run only the throughput workloads whose name contains TEXT
+  --only TEXT      run only the throughput and unequal-cores workloads whose name
+                   contains TEXT
   --no-latency     skip the latency scenarios
   --no-hetero      skip the unequal-cores workloads
   --emulate SPEED  slow the efficiency CPUs to SPEED (0.1 <= SPEED < 1) and run only the
                    unequal-cores workloads there (SCHED_FIFO needs root or CAP_SYS_NICE)
   --method M       how to slow them: fifo (duty-cycle threads), inflate (the benchmark's
                    own work costs 1/SPEED more there) or both (default)
+  --runs N         runs per unequal-cores cell, median (default 3; 1 with --quick)
   --help           print this help";
 
 struct Options {
@@ -56,6 +58,7 @@ struct Options {
     hetero: bool,
     emulate: Option<f64>,
     methods: Vec<unequal::Method>,
+    runs: Option<usize>,
 }
 
 /// `Ok(None)`: `--help` was asked for.
@@ -68,6 +71,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         hetero: true,
         emulate: None,
         methods: vec![unequal::Method::Fifo, unequal::Method::Inflate],
+        runs: None,
     };
     let mut method_given = false;
     let mut args = args.into_iter();
@@ -95,6 +99,19 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                     }
                 }
             }
+            "--runs" => match args
+                .next()
+                .as_deref()
+                .map(|t| (t, t.trim().parse::<usize>()))
+            {
+                Some((_, Ok(n))) if (1..=99).contains(&n) => options.runs = Some(n),
+                Some((text, _)) => {
+                    return Err(format!(
+                        "--runs {text:?}: expected a whole number of runs from 1 to 99"
+                    ))
+                }
+                None => return Err("--runs needs a number of runs, e.g. --runs 5".into()),
+            },
             "--only" => match args.next() {
                 Some(text) => options.only = Some(text),
                 None => return Err("--only needs a workload name (or part of one)".into()),
@@ -347,7 +364,8 @@ fn run_unequal(options: &Options) -> Result<Vec<unequal::Row>, String> {
     let topology = Topology::from_env().map_err(|e| e.to_string())?;
     let machine = unequal::Machine::new(topology, options.emulate.is_some())?;
     let iters_per_ms = unequal::calibrate(&machine)?;
-    let runs = if options.quick { 1 } else { 3 };
+    let runs = options.runs.unwrap_or(if options.quick { 1 } else { 3 });
+    let only = options.only.as_deref();
     println!(
         "== unequal cores (hetsched classes: P [{}], E [{}]; slowed CPUs {:?}; \
          {iters_per_ms:.0} iterations/ms on CPU {})",
@@ -358,7 +376,9 @@ fn run_unequal(options: &Options) -> Result<Vec<unequal::Row>, String> {
     );
     let mut rows = Vec::new();
     match options.emulate {
-        None => rows = unequal::run_workloads(&machine, iters_per_ms, 1.0, Method::None, runs)?,
+        None => {
+            rows = unequal::run_workloads(&machine, iters_per_ms, 1.0, Method::None, runs, only)?
+        }
         Some(target) => {
             for &method in &options.methods {
                 let speed = match method {
@@ -370,16 +390,28 @@ fn run_unequal(options: &Options) -> Result<Vec<unequal::Row>, String> {
                              (a fixed loop on CPU {} vs the slowed CPUs)",
                             machine.fast
                         );
-                        let result =
-                            unequal::run_workloads(&machine, iters_per_ms, measured, method, runs);
+                        let result = unequal::run_workloads(
+                            &machine,
+                            iters_per_ms,
+                            measured,
+                            method,
+                            runs,
+                            only,
+                        );
                         drop(emulation);
                         result?
                     }
                     Method::Inflate => {
                         println!("emulation (inflate): speed {target:.2} by work inflation");
                         workloads::emulate::set_inflation(Some((&machine.slow, target)));
-                        let result =
-                            unequal::run_workloads(&machine, iters_per_ms, target, method, runs);
+                        let result = unequal::run_workloads(
+                            &machine,
+                            iters_per_ms,
+                            target,
+                            method,
+                            runs,
+                            only,
+                        );
                         workloads::emulate::set_inflation(None);
                         result?
                     }
@@ -411,5 +443,39 @@ fn main() -> ExitCode {
             eprintln!("bench: {err}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Options>, String> {
+        parse_args(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn runs_must_be_a_small_whole_number() {
+        let options = parse(&["--runs", "5"]).unwrap().unwrap();
+        assert_eq!(options.runs, Some(5));
+        assert_eq!(parse(&[]).unwrap().unwrap().runs, None);
+        for bad in ["0", "100", "-1", "three", ""] {
+            let err = parse(&["--runs", bad]).err().unwrap();
+            assert!(err.contains("--runs") && err.contains(bad), "{err}");
+        }
+        assert!(parse(&["--runs"]).err().unwrap().contains("--runs"));
+    }
+
+    #[test]
+    fn method_needs_an_emulation() {
+        assert!(parse(&["--method", "fifo"]).is_err());
+        let options = parse(&["--emulate", "0.3", "--method", "inflate"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(options.methods, vec![unequal::Method::Inflate]);
+        assert!(parse(&["--emulate", "0.3", "--method", "slow"])
+            .err()
+            .unwrap()
+            .contains("slow"));
     }
 }

@@ -115,6 +115,9 @@ pub struct Row {
     pub probe_p99_us: Option<f64>,
     /// Worker threads of this runtime.
     pub workers: usize,
+    /// hetsched only: CPU loans per run (an idle P worker moving an E worker's long poll
+    /// onto its CPUs, `WorkerMetrics::cpu_loans`), mean over the runs.
+    pub cpu_loans: Option<f64>,
 }
 
 /// Takes a job.
@@ -129,6 +132,8 @@ struct Contender {
     submit: Submit,
     /// Latency under batch: (submit a batch job, spawn the Interactive probe).
     under_batch: Option<(Submit, SpawnProbe)>,
+    /// hetsched only: CPU loans so far, summed over its workers.
+    cpu_loans: Option<Box<dyn Fn() -> u64>>,
 }
 
 fn hetsched_contender(name: &'static str, builder: Builder) -> Result<Contender, String> {
@@ -138,7 +143,7 @@ fn hetsched_contender(name: &'static str, builder: Builder) -> Result<Contender,
             .map_err(|e| format!("cannot start hetsched: {e}"))?,
     );
     let workers = rt.metrics().workers.len();
-    let (a, b, c) = (rt.clone(), rt.clone(), rt);
+    let (a, b, c) = (rt.clone(), rt.clone(), rt.clone());
     Ok(Contender {
         name,
         workers,
@@ -147,6 +152,9 @@ fn hetsched_contender(name: &'static str, builder: Builder) -> Result<Contender,
             Box::new(move |job| drop(b.spawn_with(Qos::Background, async move { job() }))),
             Box::new(move |probe| drop(c.spawn_with(Qos::Interactive, probe))),
         )),
+        cpu_loans: Some(Box::new(move || {
+            rt.metrics().workers.iter().map(|w| w.cpu_loans).sum()
+        })),
     })
 }
 
@@ -189,6 +197,7 @@ fn contenders(machine: &Machine, speed: f64) -> Result<Vec<Contender>, String> {
             Box::new(move |job| drop(t2.spawn(async move { job() }))),
             Box::new(move |probe| drop(t3.spawn(probe))),
         )),
+        cpu_loans: None,
     });
     let rayon = RayonPool(Arc::new(
         rayon::ThreadPoolBuilder::new()
@@ -201,6 +210,7 @@ fn contenders(machine: &Machine, speed: f64) -> Result<Vec<Contender>, String> {
         workers,
         submit: Box::new(move |job| rayon.0.spawn(job)),
         under_batch: None,
+        cpu_loans: None,
     });
     let plain = PlainPool::new(workers).map_err(|e| format!("cannot start the plain pool: {e}"))?;
     let handle = plain.handle().clone();
@@ -214,6 +224,7 @@ fn contenders(machine: &Machine, speed: f64) -> Result<Vec<Contender>, String> {
             handle.execute(job)
         }),
         under_batch: None,
+        cpu_loans: None,
     });
     let threadpool = threadpool::ThreadPool::new(workers);
     all.push(Contender {
@@ -221,6 +232,7 @@ fn contenders(machine: &Machine, speed: f64) -> Result<Vec<Contender>, String> {
         workers,
         submit: Box::new(move |job| threadpool.execute(job)),
         under_batch: None,
+        cpu_loans: None,
     });
     Ok(all)
 }
@@ -230,21 +242,26 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Run every heterogeneous workload on every runtime at `speed` (already in effect by
-/// `method`); `runs` per cell, median.
+/// Run every heterogeneous workload (whose name contains `only`, if given) on every
+/// runtime at `speed` (already in effect by `method`); `runs` per cell, median.
 pub fn run_workloads(
     machine: &Machine,
     iters_per_ms: f64,
     speed: f64,
     method: Method,
     runs: usize,
+    only: Option<&str>,
 ) -> Result<Vec<Row>, String> {
     let contenders = contenders(machine, speed)?;
     let speeds = machine.speeds(speed);
     let probe_iters = (iters_per_ms * 0.020).round() as u64; // 20 µs on a fast CPU
     let mut rows = Vec::new();
-    for workload in HeteroWorkload::ALL {
+    let selected = HeteroWorkload::ALL
+        .into_iter()
+        .filter(|w| only.map_or(true, |text| w.name().contains(text)));
+    for workload in selected {
         for c in &contenders {
+            let loans_before = c.cpu_loans.as_ref().map(|loans| loans());
             let jobs = workload.jobs(speeds.len(), iters_per_ms);
             let bound_ms = hetero::bound_ms(&jobs, iters_per_ms, &speeds);
             let (makespan_ms, probe_p99_us) = if workload == HeteroWorkload::LatencyUnderBatch {
@@ -265,6 +282,11 @@ pub fn run_workloads(
                     .collect();
                 (median(spans), None)
             };
+            let cpu_loans = c
+                .cpu_loans
+                .as_ref()
+                .zip(loans_before)
+                .map(|(loans, before)| (loans() - before) as f64 / runs as f64);
             rows.push(Row {
                 workload,
                 runtime: c.name,
@@ -274,6 +296,7 @@ pub fn run_workloads(
                 method,
                 probe_p99_us,
                 workers: c.workers,
+                cpu_loans,
             });
         }
     }
@@ -312,7 +335,7 @@ pub fn format_table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<24} {:<8} {:>5} {:<15} {:>3} {:>10} {:>9} {:>9} {:>9} {:>10}",
+        "{:<24} {:<8} {:>5} {:<15} {:>3} {:>10} {:>9} {:>9} {:>9} {:>10} {:>6}",
         "workload",
         "method",
         "speed",
@@ -322,7 +345,8 @@ pub fn format_table(rows: &[Row]) -> String {
         "vs tokio",
         "vs rayon",
         "vs bound",
-        "probe p99"
+        "probe p99",
+        "loans"
     );
     for r in rows {
         let find = |name: &str| {
@@ -339,7 +363,7 @@ pub fn format_table(rows: &[Row]) -> String {
             |b: Option<f64>| b.map_or("-".to_string(), |b| format!("{:.2}x", r.makespan_ms / b));
         let _ = writeln!(
             out,
-            "{:<24} {:<8} {:>5.2} {:<15} {:>3} {:>8.1}ms {:>9} {:>9} {:>8.2}x {:>10}",
+            "{:<24} {:<8} {:>5.2} {:<15} {:>3} {:>8.1}ms {:>9} {:>9} {:>8.2}x {:>10} {:>6}",
             r.workload.name(),
             r.method.name(),
             r.speed,
@@ -350,12 +374,15 @@ pub fn format_table(rows: &[Row]) -> String {
             ratio(find("rayon")),
             r.makespan_ms / r.bound_ms,
             r.probe_p99_us.map_or("-".into(), |p| format!("{p:.1}µs")),
+            r.cpu_loans.map_or("-".into(), |l| format!("{l:.1}")),
         );
     }
     let _ = writeln!(
         out,
         "makespan: median of runs; ratios are this runtime's makespan / the other's (lower is \
-         better); bound: total work / total capacity, or the longest job on the fastest CPU"
+         better); bound: total work / total capacity, or the longest job on the fastest CPU; \
+         loans: hetsched's CPU loans per run (an idle P worker moving an E worker's long poll \
+         onto its CPU)"
     );
     out
 }
@@ -375,6 +402,9 @@ pub fn to_json(rows: &[Row]) -> Vec<serde_json::Value> {
             });
             if let Some(p99) = r.probe_p99_us {
                 row["probe_p99_us"] = json!(p99);
+            }
+            if let Some(loans) = r.cpu_loans {
+                row["cpu_loans"] = json!(loans);
             }
             row
         })

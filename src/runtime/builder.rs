@@ -465,6 +465,13 @@ impl Builder {
                     CoreClass::Performance => 'p',
                     CoreClass::Efficiency => 'e',
                 };
+                // CPU lending (`runtime/lend.rs`), only with CPU ids to move a thread to
+                // and from. Borrowers: the E workers a P worker of this runtime lends to.
+                let placed = !placement.cpus.is_empty();
+                let lends = placed && policy::lends_cpus(self.pin, class, has_efficiency);
+                let borrows = placed
+                    && class == CoreClass::Efficiency
+                    && policy::lends_cpus(self.pin, CoreClass::Performance, has_efficiency);
                 slots.push(WorkerSlot {
                     name: format!("{}-{tag}-{i}", self.thread_name),
                     class,
@@ -475,6 +482,8 @@ impl Builder {
                     }),
                     parker: Default::default(),
                     counters: Default::default(),
+                    lender: lends.then(Default::default),
+                    loan: borrows.then(Default::default),
                 });
                 locals.push(queues);
             }
@@ -514,6 +523,12 @@ impl Builder {
                         },
                     };
                     *slot.counters.hints.lock() = Some(hints);
+                    // Not under loom: its model threads are not OS threads to move.
+                    if let (Some(loan), false) = (&slot.loan, cfg!(loom)) {
+                        if let Some(thread) = sys::current_os_thread() {
+                            loan.set_thread(thread);
+                        }
+                    }
                     // A panicking hook must not kill the worker before it has checked in
                     // (shutdown would wait for it forever): the panic is reported by the
                     // panic hook as usual, and the worker runs on.

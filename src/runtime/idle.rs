@@ -33,6 +33,17 @@ impl Parker {
         *notified = false;
     }
 
+    /// [`park`](Self::park), but for at most `timeout`. True if it was unparked (the token
+    /// is consumed), false if the time ran out first.
+    pub(crate) fn park_timeout(&self, timeout: std::time::Duration) -> bool {
+        let mut notified = self.notified.lock();
+        if !*notified {
+            // One wait, not a loop: a spurious wake-up only makes the caller look early.
+            notified = self.condvar.wait_timeout(notified, timeout).0;
+        }
+        std::mem::replace(&mut *notified, false)
+    }
+
     pub(crate) fn unpark(&self) {
         *self.notified.lock() = true;
         self.condvar.notify_one();
@@ -221,5 +232,16 @@ mod tests {
             "park() lost the early unpark token: still asleep after 10 s"
         );
         sleeper.join().unwrap();
+    }
+
+    #[test]
+    fn timed_park_consumes_a_token_or_times_out() {
+        let parker = Parker::default();
+        // No token: the time runs out.
+        assert!(!parker.park_timeout(std::time::Duration::from_millis(1)));
+        // An early token: returned at once, and consumed.
+        parker.unpark();
+        assert!(parker.park_timeout(std::time::Duration::from_secs(10)));
+        assert!(!parker.park_timeout(std::time::Duration::ZERO));
     }
 }

@@ -83,6 +83,7 @@ pub(crate) struct WorkerCounters {
     pub(crate) steals_from: [Counter; 2],
     pub(crate) parks: Counter,
     pub(crate) unparks: Counter,
+    pub(crate) cpu_loans: Counter,
     pub(crate) scheduled: [Counter; LANES],
     pub(crate) latency: [Histogram; LANES],
     pub(crate) hints: Mutex<Option<Hints>>,
@@ -124,6 +125,9 @@ pub struct WorkerMetrics {
     pub parks: u64,
     /// Times it was woken from sleep.
     pub unparks: u64,
+    /// Times this idle performance worker lent its CPUs to an efficiency worker stuck in a
+    /// long poll (moved that thread onto its CPUs; see [`Pin::Spill`](crate::Pin::Spill)).
+    pub cpu_loans: u64,
     /// Outcome of pinning and QoS hints (None until the thread has started).
     pub hints: Option<Hints>,
 }
@@ -267,6 +271,7 @@ pub(crate) fn snapshot<'a>(
             steals_from: [c.steals_from[0].get(), c.steals_from[1].get()],
             parks: c.parks.get(),
             unparks: c.unparks.get(),
+            cpu_loans: c.cpu_loans.get(),
             hints: c.hints.lock().clone(),
         });
     }

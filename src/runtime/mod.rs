@@ -17,6 +17,7 @@ mod blocking;
 mod builder;
 mod context;
 mod idle;
+mod lend;
 mod metrics;
 pub mod policy;
 mod registry;
@@ -37,6 +38,64 @@ pub mod __loom {
             .iter()
             .map(|w| w.counters.parks.get())
             .sum()
+    }
+
+    /// One E worker's side of CPU lending (`runtime/lend.rs`), with a stand-in OS thread
+    /// (under loom nothing is really moved; the lock's state is the affinity).
+    pub struct Loan(super::lend::Loan);
+
+    impl Default for Loan {
+        fn default() -> Self {
+            let loan = super::lend::Loan::default();
+            loan.set_thread(crate::sys::OsThread(0));
+            Loan(loan)
+        }
+    }
+
+    impl Loan {
+        /// The E worker starts a poll.
+        pub fn begin_poll(&self) {
+            self.0.begin_poll()
+        }
+        /// The E worker's poll ends.
+        pub fn end_poll(&self) {
+            self.0.end_poll(&[0, 1])
+        }
+        /// The poll a would-be lender sees running.
+        pub fn running_poll(&self) -> Option<usize> {
+            self.0.running_poll()
+        }
+        /// Worker `lender` lends its CPUs to poll `poll`; whether the loan stands.
+        pub fn lend(&self, poll: usize, lender: usize) -> bool {
+            self.0.lend(poll, lender, &[0], &[0, 1])
+        }
+        /// The lender woke: it takes its CPUs back.
+        pub fn take_back(&self, lender: usize) {
+            self.0.take_back(Some(lender), &[0, 1])
+        }
+        /// Is the thread on a lender's CPUs now?
+        pub fn is_lent(&self) -> bool {
+            self.0.is_lent()
+        }
+        /// The E worker goes to sleep (false) or wakes (true).
+        pub fn set_awake(&self, awake: bool) {
+            self.0.set_awake(awake)
+        }
+    }
+
+    /// A lending P worker's side of the blind-sleep handshake.
+    #[derive(Default)]
+    pub struct Lender(super::lend::Lender);
+
+    impl Lender {
+        /// Going to sleep: blind (true) if no E worker in `loans` is awake.
+        pub fn sleeps_blind(&self, loans: &[&Loan]) -> bool {
+            self.0.sleeps_blind(loans.iter().map(|l| &l.0))
+        }
+        /// An E worker woke: must it unpark this lender?
+        pub fn needs_nudge(&self) -> bool {
+            self.0.needs_nudge()
+        }
     }
 
     /// Times the runtime's workers were woken from sleep, summed over workers.

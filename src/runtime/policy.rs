@@ -27,11 +27,19 @@
 //! actively pulls the lone task of a CPU whose capacity is reduced), and a P worker that
 //! wakes preempts it at once, so latency-critical work never waits behind it. Measured on
 //! an emulated 1P+1E machine in BENCHMARKS.md ("Unequal cores").
+//!
+//! **Unequal cores: lending** (`lends_cpus`, `borrower`, `LEND_AFTER`). A long job that an
+//! E worker is polling on a slow CPU cannot be stolen. A P worker with nothing to do looks
+//! at the E workers twice, [`LEND_AFTER`] apart, and lends its CPUs to one that was in the
+//! same poll both times (`runtime/lend.rs` moves the thread and moves it back when the P
+//! worker wakes or the poll ends). The kernel does the same on its own where it knows the
+//! CPUs' capacities, only later; where it does not, nothing else would.
 
 use super::builder::Pin;
 use crate::task::Qos;
 use crate::topology::CoreClass;
 use std::fmt;
+use std::time::Duration;
 
 /// A scheduling lane: the queue class a task's [`Qos`] puts it in.
 ///
@@ -265,6 +273,37 @@ pub(crate) fn efficiency_slots(pin: Pin, e_workers: usize, e_cpus: usize) -> Opt
 /// Does a worker of `class` need one of the [`efficiency_slots`] to take a task of `lane`?
 pub(crate) fn needs_efficiency_slot(class: CoreClass, lane: Lane) -> bool {
     class == CoreClass::Efficiency && matches!(lane, Lane::Default | Lane::Utility)
+}
+
+/// How long an efficiency worker's poll must have been running before an idle
+/// performance worker lends it its CPUs ([`lends_cpus`], [`borrower`]).
+///
+/// A poll that has run this long is a long job, not one of many short tasks: moving its
+/// thread costs a migration (tens of µs of cold caches) against the milliseconds it would
+/// still run at E speed. Shorter tasks (the 100-200 µs ones of the benchmarks) never
+/// trigger it, and a P worker only looks once per this interval while it is idle.
+pub(crate) const LEND_AFTER: Duration = Duration::from_millis(1);
+
+/// Does an idle worker of `class` lend its CPUs to efficiency workers stuck in long polls
+/// (see `runtime/lend.rs`)? Only performance workers under [`Pin::Spill`], where E
+/// workers may run on P CPUs anyway (lending only makes the move happen now) and a P
+/// worker that wakes preempts them at once (they run at the lowest OS priority). Under
+/// `Class` and `Core` an E worker must stay on its CPUs; under `Off` the kernel decides.
+pub(crate) fn lends_cpus(pin: Pin, class: CoreClass, has_efficiency_workers: bool) -> bool {
+    pin == Pin::Spill && class == CoreClass::Performance && has_efficiency_workers
+}
+
+/// Which efficiency worker an idle P worker lends its CPUs to, from two looks at the
+/// workers [`LEND_AFTER`] apart: `before[i]` / `after[i]` is the number of the poll worker
+/// `i` was running (`None`: not polling, not an E worker, or already lent). The first
+/// worker seen in the *same* poll both times: that poll has run for at least
+/// `LEND_AFTER`. A worker that finished a poll in between and started another is not
+/// picked (its new poll may be short).
+pub(crate) fn borrower(before: &[Option<usize>], after: &[Option<usize>]) -> Option<usize> {
+    before
+        .iter()
+        .zip(after)
+        .position(|(b, a)| b.is_some() && b == a)
 }
 
 /// Where to look first within a lane.
@@ -582,6 +621,42 @@ mod tests {
             let workers = default_workers(Efficiency, Pin::Spill, p, e);
             assert_eq!(efficiency_slots(Pin::Spill, workers, e), Some(e));
         }
+    }
+
+    #[test]
+    fn only_spilling_performance_workers_lend_their_cpus() {
+        for pin in [Pin::Spill, Pin::Class, Pin::Core, Pin::Off] {
+            for class in CLASSES {
+                for has_e in [true, false] {
+                    assert_eq!(
+                        lends_cpus(pin, class, has_e),
+                        pin == Pin::Spill && class == Performance && has_e,
+                        "{pin:?} {class:?} has_e={has_e}"
+                    );
+                }
+            }
+        }
+        // The borrower's placement is what makes the loan safe: a spilling E worker may
+        // already run on the P CPUs, at the lowest priority.
+        let e = thread_placement(Pin::Spill, Efficiency, 0, &[0, 1], &[2]);
+        assert!(e.idle_priority);
+        assert!([0, 1].iter().all(|cpu| e.cpus.contains(cpu)));
+    }
+
+    #[test]
+    fn the_borrower_is_in_the_same_poll_on_both_looks() {
+        // Same poll both times: that poll has run for LEND_AFTER at least.
+        assert_eq!(borrower(&[None, Some(3)], &[None, Some(3)]), Some(1));
+        // The first such worker wins.
+        assert_eq!(borrower(&[Some(1), Some(3)], &[Some(1), Some(3)]), Some(0));
+        // A new poll since the first look (or an ended one, or one lent meanwhile): no.
+        assert_eq!(borrower(&[Some(3)], &[Some(5)]), None);
+        assert_eq!(borrower(&[Some(3)], &[None]), None);
+        assert_eq!(borrower(&[None], &[Some(3)]), None);
+        assert_eq!(borrower(&[None, None], &[None, None]), None);
+        assert_eq!(borrower(&[], &[]), None);
+        // Short polls are left alone: LEND_AFTER is well above a 200 µs task.
+        assert!(LEND_AFTER >= Duration::from_micros(500));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use super::blocking::BlockingPool;
 use super::context;
 use super::idle::{Idle, Parker};
+use super::lend::{Lender, Loan};
 use super::metrics::{self, ExternalCounters, RuntimeMetrics, WorkerCounters, WorkerInfo};
 use super::policy::{self, Lane, Placement, Readiness, LANES};
 use super::registry::{Registration, Registry};
@@ -31,6 +32,11 @@ pub(crate) struct WorkerSlot {
     pub(crate) stealers: [Option<Stealer<Task>>; LANES],
     pub(crate) parker: Parker,
     pub(crate) counters: WorkerCounters,
+    /// A P worker that lends its CPUs to E workers in long polls when idle
+    /// (`policy::lends_cpus`); `None` for the others.
+    pub(crate) lender: Option<Lender>,
+    /// An E worker that may be lent CPUs (`runtime/lend.rs`); `None` for the others.
+    pub(crate) loan: Option<Loan>,
 }
 
 pub(crate) struct Shared {
@@ -399,6 +405,8 @@ mod tests {
             stealers: [None, None, None, None],
             parker: Parker::default(),
             counters: WorkerCounters::default(),
+            lender: None,
+            loan: None,
         };
         let blocking = BlockingPool::new(1, Duration::from_secs(1), "test".to_string());
         Arc::new(Shared::new(vec![slot], true, None, blocking))

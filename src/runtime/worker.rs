@@ -132,9 +132,16 @@ impl WorkerCore {
             counters.latency[lane.index()].record(now.saturating_sub(queued_at));
         }
         let _qos = TaskQosGuard::set(header.qos);
+        let slot = &self.shared.workers[self.index];
+        if let Some(loan) = &slot.loan {
+            loan.begin_poll();
+        }
         // The task wrapper already turns a panic in `poll` into a JoinError; this catches a
         // panic from dropping a future, so that the worker lives on.
         let _ = catch_unwind(AssertUnwindSafe(|| task.run()));
+        if let Some(loan) = &slot.loan {
+            loan.end_poll(&slot.cpus);
+        }
         if self.holds_slot.replace(false) {
             self.shared.release_slot();
         }
@@ -283,19 +290,102 @@ impl WorkerCore {
             return;
         }
         self.counters().parks.bump();
+        let slot = &shared.workers[self.index];
+        if let Some(loan) = &slot.loan {
+            loan.set_awake(false);
+        }
+        let mut lent_to = None;
         loop {
-            shared.workers[self.index].parker.park();
+            // A lending P worker watches the E workers while any is awake: it sleeps in
+            // LEND_AFTER steps and may lend its CPUs after each (`runtime/lend.rs`).
+            let watching = slot
+                .lender
+                .as_ref()
+                .is_some_and(|lender| !lender.sleeps_blind(self.loans()));
+            if watching {
+                let before = self.running_e_polls();
+                if !slot.parker.park_timeout(policy::LEND_AFTER) {
+                    lent_to = self.keep_or_lend(lent_to, &before);
+                    continue;
+                }
+            } else {
+                slot.parker.park();
+            }
+            if let Some(lender) = &slot.lender {
+                lender.woke();
+            }
             // Woken by a notifier (or shutdown): it took us off the sleeper list and counted
             // us as a searcher. Still listed: a stale token from a notifier that lost a race
-            // with `cancel_sleep` earlier, so nobody counted us; sleep on.
+            // with `cancel_sleep` earlier (or a nudge to start watching); sleep on.
             if crate::loom::mutation!("drop_recheck")
                 || !shared.idle.is_sleeper(self.index, self.class)
             {
                 break;
             }
         }
+        if let Some(e) = lent_to {
+            // Work for us again: the E thread gets its own CPUs back (and so can leave ours).
+            let borrower = &shared.workers[e];
+            if let Some(loan) = &borrower.loan {
+                loan.take_back(Some(self.index), &borrower.cpus);
+            }
+        }
+        if let Some(loan) = &slot.loan {
+            loan.set_awake(true);
+            // A lender sleeping blind starts watching this worker.
+            for lender_slot in shared.workers.iter() {
+                if lender_slot.lender.as_ref().is_some_and(|l| l.needs_nudge()) {
+                    lender_slot.parker.unpark();
+                }
+            }
+        }
         self.counters().unparks.bump();
         self.searching.set(true);
+    }
+
+    /// The E workers that may borrow our CPUs.
+    fn loans(&self) -> impl Iterator<Item = &super::lend::Loan> {
+        self.shared.workers.iter().filter_map(|w| w.loan.as_ref())
+    }
+
+    /// The poll each worker is running, for the E workers that may borrow our CPUs
+    /// (`None` for the others; see `Loan::running_poll`).
+    fn running_e_polls(&self) -> Vec<Option<usize>> {
+        self.shared
+            .workers
+            .iter()
+            .map(|w| w.loan.as_ref().and_then(|loan| loan.running_poll()))
+            .collect()
+    }
+
+    /// After sleeping `LEND_AFTER` since `before` was seen: keep the loan we made (if its
+    /// poll is still running), else lend our CPUs to an E worker still in the same poll,
+    /// if the policy picks one. Returns the borrower.
+    fn keep_or_lend(&self, lent_to: Option<usize>, before: &[Option<usize>]) -> Option<usize> {
+        let workers = &self.shared.workers;
+        if let Some(e) = lent_to {
+            if workers[e]
+                .loan
+                .as_ref()
+                .is_some_and(|loan| loan.is_lent_by(self.index))
+            {
+                return Some(e);
+            }
+        }
+        let after = self.running_e_polls();
+        let e = policy::borrower(before, &after)?;
+        let loan = workers[e].loan.as_ref()?;
+        let poll = after[e]?;
+        if !loan.lend(
+            poll,
+            self.index,
+            &workers[self.index].cpus,
+            &workers[e].cpus,
+        ) {
+            return None;
+        }
+        self.counters().cpu_loans.bump();
+        Some(e)
     }
 
     /// Shutdown: drop every task still in this worker's own queues (dropping a runnable

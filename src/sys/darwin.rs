@@ -7,7 +7,7 @@
 //! preferably on efficiency cores. `setpriority` on Darwin
 //! applies to the whole process, so per-thread nice is `Unsupported` too.
 
-use super::{HintOutcome, ThreadQos};
+use super::{HintOutcome, OsThread, ThreadQos};
 
 /// `qos_class_t` values from Apple's `<sys/qos.h>` (libpthread). The type is a C enum of
 /// `unsigned int`, so a `u32` has the same ABI. Declared here rather than taken from
@@ -45,6 +45,14 @@ pub(super) fn pin_current_thread(_cpus: &[usize]) -> HintOutcome {
 
 pub(super) fn current_thread_affinity() -> Result<Vec<usize>, HintOutcome> {
     Err(HintOutcome::Unsupported)
+}
+
+pub(super) fn current_os_thread() -> Option<OsThread> {
+    None
+}
+
+pub(super) fn pin_thread(_thread: OsThread, _cpus: &[usize]) -> HintOutcome {
+    HintOutcome::Unsupported
 }
 
 pub(super) fn current_cpu() -> Option<usize> {

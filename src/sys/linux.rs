@@ -4,7 +4,7 @@
 //! The pure parts (building a CPU mask, reading one back, laying out `sched_attr`) are
 //! plain functions so they can be tested without calling the kernel, also under Miri.
 
-use super::{HintOutcome, ThreadQos, MAX_NICE, MIN_NICE};
+use super::{HintOutcome, OsThread, ThreadQos, MAX_NICE, MIN_NICE};
 use std::mem::size_of;
 
 /// Bits in one word of a kernel CPU mask (`unsigned long`).
@@ -183,6 +183,20 @@ fn current_tid() -> libc::pid_t {
 }
 
 pub(super) fn pin_current_thread(cpus: &[usize]) -> HintOutcome {
+    // tid 0 means the calling thread.
+    pin_thread_id(0, cpus)
+}
+
+pub(super) fn current_os_thread() -> Option<OsThread> {
+    Some(OsThread(current_tid()))
+}
+
+pub(super) fn pin_thread(thread: OsThread, cpus: &[usize]) -> HintOutcome {
+    pin_thread_id(thread.0, cpus)
+}
+
+/// `sched_setaffinity` for the kernel thread `tid` (0: the calling thread).
+fn pin_thread_id(tid: libc::pid_t, cpus: &[usize]) -> HintOutcome {
     let mask = match cpu_mask_from_ids(cpus) {
         Ok(mask) => mask,
         Err(errno) => return HintOutcome::Failed { errno },
@@ -191,8 +205,8 @@ pub(super) fn pin_current_thread(cpus: &[usize]) -> HintOutcome {
     // SAFETY: `mask` is a live, initialised buffer of exactly `bytes` bytes; the kernel
     // only reads it. The pointer cast only changes the pointee type the FFI declaration
     // names (the kernel treats the buffer as an array of unsigned long, which it is); Rust
-    // never reads it as a `cpu_set_t`. pid 0 means the calling thread.
-    let rc = unsafe { libc::sched_setaffinity(0, bytes, mask.as_ptr().cast()) };
+    // never reads it as a `cpu_set_t`. A stale tid only makes the call fail (ESRCH).
+    let rc = unsafe { libc::sched_setaffinity(tid, bytes, mask.as_ptr().cast()) };
     if rc == 0 {
         HintOutcome::Applied
     } else {

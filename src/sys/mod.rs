@@ -160,6 +160,25 @@ pub fn pin_current_thread(cpus: &[usize]) -> HintOutcome {
     imp::pin_current_thread(cpus)
 }
 
+/// A kernel thread that another thread can place (its thread id on Linux).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OsThread(
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    pub(crate)  i32,
+);
+
+/// The calling thread as a kernel thread others can place; `None` where the OS cannot move
+/// another thread (everything but Linux / Android).
+pub(crate) fn current_os_thread() -> Option<OsThread> {
+    imp::current_os_thread()
+}
+
+/// Pins `thread` (another thread of this process) to `cpus`, as [`pin_current_thread`]
+/// does for the calling thread; `Unsupported` where [`current_os_thread`] gives nothing.
+pub(crate) fn pin_thread(thread: OsThread, cpus: &[usize]) -> HintOutcome {
+    imp::pin_thread(thread, cpus)
+}
+
 /// The CPUs the calling thread may run on, ascending; `None` where the OS does not say
 /// (macOS, Windows, or a failing `sched_getaffinity`). Ids of
 /// [`MAX_CPUS`](crate::topology::MAX_CPUS) or more are left out (the same limit as

@@ -5,7 +5,7 @@
 //! `SetThreadInformation(ThreadPowerThrottling)`; both need the `windows-sys` dependency
 //! and a Windows machine to test on, so they are left for later.
 
-use super::{HintOutcome, ThreadQos};
+use super::{HintOutcome, OsThread, ThreadQos};
 
 pub(super) fn pin_current_thread(_cpus: &[usize]) -> HintOutcome {
     HintOutcome::Unsupported
@@ -13,6 +13,14 @@ pub(super) fn pin_current_thread(_cpus: &[usize]) -> HintOutcome {
 
 pub(super) fn current_thread_affinity() -> Result<Vec<usize>, HintOutcome> {
     Err(HintOutcome::Unsupported)
+}
+
+pub(super) fn current_os_thread() -> Option<OsThread> {
+    None
+}
+
+pub(super) fn pin_thread(_thread: OsThread, _cpus: &[usize]) -> HintOutcome {
+    HintOutcome::Unsupported
 }
 
 pub(super) fn current_cpu() -> Option<usize> {
