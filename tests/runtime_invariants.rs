@@ -293,6 +293,140 @@ fn a_flood_of_critical_work_does_not_starve_background() {
     );
 }
 
+/// Invariant 4, both sources: with the Critical lane never empty and the Default injector
+/// kept fed from a foreign thread, a Default task in the worker's own queue and one in its
+/// LIFO slot are still polled (a lane's fair turns alternate between injector and queue).
+#[test]
+fn fair_turns_reach_the_own_queue_and_the_lifo_slot_while_the_injector_is_fed() {
+    let rt = Builder::new()
+        .topology(common::homogeneous_topology(1))
+        .workers(CoreClass::Performance, 1)
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (local_ran, lifo_ran) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    // The LIFO candidate: a Default task parked on a channel, polled once before the flood.
+    let (wake_lifo, woken) = oneshot::channel::<()>();
+    let lifo_task = rt.spawn_with(Qos::Default, {
+        let lifo_ran = lifo_ran.clone();
+        async move {
+            woken.await.unwrap();
+            lifo_ran.store(true, SeqCst);
+        }
+    });
+    wait_until("the LIFO candidate waits on its channel", || {
+        rt.metrics().workers[0].polls_by_lane[Lane::Default.index()] >= 1
+    });
+    // Feed the Default injector from a foreign thread: 50 tasks a millisecond, far more
+    // than fair turns take from it (one turn of the lane per FAIR_INTERVAL × 4 polls of
+    // 20 µs, below), up to a cap that keeps memory bounded if the test fails.
+    let fed = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let feeder = {
+        let (handle, stop, fed, ran) = (rt.handle(), stop.clone(), fed.clone(), ran.clone());
+        std::thread::spawn(move || {
+            while !stop.load(SeqCst) && fed.load(SeqCst) < 500_000 {
+                for _ in 0..50 {
+                    fed.fetch_add(1, SeqCst);
+                    let ran = ran.clone();
+                    drop(handle.spawn_with(Qos::Default, async move {
+                        ran.fetch_add(1, SeqCst);
+                    }));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    wait_until("the injector is fed", || fed.load(SeqCst) >= 1_000);
+    // The flood: one Critical task that works 20 µs and yields on every poll (so the
+    // Critical lane is never empty). On its first poll it spawns a Default task (into this
+    // worker's own queue) and wakes the LIFO candidate (into this worker's LIFO slot).
+    let flood = rt.spawn_with(Qos::Interactive, {
+        let (stop, local_ran) = (stop.clone(), local_ran.clone());
+        async move {
+            drop(hetsched::spawn_with(Qos::Default, async move {
+                local_ran.store(true, SeqCst);
+            }));
+            wake_lifo.send(()).unwrap();
+            while !stop.load(SeqCst) {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_micros(20) {
+                    std::hint::spin_loop();
+                }
+                hetsched::yield_now().await;
+            }
+        }
+    });
+    wait_until("the own queue's Default task runs", || {
+        local_ran.load(SeqCst)
+    });
+    wait_until("the LIFO slot's Default task runs", || {
+        lifo_ran.load(SeqCst)
+    });
+    assert!(
+        fed.load(SeqCst) - ran.load(SeqCst) > 0,
+        "the injector was still fed (else the test shows nothing)"
+    );
+    stop.store(true, SeqCst);
+    feeder.join().unwrap();
+    rt.block_on(flood).unwrap();
+    rt.block_on(lifo_task).unwrap();
+}
+
+/// A task woken during its own poll by something other than `yield_now` (here: it wakes
+/// itself through its own waker, as a channel it sends on and awaits would) is an ordinary
+/// wake: it takes the LIFO slot and runs before a task queued earlier. A real `yield_now`
+/// goes behind that task.
+#[test]
+fn only_yield_now_counts_as_a_yield() {
+    struct SelfWake(bool);
+    impl std::future::Future for SelfWake {
+        type Output = ();
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            if self.0 {
+                return std::task::Poll::Ready(());
+            }
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+    let rt = Builder::new()
+        .topology(common::homogeneous_topology(1))
+        .workers(CoreClass::Performance, 1)
+        .build()
+        .unwrap();
+    for real_yield in [false, true] {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (a, b) = (order.clone(), order.clone());
+        rt.block_on(rt.spawn(async move {
+            // Queued first, on this worker's own queue.
+            let other = hetsched::spawn(async move { b.lock().unwrap().push("other") });
+            if real_yield {
+                hetsched::yield_now().await;
+            } else {
+                SelfWake(false).await;
+            }
+            a.lock().unwrap().push("self");
+            other.await.unwrap();
+        }))
+        .unwrap();
+        let order = order.lock().unwrap().clone();
+        let expected = if real_yield {
+            ["other", "self"]
+        } else {
+            ["self", "other"]
+        };
+        assert_eq!(order, expected, "real_yield={real_yield}");
+    }
+}
+
 /// Invariant 5: a woken task keeps its lane, never runs on two threads at once, and is
 /// never lost, under wakes from many foreign threads.
 #[test]

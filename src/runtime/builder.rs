@@ -1,6 +1,7 @@
 //! `Builder`: configuration (code and environment) → a running [`Runtime`].
 
 use super::blocking::BlockingPool;
+use super::lend::Lender;
 use super::policy::{self, LANES};
 use super::shared::{Shared, WorkerSlot};
 use super::worker::worker_main;
@@ -47,9 +48,13 @@ pub enum Pin {
     /// on every CPU of the runtime at the lowest OS priority (`SCHED_IDLE` on Linux), and
     /// by default there is one E worker per CPU of either class. Efficiency work soaks up
     /// every CPU the P workers leave idle, the kernel moves it off a slow core onto an idle
-    /// fast one, and a P worker that wakes preempts it at once. The right choice when
-    /// finishing sooner matters more than keeping E work off P cores. On a machine with
-    /// one core kind it is the same as `Class`.
+    /// fast one, and a P worker that wakes preempts it at once. An idle P worker also
+    /// *lends* its CPUs to an E worker that has been in one poll for 1 ms or more (moves
+    /// that thread onto them until it wakes or the poll ends; counted in
+    /// [`WorkerMetrics::cpu_loans`](crate::WorkerMetrics::cpu_loans)), for kernels that do
+    /// not know the cores are unequal. The right choice when finishing sooner matters more
+    /// than keeping E work off P cores. On a machine with one core kind it is the same as
+    /// `Class`.
     #[default]
     Spill,
     /// Each worker may run on any CPU of its class: the OS still balances within the
@@ -482,7 +487,7 @@ impl Builder {
                     }),
                     parker: Default::default(),
                     counters: Default::default(),
-                    lender: lends.then(Default::default),
+                    lender: lends.then(|| Lender::new(e_cpus)),
                     loan: borrows.then(Default::default),
                 });
                 locals.push(queues);

@@ -19,6 +19,22 @@ crate::loom::thread_local! {
     static SAMPLE: Cell<u32> = const { Cell::new(0) };
     /// Per-thread shard hint for the task registry (threads that are not workers).
     static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// The task being polled on this thread called `yield_now` (and so woke itself).
+    static YIELD_REQUESTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// `yield_now` is about to wake the task it runs in: its reschedule is a real yield, not
+/// a wake by someone else that happened during the poll (a channel, a timer).
+pub(crate) fn request_yield() {
+    YIELD_REQUESTED.with(|y| y.set(true));
+}
+
+/// Did the task just polled on this thread yield? Clears the answer. A task woken while
+/// running is rescheduled on the thread that polled it, right after its poll, so the
+/// answer is about that task (and the worker clears it after every poll, so a yield whose
+/// wake-up never came cannot leak into the next task).
+pub(crate) fn take_yield_request() -> bool {
+    YIELD_REQUESTED.with(|y| y.replace(false))
 }
 
 /// Run `f` with the worker core of this thread, if this thread is a worker.

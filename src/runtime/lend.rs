@@ -11,7 +11,8 @@
 //! keeps its lowest OS priority, so the P worker still preempts it the moment it has work
 //! again), and gives the thread its wide set back when it wakes, or the E worker takes it
 //! back itself when that poll ends. When to lend is the policy's decision
-//! ([`policy::borrower`](super::policy::borrower), [`policy::LEND_AFTER`](super::policy::LEND_AFTER)).
+//! ([`policy::borrower`](super::policy::borrower), [`policy::LEND_AFTER`](super::policy::LEND_AFTER),
+//! [`policy::lending_pays`](super::policy::lending_pays)).
 //!
 //! The protocol (one [`Loan`] per E worker; loom model `loom-tests/tests/lend.rs`):
 //! - the E worker bumps `polls` to odd when a poll starts and to even when it ends; at the
@@ -164,9 +165,24 @@ impl Loan {
 #[derive(Default)]
 pub(crate) struct Lender {
     blind: AtomicBool,
+    /// How many E CPUs the runtime has (for `policy::lending_pays`).
+    e_cpus: usize,
 }
 
 impl Lender {
+    pub(crate) fn new(e_cpus: usize) -> Lender {
+        Lender {
+            blind: AtomicBool::new(false),
+            e_cpus,
+        }
+    }
+
+    /// Would lending add capacity now (`policy::lending_pays`)?
+    pub(crate) fn pays<'a>(&self, loans: impl Iterator<Item = &'a Loan>) -> bool {
+        let awake = loans.filter(|loan| loan.awake.load(Relaxed)).count();
+        super::policy::lending_pays(awake, self.e_cpus)
+    }
+
     /// Going to sleep: sleep blind (true) if no E worker among `loans` is awake, else
     /// watch them (false).
     pub(crate) fn sleeps_blind<'a>(&self, mut loans: impl Iterator<Item = &'a Loan>) -> bool {

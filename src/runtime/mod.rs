@@ -117,7 +117,7 @@ pub use metrics::{
     BlockingMetrics, Hints, LaneMetrics, LatencyHistogram, RuntimeMetrics, WorkerMetrics,
     LATENCY_BUCKETS, LATENCY_SAMPLE_EVERY,
 };
-pub use policy::{Lane, FAIR_INTERVAL, MAX_LIFO_STREAK};
+pub use policy::{Lane, FAIRNESS_BOUND, FAIR_INTERVAL, MAX_LIFO_STREAK};
 
 use crate::loom::sync::Arc;
 use crate::task::{JoinHandle, Qos};
@@ -481,6 +481,7 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
+        context::request_yield();
         cx.waker().wake_by_ref();
         Poll::Pending
     }

@@ -115,7 +115,9 @@ impl Shared {
         let (runnable, handle) = this.registry.register(shard, lane, |key| {
             let guard = Registration::new(registry, key, lane);
             let schedule = move |runnable: Task, info: async_task::ScheduleInfo| {
-                let readiness = if info.woken_while_running {
+                // Woken during its own poll: a yield only if it was `yield_now` that woke it
+                // (a channel or timer firing mid-poll is an ordinary wake: LIFO slot).
+                let readiness = if info.woken_while_running && context::take_yield_request() {
                     Readiness::Yielded
                 } else {
                     Readiness::Woken

@@ -139,6 +139,9 @@ impl WorkerCore {
         // The task wrapper already turns a panic in `poll` into a JoinError; this catches a
         // panic from dropping a future, so that the worker lives on.
         let _ = catch_unwind(AssertUnwindSafe(|| task.run()));
+        // A `yield_now` whose task was not rescheduled by this poll (it was cancelled)
+        // must not make the next task's self-wake look like a yield.
+        context::take_yield_request();
         if let Some(loan) = &slot.loan {
             loan.end_poll(&slot.cpus);
         }
@@ -182,6 +185,7 @@ impl WorkerCore {
             let found = self.take_with_slot(lane, || match source {
                 Source::LocalFirst => self.pop_local(lane).or_else(|| self.pop_injector(lane)),
                 Source::InjectorFirst => self.pop_injector(lane).or_else(|| self.pop_local(lane)),
+                Source::FairInjector | Source::FairQueue => self.take_on_fair_turn(lane, source),
             });
             if found.is_some() {
                 return found;
@@ -208,6 +212,11 @@ impl WorkerCore {
             }
         }
         drop(lifo);
+        self.pop_queue(lane)
+    }
+
+    /// The head of this worker's own queue for `lane` (not the LIFO slot).
+    fn pop_queue(&self, lane: Lane) -> Option<Task> {
         // The streak ends only when a task really comes from elsewhere: resetting it on
         // every lane looked at (the first lane is looked at on every search) would let two
         // tasks waking each other through the slot starve this worker's queue for ever.
@@ -216,6 +225,22 @@ impl WorkerCore {
             self.lifo_streak.set(0);
         }
         task
+    }
+
+    /// A fair turn for `lane`'s own queue: the LIFO slot's task of that lane joins the
+    /// back of the queue, so that it and the queue's head are both reached within the
+    /// fairness bound (a slot refilled on every poll would otherwise always come first).
+    fn lifo_to_queue(&self, lane: Lane) {
+        let mut lifo = self.lifo.borrow_mut();
+        if lifo
+            .as_ref()
+            .is_some_and(|t| Lane::of(t.metadata().qos) == lane)
+        {
+            if let Some(task) = lifo.take() {
+                drop(lifo);
+                self.push_local(lane, task);
+            }
+        }
     }
 
     fn pop_injector(&self, lane: Lane) -> Option<Task> {
@@ -232,6 +257,36 @@ impl WorkerCore {
                     if !local.is_empty() {
                         self.shared.notify(lane);
                     }
+                    return Some(task);
+                }
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    /// A fair turn's take (one poll in `FAIR_INTERVAL`): kept out of line, so that the
+    /// search loop every other poll runs stays small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn take_on_fair_turn(&self, lane: Lane, source: Source) -> Option<Task> {
+        if source == Source::FairQueue {
+            self.lifo_to_queue(lane);
+            self.pop_queue(lane).or_else(|| self.pop_injector(lane))
+        } else {
+            self.pop_injector_one(lane).or_else(|| self.pop_local(lane))
+        }
+    }
+
+    /// One task from the head of `lane`'s injector, none moved into our queue (a fair
+    /// turn; see `policy::Source::FairInjector`).
+    fn pop_injector_one(&self, lane: Lane) -> Option<Task> {
+        self.locals[lane.index()].as_ref()?;
+        let injector = &self.shared.injectors[lane.index()];
+        loop {
+            match injector.steal() {
+                Steal::Success(task) => {
+                    self.lifo_streak.set(0);
                     return Some(task);
                 }
                 Steal::Empty => return None,
@@ -371,6 +426,10 @@ impl WorkerCore {
             {
                 return Some(e);
             }
+        }
+        let lender = workers[self.index].lender.as_ref()?;
+        if !lender.pays(self.loans()) {
+            return None;
         }
         let after = self.running_e_polls();
         let e = policy::borrower(before, &after)?;
