@@ -35,7 +35,7 @@
 //!
 //! **Unequal cores: lending** (`lends_cpus`, `borrower`, `LEND_AFTER`). A long job that an
 //! E worker is polling on a slow CPU cannot be stolen. A P worker with nothing to do looks
-//! at the E workers twice, [`LEND_AFTER`] apart, and lends its CPUs to one that was in the
+//! at the E workers twice, `LEND_AFTER` (1 ms) apart, and lends its CPUs to one that was in the
 //! same poll both times (`runtime/lend.rs` moves the thread and moves it back when the P
 //! worker wakes or the poll ends). The kernel does the same on its own where it knows the
 //! CPUs' capacities, only later; where it does not, nothing else would.
@@ -75,7 +75,7 @@ pub(crate) const LANES: usize = 4;
 pub const FAIR_INTERVAL: u32 = 61;
 
 /// The fairness bound, in polls of one worker (see the module docs): two fair turns of
-/// each of the at most [`LANES`] lanes, one per source.
+/// each of the at most 4 lanes, one per source.
 pub const FAIRNESS_BOUND: u32 = 2 * FAIR_INTERVAL * LANES as u32;
 
 /// At most this many polls in a row come from a worker's LIFO slot; then the slot's task
