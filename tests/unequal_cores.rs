@@ -285,3 +285,23 @@ fn class_pinning_never_lends() {
     .unwrap();
     assert_eq!(loans(&rt), 0);
 }
+
+#[test]
+fn metrics_report_the_efficiency_speed_the_runtime_was_built_with() {
+    let d = declared();
+    // Declared classes carry no speed evidence: unknown until the operator says.
+    let unknown = Builder::new().topology(d.topology.clone()).build().unwrap();
+    assert_eq!(unknown.metrics().efficiency_speed, None);
+    let rt = Builder::new()
+        .topology(d.topology.clone().with_efficiency_speed(0.45).unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(rt.metrics().efficiency_speed, Some(0.45));
+    // One core kind: no E speed at all.
+    let allowed = Topology::detect().allowed().clone();
+    let one_kind = Builder::new()
+        .topology(Topology::with_classes(allowed, CpuSet::new()).unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(one_kind.metrics().efficiency_speed, None);
+}

@@ -501,6 +501,7 @@ impl Builder {
         let slots_limit = policy::efficiency_slots(self.pin, e_workers, e_cpus);
         let mut shared = Shared::new(slots, has_efficiency, slots_limit, blocking);
         shared.sample_latency = self.latency_sampling;
+        shared.efficiency_speed = topology.efficiency_speed();
         let shared = Arc::new(shared);
         let mut threads = Vec::new();
         for (index, queues) in locals.into_iter().enumerate() {

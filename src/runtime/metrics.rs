@@ -208,6 +208,10 @@ pub struct RuntimeMetrics {
     pub live_tasks: usize,
     /// The blocking pool.
     pub blocking: BlockingMetrics,
+    /// Speed of the efficiency cores as a share of the performance cores' (`0 < s <= 1`), as
+    /// the runtime's topology says ([`Topology::efficiency_speed`](crate::Topology::efficiency_speed):
+    /// detection evidence or `HETSCHED_E_SPEED`); `None` when unknown or with one core kind.
+    pub efficiency_speed: Option<f64>,
 }
 
 /// A snapshot of the blocking pool ([`spawn_blocking`](crate::spawn_blocking)).
@@ -251,6 +255,7 @@ pub(crate) fn snapshot<'a>(
     lane_counts: [(u64, u64); LANES],
     live_tasks: usize,
     blocking: BlockingMetrics,
+    efficiency_speed: Option<f64>,
 ) -> RuntimeMetrics {
     let mut scheduled = [0u64; LANES];
     let mut polled = [0u64; LANES];
@@ -298,6 +303,7 @@ pub(crate) fn snapshot<'a>(
         lanes,
         live_tasks,
         blocking,
+        efficiency_speed,
     }
 }
 

@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     efficiency_slots: Option<(AtomicUsize, usize)>,
     /// Time wake-to-poll latency (sampled); off only to measure what it costs.
     pub(crate) sample_latency: bool,
+    /// E-core speed relative to P from the runtime's topology (for metrics).
+    pub(crate) efficiency_speed: Option<f64>,
     pub(crate) external: ExternalCounters,
     epoch: Instant,
     shutdown: AtomicBool,
@@ -76,6 +78,7 @@ impl Shared {
             has_efficiency,
             efficiency_slots: efficiency_slots.map(|max| (AtomicUsize::new(0), max)),
             sample_latency: true,
+            efficiency_speed: None,
             external: ExternalCounters::default(),
             epoch: Instant::now(),
             shutdown: AtomicBool::new(false),
@@ -387,6 +390,7 @@ impl Shared {
                     queued: stats.queued,
                 }
             },
+            self.efficiency_speed,
         )
     }
 }
