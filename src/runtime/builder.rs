@@ -49,7 +49,7 @@ pub enum Pin {
     /// by default there is one E worker per CPU of either class. Efficiency work soaks up
     /// every CPU the P workers leave idle, the kernel moves it off a slow core onto an idle
     /// fast one, and a P worker that wakes preempts it at once. An idle P worker also
-    /// *lends* its CPUs to an E worker that has been in one poll for 1 ms or more (moves
+    /// *lends* the P CPUs to an E worker that has been in one poll for 1 ms or more (moves
     /// that thread onto them until it wakes or the poll ends; counted in
     /// [`WorkerMetrics::cpu_loans`](crate::WorkerMetrics::cpu_loans)), for kernels that do
     /// not know the cores are unequal. The right choice when finishing sooner matters more
@@ -472,11 +472,14 @@ impl Builder {
                 };
                 // CPU lending (`runtime/lend.rs`), only with CPU ids to move a thread to
                 // and from. Borrowers: the E workers a P worker of this runtime lends to.
+                // A borrower must have CPUs beyond the P set (else a loan moves nothing: E
+                // workers asked for on a machine without E CPUs).
                 let placed = !placement.cpus.is_empty();
                 let lends = placed && policy::lends_cpus(self.pin, class, has_efficiency);
                 let borrows = placed
                     && class == CoreClass::Efficiency
-                    && policy::lends_cpus(self.pin, CoreClass::Performance, has_efficiency);
+                    && policy::lends_cpus(self.pin, CoreClass::Performance, has_efficiency)
+                    && placement.cpus.iter().any(|c| !class_cpus[0].contains(c));
                 slots.push(WorkerSlot {
                     name: format!("{}-{tag}-{i}", self.thread_name),
                     class,

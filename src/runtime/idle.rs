@@ -36,10 +36,16 @@ impl Parker {
     /// [`park`](Self::park), but for at most `timeout`. True if it was unparked (the token
     /// is consumed), false if the time ran out first.
     pub(crate) fn park_timeout(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
         let mut notified = self.notified.lock();
-        if !*notified {
-            // One wait, not a loop: a spurious wake-up only makes the caller look early.
-            notified = self.condvar.wait_timeout(notified, timeout).0;
+        // A loop to the deadline: a spurious wake-up must not look like the time ran out
+        // (the lending rule reads "timed out" as "LEND_AFTER has passed").
+        while !*notified {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            notified = self.condvar.wait_timeout(notified, deadline - now).0;
         }
         std::mem::replace(&mut *notified, false)
     }

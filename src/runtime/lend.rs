@@ -7,7 +7,8 @@
 //! knows the CPUs are unequal (`cpu_capacity`, ITMT, real-time pressure) its misfit
 //! balancing moves such a thread by itself, some milliseconds late; where it does not (a
 //! kernel that sees equal CPUs, classes declared by the operator), nothing would. So the P
-//! worker going idle does it: it narrows the E thread's affinity to its own CPUs (the thread
+//! worker going idle does it: it narrows the E thread's affinity to the P worker's CPU set
+//! (under `Spill`, all P CPUs; the thread
 //! keeps its lowest OS priority, so the P worker still preempts it the moment it has work
 //! again), and gives the thread its wide set back when it wakes, or the E worker takes it
 //! back itself when that poll ends. When to lend is the policy's decision
@@ -22,11 +23,13 @@
 //!   loan if that poll has ended meanwhile;
 //! - with a SeqCst fence between each side's store and load, one side always sees the
 //!   other (Dekker; fences, not only SeqCst accesses, as in `idle.rs`, and what loom
-//!   checks): an E worker is never left narrowed after the poll it was lent for, so it
-//!   never parks on someone else's CPUs.
+//!   checks): an E worker never stays narrowed after the poll it was lent for (in the
+//!   undo path for a few µs at most).
 //!
 //! Narrowing and widening happen only under the `lender` lock, so its state *is* the state
-//! of the thread's affinity: `Some(lender)` exactly while the thread is narrowed.
+//! of the thread's affinity: `Some(lender)` exactly while the thread is narrowed (a move the
+//! OS refuses is no loan). A worker whose thread leaves its loop is retired under the same
+//! lock and never placed again: Linux reuses thread ids.
 //!
 //! Watching costs an idle P worker one timed wake-up per `LEND_AFTER` while any E worker is
 //! awake, and nothing while they all sleep: a P worker that goes to sleep with every E
@@ -40,14 +43,24 @@ use crate::sys::{self, OsThread};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::OnceLock;
 
+/// The state behind a [`Loan`]'s lock.
+#[derive(Default)]
+struct LoanState {
+    /// The lending worker's index while the thread is narrowed to the P CPUs.
+    lender: Option<usize>,
+    /// The worker's thread has left its loop: its id may soon name another thread (Linux
+    /// reuses thread ids), so it is never placed again.
+    exited: bool,
+}
+
 /// One E worker's side of the protocol.
 pub(crate) struct Loan {
     /// Odd while the worker is polling a task; written only by the worker.
     polls: AtomicUsize,
     /// A lender has narrowed (or is narrowing) this thread: the poll's end must look.
     lent: AtomicBool,
-    /// The lending worker's index while the thread is narrowed to its CPUs.
-    lender: Mutex<Option<usize>>,
+    /// Who has narrowed the thread, and whether it has exited.
+    lender: Mutex<LoanState>,
     /// The worker's OS thread, once it has started (unknown: it is never lent to).
     thread: OnceLock<OsThread>,
     /// The worker is not asleep (it may be polling, or about to).
@@ -59,7 +72,7 @@ impl Default for Loan {
         Loan {
             polls: AtomicUsize::new(0),
             lent: AtomicBool::new(false),
-            lender: Mutex::new(None),
+            lender: Mutex::new(LoanState::default()),
             thread: OnceLock::new(),
             // A worker starts awake.
             awake: AtomicBool::new(true),
@@ -107,18 +120,22 @@ impl Loan {
             return false;
         };
         let mut state = self.lender.lock();
-        if state.is_some() || self.polls.load(SeqCst) != poll {
+        if state.exited || state.lender.is_some() || self.polls.load(SeqCst) != poll {
             return false;
         }
         self.lent.store(true, SeqCst);
         fence(SeqCst);
-        let _ = place(thread, cpus);
-        *state = Some(lender);
+        // A refused move moved nothing: no loan (and none counted).
+        if !(place(thread, cpus).is_applied() || cfg!(loom)) {
+            self.lent.store(false, SeqCst);
+            return false;
+        }
+        state.lender = Some(lender);
         if !crate::loom::mutation!("lend_no_recheck") && self.polls.load(SeqCst) != poll {
             // The poll ended between the check and `lent`: its end may not have seen the
             // flag, so undo here.
             let _ = place(thread, wide);
-            *state = None;
+            state.lender = None;
             self.lent.store(false, SeqCst);
             return false;
         }
@@ -130,26 +147,34 @@ impl Loan {
     /// and by the worker itself when its poll ends.
     pub(crate) fn take_back(&self, lender: Option<usize>, wide: &[usize]) {
         let mut state = self.lender.lock();
-        let Some(current) = *state else { return };
+        let Some(current) = state.lender else { return };
         if lender.is_some_and(|l| l != current) {
             return;
         }
-        if let Some(&thread) = self.thread.get() {
+        if let (Some(&thread), false) = (self.thread.get(), state.exited) {
             let _ = place(thread, wide);
         }
-        *state = None;
+        state.lender = None;
+        self.lent.store(false, SeqCst);
+    }
+
+    /// The worker's thread is leaving its loop: never place it again (see `LoanState`).
+    pub(crate) fn retire(&self) {
+        let mut state = self.lender.lock();
+        state.exited = true;
+        state.lender = None;
         self.lent.store(false, SeqCst);
     }
 
     /// Is the thread narrowed to `lender`'s CPUs now?
     pub(crate) fn is_lent_by(&self, lender: usize) -> bool {
-        *self.lender.lock() == Some(lender)
+        self.lender.lock().lender == Some(lender)
     }
 
     /// Is the thread narrowed to a lender's CPUs now?
     #[cfg_attr(not(loom), allow(dead_code))]
     pub(crate) fn is_lent(&self) -> bool {
-        self.lender.lock().is_some()
+        self.lender.lock().lender.is_some()
     }
 
     /// The E worker goes to sleep (`false`) or has woken (`true`); after waking it nudges

@@ -454,7 +454,14 @@ pub fn current_qos() -> Option<Qos> {
 }
 
 /// Yield to the scheduler: the task goes to the back of its worker's queue for its lane,
-/// so other tasks get a turn.
+/// and the worker looks at the shared injectors first for its next task, so other tasks
+/// get a turn.
+///
+/// Only this function counts as a yield. A task that wakes itself during its poll any
+/// other way (a channel it both sends on and awaits, a hand-written
+/// `wake_by_ref(); Poll::Pending`, or another library's `yield_now`) is an ordinary wake:
+/// it goes to its worker's LIFO slot and may run again next (at most
+/// [`MAX_LIFO_STREAK`] times in a row).
 ///
 /// ```
 /// let rt = hetsched::Builder::new().build().unwrap();

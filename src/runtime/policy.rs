@@ -14,10 +14,10 @@
 //! turns rotate through the worker's lanes; on a lane's fair turn the worker looks at that
 //! lane first, and the lane's turns alternate between its two sources: the shared injector
 //! first on one (one task, no batch), the worker's own queue first on the next (the queue's
-//! head, after the LIFO slot's task of that lane has gone to the back of the queue). So while a lane has queued
-//! work that this worker may take, the task at the head of that lane's injector, and the
-//! task at the head of the worker's own queue for that lane (or in its LIFO slot), are each
-//! polled within [`FAIRNESS_BOUND`] = 2 × `FAIR_INTERVAL` × lanes polls of this worker: at
+//! head, after the LIFO slot's task of that lane has gone to the back of the queue). So
+//! while a lane has queued work that this worker may take, the task at the head of that
+//! lane's injector, and the task at the head of the worker's own queue for that lane, are
+//! each polled within [`FAIRNESS_BOUND`] = 2 × `FAIR_INTERVAL` × lanes polls of this worker: at
 //! most 2 × 61 × 4 = 488 polls, whatever floods the higher lanes. The injector turns keep
 //! the injector from starving behind a worker whose own queue never empties (the role of
 //! tokio's `global_queue_interval`); the queue turns keep tasks already moved into the
@@ -77,6 +77,11 @@ pub const FAIR_INTERVAL: u32 = 61;
 /// The fairness bound, in polls of one worker (see the module docs): two fair turns of
 /// each of the at most 4 lanes, one per source.
 pub const FAIRNESS_BOUND: u32 = 2 * FAIR_INTERVAL * LANES as u32;
+
+/// A worker's poll counter wraps to 0 at this value: a multiple of every fair-turn cycle
+/// (`2 × lanes × FAIR_INTERVAL` for 1 to 4 lanes: 24 × 61 divides it), so the rotation
+/// never skips a turn at the wrap and the bound holds across it.
+pub(crate) const TICK_PERIOD: u32 = FAIR_INTERVAL * 24 * (1 << 20);
 
 /// At most this many polls in a row come from a worker's LIFO slot; then the slot's task
 /// goes to the back of the queue, so two tasks waking each other cannot starve the rest.
@@ -596,6 +601,14 @@ mod tests {
             FAIRNESS_BOUND, 488,
             "README and module docs say 2 × 61 × 4 = 488"
         );
+        // The counter's wrap continues every cycle exactly (worker.rs wraps at TICK_PERIOD).
+        for lanes in 1..=LANES as u32 {
+            assert_eq!(
+                TICK_PERIOD % (2 * lanes * FAIR_INTERVAL),
+                0,
+                "{lanes} lanes"
+            );
+        }
     }
 
     #[test]

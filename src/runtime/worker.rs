@@ -169,7 +169,8 @@ impl WorkerCore {
     }
 
     fn next_tick(&self) -> u32 {
-        let tick = self.tick.get().wrapping_add(1);
+        // Wrap at a whole number of fair-turn cycles, not at u32::MAX (policy::TICK_PERIOD).
+        let tick = (self.tick.get() + 1) % policy::TICK_PERIOD;
         self.tick.set(tick);
         tick
     }
@@ -228,8 +229,9 @@ impl WorkerCore {
     }
 
     /// A fair turn for `lane`'s own queue: the LIFO slot's task of that lane joins the
-    /// back of the queue, so that it and the queue's head are both reached within the
-    /// fairness bound (a slot refilled on every poll would otherwise always come first).
+    /// back of the queue, so that it is reached in queue order (a task left in the slot
+    /// behind a flooding higher lane would otherwise never be polled) and the queue's head
+    /// is what this turn takes.
     fn lifo_to_queue(&self, lane: Lane) {
         let mut lifo = self.lifo.borrow_mut();
         if lifo
@@ -418,17 +420,21 @@ impl WorkerCore {
     /// if the policy picks one. Returns the borrower.
     fn keep_or_lend(&self, lent_to: Option<usize>, before: &[Option<usize>]) -> Option<usize> {
         let workers = &self.shared.workers;
+        let lender = workers[self.index].lender.as_ref()?;
+        let pays = lender.pays(self.loans());
         if let Some(e) = lent_to {
-            if workers[e]
-                .loan
-                .as_ref()
-                .is_some_and(|loan| loan.is_lent_by(self.index))
-            {
-                return Some(e);
+            if let Some(loan) = &workers[e].loan {
+                if !pays {
+                    // More E workers woke since: the loan now only crowds our CPUs.
+                    loan.take_back(Some(self.index), &workers[e].cpus);
+                    return None;
+                }
+                if loan.is_lent_by(self.index) {
+                    return Some(e);
+                }
             }
         }
-        let lender = workers[self.index].lender.as_ref()?;
-        if !lender.pays(self.loans()) {
+        if !pays {
             return None;
         }
         let after = self.running_e_polls();
@@ -467,16 +473,20 @@ pub(crate) fn worker_main(
 ) {
     // Checks the worker out even if something below panics, so shutdown never waits for a
     // worker that is gone. Declared first: dropped last, after the core and the context.
-    let _exit = ExitGuard(shared.clone());
+    let _exit = ExitGuard(shared.clone(), index);
     let core = WorkerCore::new(shared.clone(), index, locals);
     let _enter = context::EnterGuard::enter(shared);
     core.run();
 }
 
-struct ExitGuard(Arc<Shared>);
+struct ExitGuard(Arc<Shared>, usize);
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
+        // No lender may place this thread from now on: its id may soon be another's.
+        if let Some(loan) = &self.0.workers[self.1].loan {
+            loan.retire();
+        }
         self.0.worker_exited();
     }
 }

@@ -205,7 +205,8 @@ fn pin_thread_id(tid: libc::pid_t, cpus: &[usize]) -> HintOutcome {
     // SAFETY: `mask` is a live, initialised buffer of exactly `bytes` bytes; the kernel
     // only reads it. The pointer cast only changes the pointee type the FFI declaration
     // names (the kernel treats the buffer as an array of unsigned long, which it is); Rust
-    // never reads it as a `cpu_set_t`. A stale tid only makes the call fail (ESRCH).
+    // never reads it as a `cpu_set_t`. The caller guarantees `tid` is a live thread of
+    // this process (Linux reuses ids: see `runtime/lend.rs`, `LoanState::exited`).
     let rc = unsafe { libc::sched_setaffinity(tid, bytes, mask.as_ptr().cast()) };
     if rc == 0 {
         HintOutcome::Applied
