@@ -179,11 +179,7 @@ fn efficiency_workers_take_default_work_while_performance_workers_are_busy() {
 /// long a lower lane can wait (FAIR_INTERVAL × lanes polls).
 #[test]
 fn highest_lane_first_with_bounded_fairness() {
-    let rt = Builder::new()
-        .topology(common::homogeneous_topology(1))
-        .workers(CoreClass::Performance, 1)
-        .build()
-        .unwrap();
+    let rt = common::one_worker_runtime();
     let release = Arc::new(AtomicBool::new(false));
     let started = Arc::new(AtomicBool::new(false));
     let blocker = {
@@ -245,11 +241,7 @@ fn highest_lane_first_with_bounded_fairness() {
 /// a background task from running past the stated bound.
 #[test]
 fn a_flood_of_critical_work_does_not_starve_background() {
-    let rt = Builder::new()
-        .topology(common::homogeneous_topology(1))
-        .workers(CoreClass::Performance, 1)
-        .build()
-        .unwrap();
+    let rt = common::one_worker_runtime();
     let stop = Arc::new(AtomicBool::new(false));
     let critical_polls = Arc::new(AtomicUsize::new(0));
     fn flood(stop: Arc<AtomicBool>, polls: Arc<AtomicUsize>) {
@@ -298,11 +290,7 @@ fn a_flood_of_critical_work_does_not_starve_background() {
 /// LIFO slot are still polled (a lane's fair turns alternate between injector and queue).
 #[test]
 fn fair_turns_reach_the_own_queue_and_the_lifo_slot_while_the_injector_is_fed() {
-    let rt = Builder::new()
-        .topology(common::homogeneous_topology(1))
-        .workers(CoreClass::Performance, 1)
-        .build()
-        .unwrap();
+    let rt = common::one_worker_runtime();
     let stop = Arc::new(AtomicBool::new(false));
     let (local_ran, lifo_ran) = (
         Arc::new(AtomicBool::new(false)),
@@ -397,11 +385,7 @@ fn only_yield_now_counts_as_a_yield() {
             std::task::Poll::Pending
         }
     }
-    let rt = Builder::new()
-        .topology(common::homogeneous_topology(1))
-        .workers(CoreClass::Performance, 1)
-        .build()
-        .unwrap();
+    let rt = common::one_worker_runtime();
     for real_yield in [false, true] {
         let order = Arc::new(Mutex::new(Vec::new()));
         let (a, b) = (order.clone(), order.clone());
@@ -688,11 +672,7 @@ fn spawn_inherits_qos_and_spawn_with_is_exact() {
 #[test]
 fn lifo_ping_pong_cannot_starve_the_local_queue() {
     use futures::StreamExt;
-    let rt = Builder::new()
-        .topology(common::homogeneous_topology(1))
-        .workers(CoreClass::Performance, 1)
-        .build()
-        .unwrap();
+    let rt = common::one_worker_runtime();
     const ROUNDS: u64 = 20_000;
     let rounds = Arc::new(AtomicUsize::new(0));
     let seen_at = rt

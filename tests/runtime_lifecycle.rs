@@ -37,11 +37,7 @@ fn a_million_task_spawn_tree_gives_the_right_answer() {
 
 #[test]
 fn a_panicking_task_becomes_a_join_error_and_the_worker_lives_on() {
-    let rt = Builder::new()
-        .topology(common::homogeneous_topology(1))
-        .workers(CoreClass::Performance, 1)
-        .build()
-        .unwrap();
+    let rt = common::one_worker_runtime();
     for i in 0..50 {
         let err = rt
             .block_on(rt.spawn(async move { panic!("task {i} failed") }))

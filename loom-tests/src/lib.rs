@@ -22,15 +22,7 @@ pub fn runtime(p: usize, e: usize) -> Runtime {
     let topology =
         Topology::with_classes("0".parse().expect("cpulist"), "1".parse().expect("cpulist"))
             .expect("a two-class topology");
-    Builder::new()
-        .topology(topology)
-        .workers(CoreClass::Performance, p)
-        .workers(CoreClass::Efficiency, e)
-        .pin(Pin::Off)
-        .qos_hints(false)
-        .thread_name("loom")
-        .build()
-        .expect("runtime")
+    build(topology, p, e, Pin::Off)
 }
 
 /// A runtime placed as under the default `Pin::Spill` (1 E CPU, so one efficiency slot)
@@ -42,11 +34,16 @@ pub fn spill_runtime(p: usize, e: usize) -> Runtime {
     )
     .expect("a two-class topology");
     assert_eq!(topology.count(CoreClass::Efficiency), 1);
+    build(topology, p, e, Pin::Spill)
+}
+
+/// A runtime on `topology` with `p` P and `e` E workers placed by `pin`, without OS hints.
+fn build(topology: Topology, p: usize, e: usize, pin: Pin) -> Runtime {
     Builder::new()
         .topology(topology)
         .workers(CoreClass::Performance, p)
         .workers(CoreClass::Efficiency, e)
-        .pin(Pin::Spill)
+        .pin(pin)
         .qos_hints(false)
         .thread_name("loom")
         .build()

@@ -458,6 +458,8 @@ impl Builder {
         let mut locals = Vec::new();
         let class_cpus =
             CoreClass::ALL.map(|class| topology.cpus(class).iter().collect::<Vec<usize>>());
+        // CPU lending (`runtime/lend.rs`): P workers lend, E workers borrow.
+        let lending = policy::lends_cpus(self.pin, CoreClass::Performance, has_efficiency);
         for (class, n) in CoreClass::ALL.into_iter().zip(counts) {
             for i in 0..n {
                 let placement =
@@ -470,15 +472,13 @@ impl Builder {
                     CoreClass::Performance => 'p',
                     CoreClass::Efficiency => 'e',
                 };
-                // CPU lending (`runtime/lend.rs`), only with CPU ids to move a thread to
-                // and from. Borrowers: the E workers a P worker of this runtime lends to.
-                // A borrower must have CPUs beyond the P set (else a loan moves nothing: E
-                // workers asked for on a machine without E CPUs).
-                let placed = !placement.cpus.is_empty();
-                let lends = placed && policy::lends_cpus(self.pin, class, has_efficiency);
+                // Lending needs CPU ids to move a thread to and from, and a borrower needs
+                // CPUs beyond the P set (else a loan moves nothing: E workers asked for on
+                // a machine without E CPUs).
+                let placed = lending && !placement.cpus.is_empty();
+                let lends = placed && class == CoreClass::Performance;
                 let borrows = placed
                     && class == CoreClass::Efficiency
-                    && policy::lends_cpus(self.pin, CoreClass::Performance, has_efficiency)
                     && placement.cpus.iter().any(|c| !class_cpus[0].contains(c));
                 slots.push(WorkerSlot {
                     name: format!("{}-{tag}-{i}", self.thread_name),

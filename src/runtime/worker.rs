@@ -198,22 +198,28 @@ impl WorkerCore {
     }
 
     fn pop_local(&self, lane: Lane) -> Option<Task> {
+        if let Some(task) = self.lifo_task_of(lane) {
+            if policy::take_lifo(self.lifo_streak.get()) {
+                self.lifo_streak.set(self.lifo_streak.get() + 1);
+                return Some(task);
+            }
+            // Streak cap reached: the slot's task waits its turn at the back.
+            self.push_local(lane, task);
+        }
+        self.pop_queue(lane)
+    }
+
+    /// Take the LIFO slot's task if it is of `lane` (else leave the slot as it is).
+    fn lifo_task_of(&self, lane: Lane) -> Option<Task> {
         let mut lifo = self.lifo.borrow_mut();
         if lifo
             .as_ref()
             .is_some_and(|t| Lane::of(t.metadata().qos) == lane)
         {
-            if policy::take_lifo(self.lifo_streak.get()) {
-                self.lifo_streak.set(self.lifo_streak.get() + 1);
-                return lifo.take();
-            }
-            // Streak cap reached: the slot's task waits its turn at the back.
-            if let Some(task) = lifo.take() {
-                self.push_local(lane, task);
-            }
+            lifo.take()
+        } else {
+            None
         }
-        drop(lifo);
-        self.pop_queue(lane)
     }
 
     /// The head of this worker's own queue for `lane` (not the LIFO slot).
@@ -233,15 +239,8 @@ impl WorkerCore {
     /// behind a flooding higher lane would otherwise never be polled) and the queue's head
     /// is what this turn takes.
     fn lifo_to_queue(&self, lane: Lane) {
-        let mut lifo = self.lifo.borrow_mut();
-        if lifo
-            .as_ref()
-            .is_some_and(|t| Lane::of(t.metadata().qos) == lane)
-        {
-            if let Some(task) = lifo.take() {
-                drop(lifo);
-                self.push_local(lane, task);
-            }
+        if let Some(task) = self.lifo_task_of(lane) {
+            self.push_local(lane, task);
         }
     }
 
@@ -382,10 +381,7 @@ impl WorkerCore {
         }
         if let Some(e) = lent_to {
             // Work for us again: the E thread gets its own CPUs back (and so can leave ours).
-            let borrower = &shared.workers[e];
-            if let Some(loan) = &borrower.loan {
-                loan.take_back(Some(self.index), &borrower.cpus);
-            }
+            self.take_back_from(e);
         }
         if let Some(loan) = &slot.loan {
             loan.set_awake(true);
@@ -398,6 +394,14 @@ impl WorkerCore {
         }
         self.counters().unparks.bump();
         self.searching.set(true);
+    }
+
+    /// End our loan to E worker `e`, if it still stands: its thread gets its own CPUs back.
+    fn take_back_from(&self, e: usize) {
+        let borrower = &self.shared.workers[e];
+        if let Some(loan) = &borrower.loan {
+            loan.take_back(Some(self.index), &borrower.cpus);
+        }
     }
 
     /// The E workers that may borrow our CPUs.
@@ -423,15 +427,17 @@ impl WorkerCore {
         let lender = workers[self.index].lender.as_ref()?;
         let pays = lender.pays(self.loans());
         if let Some(e) = lent_to {
-            if let Some(loan) = &workers[e].loan {
-                if !pays {
-                    // More E workers woke since: the loan now only crowds our CPUs.
-                    loan.take_back(Some(self.index), &workers[e].cpus);
-                    return None;
-                }
-                if loan.is_lent_by(self.index) {
-                    return Some(e);
-                }
+            if !pays {
+                // More E workers woke since: the loan now only crowds our CPUs.
+                self.take_back_from(e);
+                return None;
+            }
+            if workers[e]
+                .loan
+                .as_ref()
+                .is_some_and(|loan| loan.is_lent_by(self.index))
+            {
+                return Some(e);
             }
         }
         if !pays {

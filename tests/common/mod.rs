@@ -92,6 +92,16 @@ pub fn runtime(p: usize, e: usize) -> Runtime {
         .unwrap()
 }
 
+/// A runtime with a single performance worker on a one-CPU homogeneous topology: every
+/// task runs on that one worker, so the order of its polls is the policy's order.
+pub fn one_worker_runtime() -> Runtime {
+    Builder::new()
+        .topology(homogeneous_topology(1))
+        .workers(CoreClass::Performance, 1)
+        .build()
+        .unwrap()
+}
+
 /// The worker shapes every invariant is checked on: one worker per declared core, and
 /// more workers than this machine has cores.
 pub const SHAPES: [(usize, usize); 2] = [(1, 1), (3, 3)];
