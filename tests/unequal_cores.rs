@@ -42,6 +42,12 @@ fn declared() -> Declared {
 
 /// (affinity, scheduling policy, class) of the worker that polls a task at `qos`.
 fn where_it_ran(rt: &Runtime, qos: Qos) -> (Vec<usize>, i32, Option<CoreClass>) {
+    let (cpus, policy, class, _) = who_ran(rt, qos);
+    (cpus, policy, class)
+}
+
+/// [`where_it_ran`], plus the kernel thread id of the worker.
+fn who_ran(rt: &Runtime, qos: Qos) -> (Vec<usize>, i32, Option<CoreClass>, i32) {
     rt.block_on(rt.spawn_with(qos, async {
         // SAFETY: pid 0 is the calling thread; the call reads nothing of ours.
         let policy = unsafe { libc::sched_getscheduler(0) };
@@ -49,9 +55,44 @@ fn where_it_ran(rt: &Runtime, qos: Qos) -> (Vec<usize>, i32, Option<CoreClass>) 
             hetsched::sys::current_thread_affinity().unwrap(),
             policy,
             hetsched::current_class(),
+            current_tid(),
         )
     }))
     .unwrap()
+}
+
+/// The calling thread's kernel thread id.
+fn current_tid() -> i32 {
+    // SAFETY: gettid takes no arguments and touches no memory of ours.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// Where a spilling E worker may run: every allowed CPU of either class, ascending.
+fn spill_set(d: &Declared) -> Vec<usize> {
+    let mut spill: Vec<usize> = d.p.iter().chain(&d.e).copied().collect();
+    spill.retain(|c| d.allowed.contains(c));
+    spill.sort_unstable();
+    spill
+}
+
+/// The CPUs thread `tid` of this process may run on (its `Cpus_allowed_list`).
+fn affinity_of(tid: i32) -> Vec<usize> {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+    let list = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+        .unwrap();
+    list.trim().parse::<CpuSet>().unwrap().iter().collect()
+}
+
+/// Sets its flag when dropped: a spinning task is released even when an assertion fails,
+/// so that the runtime's drop (which waits for its workers) cannot hang the test.
+struct ReleaseOnDrop(Arc<AtomicBool>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, SeqCst);
+    }
 }
 
 fn wait_for_hints(rt: &Runtime) -> Vec<(CoreClass, hetsched::runtime::Hints)> {
@@ -76,15 +117,14 @@ fn spill_is_the_default_p_pinned_e_everywhere_at_idle_priority() {
     assert_eq!(p_cpus, d.p, "P workers stay on the P CPUs");
     assert_eq!(p_policy, libc::SCHED_OTHER);
 
-    let (e_cpus, e_policy, e_class) = where_it_ran(&rt, Qos::Background);
+    let (_, e_policy, e_class, e_tid) = who_ran(&rt, Qos::Background);
     assert_eq!(e_class, Some(CoreClass::Efficiency), "invariant 2 holds");
-    let mut spill: Vec<usize> = d.p.iter().chain(&d.e).copied().collect();
-    spill.retain(|c| d.allowed.contains(c));
-    spill.sort_unstable();
-    assert_eq!(
-        e_cpus, spill,
-        "E workers may use every allowed CPU of the runtime"
-    );
+    // Read once its poll is over: a poll descheduled for 1 ms on a loaded machine may be
+    // lent the P CPUs (CPU lending), and the loan ends with the poll.
+    let spill = spill_set(&d);
+    common::wait_until("E workers may use every allowed CPU of the runtime", || {
+        affinity_of(e_tid) == spill
+    });
     assert_eq!(e_policy, libc::SCHED_IDLE);
 
     for (class, hints) in wait_for_hints(&rt) {
@@ -172,41 +212,53 @@ fn loans(rt: &Runtime) -> u64 {
     rt.metrics().workers.iter().map(|w| w.cpu_loans).sum()
 }
 
-/// One P and one E worker, spilling: the E worker may be lent the P worker's CPUs.
-fn lending_runtime(d: &Declared) -> Runtime {
-    Builder::new()
+/// One P and one E worker, spilling: the E worker may be lent the P worker's CPUs. Also
+/// returns the E worker's own CPU set, once every worker has started.
+fn lending_runtime(d: &Declared) -> (Runtime, Vec<usize>) {
+    let rt = Builder::new()
         .topology(d.topology.clone())
         .workers(CoreClass::Performance, 1)
         .workers(CoreClass::Efficiency, 1)
         .build()
-        .unwrap()
+        .unwrap();
+    common::started_workers(&rt);
+    (rt, spill_set(d))
+}
+
+/// Spawn a Background task (the E worker) that publishes its thread id and spins in one
+/// poll until `release`; returns its handle and the id once it runs. Its result: the class
+/// that polled it.
+fn long_e_poll(
+    rt: &Runtime,
+    release: &Arc<AtomicBool>,
+) -> (hetsched::JoinHandle<Option<CoreClass>>, i32) {
+    let tid = Arc::new(std::sync::atomic::AtomicI32::new(0));
+    let spinner = rt.spawn_with(Qos::Background, {
+        let (tid, release) = (tid.clone(), release.clone());
+        async move {
+            tid.store(current_tid(), SeqCst);
+            common::spin_until(&release);
+            hetsched::current_class()
+        }
+    });
+    common::wait_until("the long E poll runs", || tid.load(SeqCst) != 0);
+    (spinner, tid.load(SeqCst))
 }
 
 #[test]
 fn an_idle_p_worker_lends_its_cpus_to_a_long_e_poll_until_the_poll_ends() {
     let d = declared();
-    let rt = lending_runtime(&d);
-    common::started_workers(&rt);
-    let (wide, _, _) = where_it_ran(&rt, Qos::Background);
-    assert_eq!(loans(&rt), 0, "short polls are never lent to");
-
-    // A long poll on the E worker while the P worker has nothing to do: the P worker moves
-    // the E thread onto its own CPUs. The task spins until the test has seen the loan
-    // counted, then reports its affinity at that moment.
+    let (rt, wide) = lending_runtime(&d);
+    let before = loans(&rt);
     let release = Arc::new(AtomicBool::new(false));
-    let released = release.clone();
-    let spinner = rt.spawn_with(Qos::Background, async move {
-        common::spin_until(&released);
-        (
-            hetsched::sys::current_thread_affinity().unwrap(),
-            hetsched::current_class(),
-        )
+    let _release = ReleaseOnDrop(release.clone());
+    // A long poll on the E worker while the P worker has nothing to do: the P worker moves
+    // the E thread onto the P CPUs, and counts the loan.
+    let (spinner, tid) = long_e_poll(&rt, &release);
+    common::wait_until("the E thread runs on the lender's CPUs", || {
+        affinity_of(tid) == d.p
     });
-    common::wait_until("an idle P worker lends its CPUs", || loans(&rt) == 1);
-    release.store(true, SeqCst);
-    let (during, class) = rt.block_on(spinner).unwrap();
-    assert_eq!(class, Some(CoreClass::Efficiency), "invariant 2 holds");
-    assert_eq!(during, d.p, "the E thread runs on the lender's CPUs");
+    common::wait_until("the loan is counted", || loans(&rt) > before);
     let lender = rt
         .metrics()
         .workers
@@ -214,53 +266,39 @@ fn an_idle_p_worker_lends_its_cpus_to_a_long_e_poll_until_the_poll_ends() {
         .find(|w| w.cpu_loans > 0)
         .unwrap();
     assert_eq!(lender.class, CoreClass::Performance);
-
-    // The poll ended: the E worker has its own set back for its next task.
-    let (after, _, class) = where_it_ran(&rt, Qos::Background);
-    assert_eq!(class, Some(CoreClass::Efficiency));
-    assert_eq!(after, wide, "the loan ends with the poll");
-    assert_eq!(loans(&rt), 1);
+    release.store(true, SeqCst);
+    let class = rt.block_on(spinner).unwrap();
+    assert_eq!(class, Some(CoreClass::Efficiency), "invariant 2 holds");
+    // The poll ended: the E thread has its own set back (the E worker restores it at the
+    // poll's end, which may come just after the task's output reached us).
+    common::wait_until("the loan ends with the poll", || affinity_of(tid) == wide);
 }
 
 #[test]
 fn a_lender_that_wakes_takes_its_cpus_back_at_once() {
     let d = declared();
-    let rt = lending_runtime(&d);
-    common::started_workers(&rt);
-    let (wide, _, _) = where_it_ran(&rt, Qos::Background);
+    let (rt, wide) = lending_runtime(&d);
     if wide == d.p {
         // One usable CPU and the E worker's set is that CPU alone: a loan changes
         // nothing visible (the first test still shows the loan is counted).
         return;
     }
-    let p = d.p.clone();
-    let lent = Arc::new(AtomicBool::new(false));
-    let seen = lent.clone();
-    let spinner = rt.spawn_with(Qos::Background, async move {
-        // Spin (one long poll) until lent, then until the lender has taken its CPUs back.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        let mut was_lent = false;
-        loop {
-            let now = hetsched::sys::current_thread_affinity().unwrap();
-            if now == p {
-                was_lent = true;
-                seen.store(true, SeqCst);
-            } else if was_lent {
-                return now;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no loan, or never back"
-            );
-            std::hint::spin_loop();
-        }
+    let release = Arc::new(AtomicBool::new(false));
+    let _release = ReleaseOnDrop(release.clone());
+    let (spinner, tid) = long_e_poll(&rt, &release);
+    common::wait_until("the E worker is lent the P CPUs", || {
+        affinity_of(tid) == d.p
     });
-    common::wait_until("the E worker is lent the P CPUs", || lent.load(SeqCst));
-    // Work for the P worker: it wakes, and the E thread gets its own set back while its
-    // poll is still running.
-    let class = rt.block_on(rt.spawn_with(Qos::Interactive, async { hetsched::current_class() }));
-    assert_eq!(class.unwrap(), Some(CoreClass::Performance));
-    let back = rt.block_on(spinner).unwrap();
+    // Work for the P worker: it wakes, and gives the E thread its own set back before it
+    // polls anything, while the E poll still runs. Read from inside that poll: the P
+    // worker cannot lend again while it is busy.
+    let back = rt.block_on(rt.spawn_with(Qos::Interactive, async move {
+        (hetsched::current_class(), affinity_of(tid))
+    }));
+    release.store(true, SeqCst);
+    rt.block_on(spinner).unwrap();
+    let (class, back) = back.unwrap();
+    assert_eq!(class, Some(CoreClass::Performance));
     assert_eq!(back, wide);
 }
 
