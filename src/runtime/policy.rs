@@ -68,7 +68,7 @@ pub enum Lane {
 }
 
 /// How many lanes there are.
-pub(crate) const LANES: usize = 4;
+pub const LANES: usize = 4;
 
 /// Every [`FAIR_INTERVAL`]-th poll of a worker is a fairness turn (see the module docs).
 /// Prime, like tokio's 61, so it does not beat in step with periodic workloads.
@@ -81,7 +81,7 @@ pub const FAIRNESS_BOUND: u32 = 2 * FAIR_INTERVAL * LANES as u32;
 /// A worker's poll counter wraps to 0 at this value: a multiple of every fair-turn cycle
 /// (`2 × lanes × FAIR_INTERVAL` for 1 to 4 lanes: 24 × 61 divides it), so the rotation
 /// never skips a turn at the wrap and the bound holds across it.
-pub(crate) const TICK_PERIOD: u32 = FAIR_INTERVAL * 24 * (1 << 20);
+pub const TICK_PERIOD: u32 = FAIR_INTERVAL * 24 * (1 << 20);
 
 /// At most this many polls in a row come from a worker's LIFO slot; then the slot's task
 /// goes to the back of the queue, so two tasks waking each other cannot starve the rest.
@@ -130,7 +130,7 @@ impl fmt::Display for Lane {
 
 /// The lanes a worker of `class` may take, in the order it prefers them.
 /// `has_efficiency_workers`: whether the runtime runs any efficiency worker.
-pub(crate) fn lanes_for(class: CoreClass, has_efficiency_workers: bool) -> &'static [Lane] {
+pub fn lanes_for(class: CoreClass, has_efficiency_workers: bool) -> &'static [Lane] {
     match (class, has_efficiency_workers) {
         (CoreClass::Performance, true) => &[Lane::Critical, Lane::Default, Lane::Utility],
         (CoreClass::Performance, false) => &Lane::ALL,
@@ -145,12 +145,12 @@ pub(crate) fn lanes_for(class: CoreClass, has_efficiency_workers: bool) -> &'sta
 }
 
 /// May a worker of `class` poll a task of `lane`?
-pub(crate) fn may_run(class: CoreClass, has_efficiency_workers: bool, lane: Lane) -> bool {
+pub fn may_run(class: CoreClass, has_efficiency_workers: bool, lane: Lane) -> bool {
     lanes_for(class, has_efficiency_workers).contains(&lane)
 }
 
 /// Which worker classes may run `lane`, in the order to wake them when its work arrives.
-pub(crate) fn wake_order(lane: Lane, has_efficiency_workers: bool) -> &'static [CoreClass] {
+pub fn wake_order(lane: Lane, has_efficiency_workers: bool) -> &'static [CoreClass] {
     use CoreClass::{Efficiency, Performance};
     match (lane, has_efficiency_workers) {
         (Lane::Critical, _) | (_, false) => &[Performance],
@@ -162,7 +162,7 @@ pub(crate) fn wake_order(lane: Lane, has_efficiency_workers: bool) -> &'static [
 
 /// Why a task became runnable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Readiness {
+pub enum Readiness {
     /// Just spawned.
     Spawned,
     /// A waker fired: from another task, a foreign thread, a timer, or during the task's
@@ -174,7 +174,7 @@ pub(crate) enum Readiness {
 
 /// Where a task that becomes runnable goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Placement {
+pub enum Placement {
     /// The current worker's LIFO slot: polled next. For a task woken by the running task
     /// (ping-pong stays on one hot cache).
     LifoSlot,
@@ -192,7 +192,7 @@ pub(crate) enum Placement {
 /// `slot_limited`: that worker needs an [`efficiency_slots`] slot for some lanes; work of
 /// those lanes goes to the injector, because this worker may be unable to take it from its
 /// LIFO slot (where nobody else could reach it) for as long as the slots are taken.
-pub(crate) fn placement(
+pub fn placement(
     lane: Lane,
     on_worker: Option<CoreClass>,
     has_efficiency_workers: bool,
@@ -213,11 +213,11 @@ pub(crate) fn placement(
 
 /// Where a worker thread may run, and whether it asks for the lowest OS priority.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ThreadPlacement {
+pub struct ThreadPlacement {
     /// CPUs to pin the thread to (empty: not pinned).
-    pub(crate) cpus: Vec<usize>,
+    pub cpus: Vec<usize>,
     /// Ask for the lowest OS priority (`sys::set_current_thread_idle_priority`).
-    pub(crate) idle_priority: bool,
+    pub idle_priority: bool,
 }
 
 /// Where the `nth` worker of `class` runs under `pin`, given the CPUs of each class.
@@ -228,7 +228,7 @@ pub(crate) struct ThreadPlacement {
 /// | `Class` | the P CPUs | the E CPUs |
 /// | `Core` | the `nth` P CPU | the `nth` E CPU (wrapping) |
 /// | `Off` | anywhere | anywhere |
-pub(crate) fn thread_placement(
+pub fn thread_placement(
     pin: Pin,
     class: CoreClass,
     nth: usize,
@@ -262,7 +262,7 @@ pub(crate) fn thread_placement(
 /// [`Pin::Spill`] a machine with E cores gets one E worker per CPU of either class, so
 /// that efficiency work can fill every CPU the P workers leave idle. No E cores: no E
 /// workers (a one-kind machine is a plain work-stealing executor).
-pub(crate) fn default_workers(class: CoreClass, pin: Pin, p_count: usize, e_count: usize) -> usize {
+pub fn default_workers(class: CoreClass, pin: Pin, p_count: usize, e_count: usize) -> usize {
     match class {
         CoreClass::Performance => p_count,
         CoreClass::Efficiency if e_count == 0 => 0,
@@ -281,12 +281,12 @@ pub(crate) fn default_workers(class: CoreClass, pin: Pin, p_count: usize, e_coun
 /// At least one slot, even with no E CPUs (E workers asked for on a one-kind machine or a
 /// one-CPU mask), so that E workers still help with shared-lane work (invariant 3).
 /// `None`: no limit (E workers do not outnumber E CPUs, or they are not spilling).
-pub(crate) fn efficiency_slots(pin: Pin, e_workers: usize, e_cpus: usize) -> Option<usize> {
+pub fn efficiency_slots(pin: Pin, e_workers: usize, e_cpus: usize) -> Option<usize> {
     (pin == Pin::Spill && e_workers > e_cpus.max(1)).then_some(e_cpus.max(1))
 }
 
 /// Does a worker of `class` need one of the [`efficiency_slots`] to take a task of `lane`?
-pub(crate) fn needs_efficiency_slot(class: CoreClass, lane: Lane) -> bool {
+pub fn needs_efficiency_slot(class: CoreClass, lane: Lane) -> bool {
     class == CoreClass::Efficiency && matches!(lane, Lane::Default | Lane::Utility)
 }
 
@@ -297,14 +297,14 @@ pub(crate) fn needs_efficiency_slot(class: CoreClass, lane: Lane) -> bool {
 /// thread costs a migration (tens of µs of cold caches) against the milliseconds it would
 /// still run at E speed. Shorter tasks (the 100-200 µs ones of the benchmarks) never
 /// trigger it, and a P worker only looks once per this interval while it is idle.
-pub(crate) const LEND_AFTER: Duration = Duration::from_millis(1);
+pub const LEND_AFTER: Duration = Duration::from_millis(1);
 
 /// Does an idle worker of `class` lend its CPUs to efficiency workers stuck in long polls
 /// (see `runtime/lend.rs`)? Only performance workers under [`Pin::Spill`], where E
 /// workers may run on P CPUs anyway (lending only makes the move happen now) and a P
 /// worker that wakes preempts them at once (they run at the lowest OS priority). Under
 /// `Class` and `Core` an E worker must stay on its CPUs; under `Off` the kernel decides.
-pub(crate) fn lends_cpus(pin: Pin, class: CoreClass, has_efficiency_workers: bool) -> bool {
+pub fn lends_cpus(pin: Pin, class: CoreClass, has_efficiency_workers: bool) -> bool {
     pin == Pin::Spill && class == CoreClass::Performance && has_efficiency_workers
 }
 
@@ -314,7 +314,7 @@ pub(crate) fn lends_cpus(pin: Pin, class: CoreClass, has_efficiency_workers: boo
 /// Background batch of `latency_under_batch` lost 5-9% against tokio that way). A sleeping
 /// E worker is also what leaves a P CPU idle in the straggler case (the few-long-jobs
 /// workloads): the others found nothing to take.
-pub(crate) fn lending_pays(awake_e_workers: usize, e_cpus: usize) -> bool {
+pub fn lending_pays(awake_e_workers: usize, e_cpus: usize) -> bool {
     awake_e_workers <= e_cpus.max(1)
 }
 
@@ -324,7 +324,7 @@ pub(crate) fn lending_pays(awake_e_workers: usize, e_cpus: usize) -> bool {
 /// worker seen in the *same* poll both times: that poll has run for at least
 /// `LEND_AFTER`. A worker that finished a poll in between and started another is not
 /// picked (its new poll may be short).
-pub(crate) fn borrower(before: &[Option<usize>], after: &[Option<usize>]) -> Option<usize> {
+pub fn borrower(before: &[Option<usize>], after: &[Option<usize>]) -> Option<usize> {
     before
         .iter()
         .zip(after)
@@ -333,7 +333,7 @@ pub(crate) fn borrower(before: &[Option<usize>], after: &[Option<usize>]) -> Opt
 
 /// Where to look first within a lane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Source {
+pub enum Source {
     /// The worker's LIFO slot and own queue, then the lane's injector.
     LocalFirst,
     /// The lane's injector, then the worker's own queue.
@@ -349,14 +349,14 @@ pub(crate) enum Source {
 
 /// The order in which a worker looks for its next task (before stealing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SearchOrder {
+pub struct SearchOrder {
     steps: [(Lane, Source); LANES],
     len: usize,
 }
 
 impl SearchOrder {
     /// The steps, in order.
-    pub(crate) fn steps(&self) -> &[(Lane, Source)] {
+    pub fn steps(&self) -> &[(Lane, Source)] {
         &self.steps[..self.len]
     }
 }
@@ -370,7 +370,7 @@ impl SearchOrder {
 /// (every [`FAIR_INTERVAL`]-th tick): the rotating lane first, from the source whose turn it
 /// is ([`Source::FairInjector`] and [`Source::FairQueue`] alternate from one of the
 /// lane's fair turns to the next), then the remaining lanes in preference order.
-pub(crate) fn search_order(
+pub fn search_order(
     class: CoreClass,
     has_efficiency_workers: bool,
     tick: u32,
@@ -412,12 +412,12 @@ pub(crate) fn search_order(
 
 /// Steal order: the lanes a worker may take, in preference order (victims are chosen by
 /// the worker; this only fixes which of their queues are fair game).
-pub(crate) fn steal_order(class: CoreClass, has_efficiency_workers: bool) -> &'static [Lane] {
+pub fn steal_order(class: CoreClass, has_efficiency_workers: bool) -> &'static [Lane] {
     lanes_for(class, has_efficiency_workers)
 }
 
 /// Should the task in the LIFO slot be taken now, after `streak` LIFO polls in a row?
-pub(crate) fn take_lifo(streak: u32) -> bool {
+pub fn take_lifo(streak: u32) -> bool {
     streak < MAX_LIFO_STREAK
 }
 
