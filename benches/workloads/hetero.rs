@@ -153,6 +153,7 @@ pub fn under_batch(
                 if let Ok(mut s) = samples.lock() {
                     s.push(polled.saturating_sub(woke));
                 }
+                signal.busy.store(false, Ordering::Release);
             }
             done.count_down();
         }));
@@ -170,6 +171,13 @@ pub fn under_batch(
                 } else {
                     next = now;
                 }
+                // A wake still outstanding (the probe not yet polled) is not re-stamped:
+                // overwriting its time would cap every measured wait at one period and
+                // hide a probe stuck behind the batch (as the latency scenarios do).
+                if signal.busy.load(Ordering::Acquire) {
+                    continue;
+                }
+                signal.busy.store(true, Ordering::Relaxed);
                 signal.wake_ns.store(signal.now_ns(), Ordering::Release);
                 signal.seq.fetch_add(1, Ordering::AcqRel);
                 signal.waker.wake();
