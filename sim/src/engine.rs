@@ -82,7 +82,7 @@ impl Default for Config {
     }
 }
 
-/// One bar of the timeline: a worker polling a task of `lane` on `core`.
+/// One bar of the timeline: a worker polling a task of `lane` (its Qos's) on `core`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Segment {
     /// The core.
@@ -306,7 +306,8 @@ struct Sim<'a> {
     batch_left: usize,
     open: usize,
     last_batch_done: f64,
-    misfit_pending: Vec<bool>,
+    /// Per core: the thread its pending misfit pull is for.
+    misfit_pending: Vec<Option<usize>>,
     out: Outcome,
     open_segments: Vec<Option<Segment>>,
 }
@@ -437,7 +438,7 @@ impl<'a> Sim<'a> {
             policy,
             cfg,
             speeds,
-            misfit_pending: vec![false; cores.len()],
+            misfit_pending: vec![None; cores.len()],
             cores,
             workers,
             threads,
@@ -548,7 +549,7 @@ impl<'a> Sim<'a> {
             if let BurstKind::Poll(t) = burst.kind {
                 self.out.work_by_class[ci(self.cores[core].class)] += r * dt;
                 if self.cfg.timeline {
-                    let lane = self.tasks[t].lane;
+                    let lane = Lane::of(self.tasks[t].qos);
                     self.extend_segment(i, core, lane, dt);
                 }
             }
@@ -602,10 +603,11 @@ impl<'a> Sim<'a> {
             Event::LendCheck(w, gen) => self.lend_check(w, gen),
             Event::ProbeWake(t) => self.probe_wake(t),
             Event::Misfit(core, w) => {
-                self.misfit_pending[core] = false;
+                self.misfit_pending[core] = None;
                 let occ = os::occupancy(&self.threads, self.cores.len());
+                let others: Vec<usize> = self.misfit_pending.iter().flatten().copied().collect();
                 let still = occ[core] == (0, 0)
-                    && os::misfit_for(&self.threads, core, &self.speeds) == Some(w);
+                    && os::misfit_for(&self.threads, core, &self.speeds, &others) == Some(w);
                 if still {
                     self.move_thread(w, core);
                 }
@@ -1301,11 +1303,14 @@ impl<'a> Sim<'a> {
                 None => {
                     if self.cfg.os.misfit {
                         for c in idle {
-                            if self.misfit_pending[c] {
+                            if self.misfit_pending[c].is_some() {
                                 continue;
                             }
-                            if let Some(w) = os::misfit_for(&self.threads, c, &self.speeds) {
-                                self.misfit_pending[c] = true;
+                            let taken: Vec<usize> =
+                                self.misfit_pending.iter().flatten().copied().collect();
+                            if let Some(w) = os::misfit_for(&self.threads, c, &self.speeds, &taken)
+                            {
+                                self.misfit_pending[c] = Some(w);
                                 let at = self.now + self.cfg.os.misfit_delay_us;
                                 self.at(at, Event::Misfit(c, w));
                             }

@@ -171,12 +171,20 @@ pub fn waiting_for(threads: &[OsThread], to: usize, speeds: &[f64]) -> Option<us
         .or_else(|| (0..n).find(|&i| waiting(i)))
 }
 
-/// A thread running alone on a core slower than the idle core `to`, which it may use.
-pub fn misfit_for(threads: &[OsThread], to: usize, speeds: &[f64]) -> Option<usize> {
+/// A thread running alone on a core slower than the idle core `to`, which it may use, and
+/// which is not in `taken` (already pulled by another idle core's balancing: each idle core
+/// balances on its own and picks a different busiest core).
+pub fn misfit_for(
+    threads: &[OsThread],
+    to: usize,
+    speeds: &[f64],
+    taken: &[usize],
+) -> Option<usize> {
     let occ = occupancy(threads, speeds.len());
     (0..threads.len()).find(|&i| {
         let t = &threads[i];
-        t.runnable
+        !taken.contains(&i)
+            && t.runnable
             && t.core != to
             && speeds[t.core] < speeds[to]
             && t.allowed.contains(&to)
@@ -274,8 +282,9 @@ mod tests {
         assert_eq!(waiting_for(&threads, 0, &speeds), Some(0));
         let alone = [thread(1, &[0, 1], false)];
         assert_eq!(waiting_for(&alone, 0, &speeds), None);
-        assert_eq!(misfit_for(&alone, 0, &speeds), Some(0));
+        assert_eq!(misfit_for(&alone, 0, &speeds, &[]), Some(0));
+        assert_eq!(misfit_for(&alone, 0, &speeds, &[0]), None);
         let pinned = [thread(1, &[1], false)];
-        assert_eq!(misfit_for(&pinned, 0, &speeds), None);
+        assert_eq!(misfit_for(&pinned, 0, &speeds, &[]), None);
     }
 }
