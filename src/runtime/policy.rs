@@ -3,7 +3,10 @@
 //! lane gets its fairness turn.
 //!
 //! Pure functions over small enums: no threads, no atomics, no queues. The worker loop
-//! (`worker.rs`) asks this module what to do; tests here check every combination.
+//! (`worker.rs`) asks this module what to do; tests here check every combination. It is
+//! public so that the simulator (`hetsched-sim`, the `sim/` workspace member) makes its
+//! decisions by calling these very functions: the policy it measures on modelled chips is
+//! the one the runtime ships. Not a stable API: its functions change with the policy.
 //!
 //! | worker      | takes, in order                                                         | never takes |
 //! |-------------|-------------------------------------------------------------------------|-------------|
