@@ -11,6 +11,7 @@
 pub mod emulate;
 pub mod exec;
 pub mod hetero;
+pub mod hetero_jobs;
 pub mod latency;
 pub mod plain_pool;
 

@@ -254,7 +254,7 @@ pub fn run_workloads(
 ) -> Result<Vec<Row>, String> {
     let contenders = contenders(machine, speed)?;
     let speeds = machine.speeds(speed);
-    let probe_iters = (iters_per_ms * 0.020).round() as u64; // 20 µs on a fast CPU
+    let probe_iters = (iters_per_ms * hetero::PROBE_WORK_MS).round() as u64;
     let mut rows = Vec::new();
     let selected = HeteroWorkload::ALL
         .into_iter()

@@ -1,11 +1,20 @@
 //! Workloads: what arrives from outside the runtime, when, and what each task does.
 //!
 //! Work is in µs *on the fastest core* (a fixed amount of computation, as the harness's
-//! fixed iteration counts): on a core of speed `s` it takes `work / s`. The first four are
-//! the harness's unequal-cores workloads (`examples/bench`, `benches/workloads/hetero.rs`),
-//! with the same job lists.
+//! fixed iteration counts): on a core of speed `s` it takes `work / s`. The first six are
+//! the harness's unequal-cores workloads: their names, job lists and probe come from the
+//! harness's own `benches/workloads/hetero_jobs.rs`, included here, so the two cannot drift.
 
 use hetsched::Qos;
+
+#[allow(dead_code)] // the harness's bound and constants the simulator does not need
+#[path = "../../benches/workloads/hetero_jobs.rs"]
+mod harness;
+
+pub use harness::HeteroWorkload;
+
+/// Iterations per ms under which the harness's job lists come out in µs.
+const US_PER_MS: f64 = 1_000.0;
 
 /// What a task does, poll by poll.
 #[derive(Clone, Debug, PartialEq)]
@@ -77,13 +86,14 @@ pub struct Arrival {
 /// The simulated workloads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workload {
-    /// `k` jobs of 30 ms per core: the straggler problem.
+    /// `k` jobs of 30 ms per core: the straggler problem (the harness's).
     FewLong(usize),
-    /// 10,000 jobs of 200 µs.
+    /// 10,000 jobs of 200 µs (the harness's).
     Many,
-    /// 4 jobs of 40 ms spread among 4,000 of 100 µs.
+    /// 4 jobs of 40 ms spread among 4,000 of 100 µs (the harness's).
     Skewed,
-    /// `Many` as a Background batch while an Interactive probe (20 µs) is woken every ms.
+    /// `Many` as a Background batch while an Interactive probe (20 µs) is woken every ms
+    /// (the harness's `latency_under_batch`).
     ProbeUnderBatch,
     /// A binary fork-join tree: 4,096 leaves of 100 µs, 2 µs per inner node.
     ForkJoin,
@@ -93,25 +103,6 @@ pub enum Workload {
     RequestMix,
 }
 
-/// Job length in `FewLong`, µs (`LONG_JOB_MS` of the harness).
-pub const LONG_JOB_US: f64 = 30_000.0;
-/// `Many`: this many jobs of [`MANY_JOB_US`].
-pub const MANY_JOBS: usize = 10_000;
-/// See [`MANY_JOBS`].
-pub const MANY_JOB_US: f64 = 200.0;
-/// The skewed mix: [`SKEW_LONG`] jobs of [`SKEW_LONG_US`] among [`SKEW_SHORT`] of
-/// [`SKEW_SHORT_US`], the long ones spread evenly.
-pub const SKEW_LONG: usize = 4;
-/// See [`SKEW_LONG`].
-pub const SKEW_LONG_US: f64 = 40_000.0;
-/// See [`SKEW_LONG`].
-pub const SKEW_SHORT: usize = 4_000;
-/// See [`SKEW_LONG`].
-pub const SKEW_SHORT_US: f64 = 100.0;
-/// The probe's period and work, µs.
-pub const PROBE_PERIOD_US: f64 = 1_000.0;
-/// See [`PROBE_PERIOD_US`].
-pub const PROBE_WORK_US: f64 = 20.0;
 /// A request's work in `RequestMix`, µs.
 pub const REQUEST_US: f64 = 100.0;
 /// Requests arrive at this share of the P cores' capacity.
@@ -133,13 +124,21 @@ impl Workload {
     /// The name on the command line and in tables (the harness's names where it has the
     /// workload).
     pub fn name(self) -> String {
+        match self.harness() {
+            Some(h) => h.name(),
+            None if self == Workload::ForkJoin => "fork_join".into(),
+            None => "request_mix".into(),
+        }
+    }
+
+    /// The harness's workload of the same name, if the harness has it.
+    pub fn harness(self) -> Option<HeteroWorkload> {
         match self {
-            Workload::FewLong(k) => format!("few_long_k{k}"),
-            Workload::Many => "many_10000x200us".into(),
-            Workload::Skewed => "skewed_mix".into(),
-            Workload::ProbeUnderBatch => "latency_under_batch".into(),
-            Workload::ForkJoin => "fork_join".into(),
-            Workload::RequestMix => "request_mix".into(),
+            Workload::FewLong(k) => Some(HeteroWorkload::FewLong(k)),
+            Workload::Many => Some(HeteroWorkload::Many),
+            Workload::Skewed => Some(HeteroWorkload::Skewed),
+            Workload::ProbeUnderBatch => Some(HeteroWorkload::LatencyUnderBatch),
+            Workload::ForkJoin | Workload::RequestMix => None,
         }
     }
 
@@ -158,41 +157,49 @@ impl Workload {
         names
     }
 
-    /// What arrives, on a machine of `cores` cores of total speed `capacity` whose P cores
-    /// sum to `p_capacity`; `seed` drives the Poisson stream.
-    pub fn arrivals(self, cores: usize, p_capacity: f64, seed: u64) -> Vec<Arrival> {
+    /// The harness's job list (and probe) for this workload, in µs.
+    fn harness_arrivals(self, cores: usize) -> Vec<Arrival> {
+        let Some(h) = self.harness() else {
+            return Vec::new();
+        };
         let job = |work: f64, qos: Qos| Arrival {
             at: 0.0,
             qos,
             program: Program::Cpu(work),
             batch: true,
         };
+        let qos = if h == HeteroWorkload::LatencyUnderBatch {
+            Qos::Background
+        } else {
+            Qos::Default
+        };
+        let mut all: Vec<Arrival> = h
+            .jobs(cores, US_PER_MS)
+            .into_iter()
+            .map(|us| job(us as f64, qos))
+            .collect();
+        if h == HeteroWorkload::LatencyUnderBatch {
+            all.push(Arrival {
+                at: 0.0,
+                qos: Qos::Interactive,
+                program: Program::Probe {
+                    period: harness::PROBE_PERIOD_MS * US_PER_MS,
+                    work: harness::PROBE_WORK_MS * US_PER_MS,
+                },
+                batch: false,
+            });
+        }
+        all
+    }
+
+    /// What arrives, on a machine of `cores` cores whose P cores' speeds sum to
+    /// `p_capacity`; `seed` drives the Poisson stream.
+    pub fn arrivals(self, cores: usize, p_capacity: f64, seed: u64) -> Vec<Arrival> {
         match self {
-            Workload::FewLong(k) => vec![job(LONG_JOB_US, Qos::Default); k * cores.max(1)],
-            Workload::Many => vec![job(MANY_JOB_US, Qos::Default); MANY_JOBS],
-            Workload::Skewed => {
-                let mut jobs = vec![job(SKEW_SHORT_US, Qos::Default); SKEW_SHORT];
-                for i in 0..SKEW_LONG {
-                    jobs.insert(
-                        i * (SKEW_SHORT / SKEW_LONG + 1),
-                        job(SKEW_LONG_US, Qos::Default),
-                    );
-                }
-                jobs
-            }
-            Workload::ProbeUnderBatch => {
-                let mut all = vec![job(MANY_JOB_US, Qos::Background); MANY_JOBS];
-                all.push(Arrival {
-                    at: 0.0,
-                    qos: Qos::Interactive,
-                    program: Program::Probe {
-                        period: PROBE_PERIOD_US,
-                        work: PROBE_WORK_US,
-                    },
-                    batch: false,
-                });
-                all
-            }
+            Workload::FewLong(_)
+            | Workload::Many
+            | Workload::Skewed
+            | Workload::ProbeUnderBatch => self.harness_arrivals(cores),
             Workload::ForkJoin => vec![Arrival {
                 at: 0.0,
                 qos: Qos::Default,
@@ -215,8 +222,8 @@ impl Workload {
                         batch: true,
                     })
                     .collect();
-                // Requests for as long as the batch would take on the E cores alone
-                // (the batch's lower lane), at least 10 ms.
+                // Requests for about as long as the batch runs (estimated on the cores
+                // other than the P cores, at full speed), at least 10 ms.
                 let e_capacity = (cores as f64 - p_capacity).max(p_capacity * 0.25);
                 let span = (jobs as f64 * chunks as f64 * chunk / e_capacity).max(10_000.0);
                 let rate = REQUEST_LOAD * p_capacity / REQUEST_US; // per µs
@@ -258,7 +265,7 @@ mod tests {
         assert_eq!(Workload::FewLong(3).arrivals(2, 1.0, 1).len(), 6);
         let skewed = Workload::Skewed.arrivals(2, 1.0, 1);
         let long: Vec<usize> = (0..skewed.len())
-            .filter(|&i| skewed[i].program == Program::Cpu(SKEW_LONG_US))
+            .filter(|&i| skewed[i].program == Program::Cpu(harness::SKEW_LONG_MS * 1e3))
             .collect();
         assert_eq!(long, vec![0, 1001, 2002, 3003]);
     }
