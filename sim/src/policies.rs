@@ -50,12 +50,19 @@ pub trait Policy {
     ) -> Placement;
     /// Which classes to wake for new work of `lane`, in order.
     fn wake_order(&self, lane: Lane) -> &'static [CoreClass];
-    /// Take the LIFO slot's task after `streak` LIFO polls in a row?
-    fn take_lifo(&self, streak: u32) -> bool;
-    /// E workers allowed on Default / Utility at once (`None`: no limit).
-    fn efficiency_slots(&self, e_workers: usize, e_cpus: usize) -> Option<usize>;
-    /// Does a worker of `class` need a slot to take `lane`?
-    fn needs_slot(&self, class: CoreClass, lane: Lane) -> bool;
+    /// Take the LIFO slot's task after `streak` LIFO polls in a row? (Default: at most 3
+    /// in a row, tokio's `MAX_LIFO_POLLS_PER_TICK` too.)
+    fn take_lifo(&self, streak: u32) -> bool {
+        streak < 3
+    }
+    /// E workers allowed on Default / Utility at once (`None`, the default: no limit).
+    fn efficiency_slots(&self, _e_workers: usize, _e_cpus: usize) -> Option<usize> {
+        None
+    }
+    /// Does a worker of `class` need a slot to take `lane`? (Default: never.)
+    fn needs_slot(&self, _class: CoreClass, _lane: Lane) -> bool {
+        false
+    }
     /// Does an idle worker of `class` lend its CPUs to E workers in long polls?
     fn lends(&self, _class: CoreClass) -> bool {
         false
@@ -306,18 +313,6 @@ impl Policy for Blind {
     fn wake_order(&self, _lane: Lane) -> &'static [CoreClass] {
         &[CoreClass::Performance]
     }
-
-    fn take_lifo(&self, streak: u32) -> bool {
-        streak < 3
-    }
-
-    fn efficiency_slots(&self, _e_workers: usize, _e_cpus: usize) -> Option<usize> {
-        None
-    }
-
-    fn needs_slot(&self, _class: CoreClass, _lane: Lane) -> bool {
-        false
-    }
 }
 
 /// A GCD-like policy: one shared queue per QoS and no per-worker queues; latency-critical
@@ -391,14 +386,6 @@ impl Policy for GcdLike {
     fn take_lifo(&self, _streak: u32) -> bool {
         false
     }
-
-    fn efficiency_slots(&self, _e_workers: usize, _e_cpus: usize) -> Option<usize> {
-        None
-    }
-
-    fn needs_slot(&self, _class: CoreClass, _lane: Lane) -> bool {
-        false
-    }
 }
 
 /// Static equal split (OpenMP `schedule(static)`): tasks submitted from outside are dealt
@@ -449,18 +436,6 @@ impl Policy for StaticSplit {
 
     fn wake_order(&self, _lane: Lane) -> &'static [CoreClass] {
         &[CoreClass::Performance]
-    }
-
-    fn take_lifo(&self, streak: u32) -> bool {
-        streak < 3
-    }
-
-    fn efficiency_slots(&self, _e_workers: usize, _e_cpus: usize) -> Option<usize> {
-        None
-    }
-
-    fn needs_slot(&self, _class: CoreClass, _lane: Lane) -> bool {
-        false
     }
 
     fn owner_of_arrival(&self, nth: usize, workers: usize) -> Option<usize> {
