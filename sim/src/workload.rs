@@ -7,9 +7,8 @@
 
 use hetsched::Qos;
 
-#[allow(dead_code)] // the harness's bound and constants the simulator does not need
 #[path = "../../benches/workloads/hetero_jobs.rs"]
-mod harness;
+pub mod harness;
 
 pub use harness::HeteroWorkload;
 
