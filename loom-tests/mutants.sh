@@ -29,6 +29,8 @@ MUTANTS=(
   "slots_unlimited|slots|at_most_one_e_worker_per_e_cpu_polls_shared_lane_work|two E workers polled Default work at once"
   "lend_no_recheck|lend|an_e_worker_is_never_left_lent_after_its_poll_ends|left on its lender's CPUs"
   "blind_check_first|lend|a_blind_sleeping_lender_is_nudged_by_a_waking_e_worker|nobody nudged it"
+  "stuck_end_no_fence|stuck|a_reported_poll_always_marks_its_task|never marked"
+  "stuck_claim_no_recheck|stuck|a_reported_poll_always_marks_its_task|never marked"
 )
 
 cargo test --release -p loom-tests --no-run -q || exit 1

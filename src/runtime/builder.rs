@@ -4,6 +4,7 @@ use super::blocking::BlockingPool;
 use super::lend::Lender;
 use super::policy::{self, LANES};
 use super::shared::{Shared, WorkerSlot};
+use super::stuck::{self, LongPoll, LongPollHook, WatchdogConfig, DEFAULT_LONG_POLL_THRESHOLD};
 use super::worker::worker_main;
 use super::Runtime;
 use crate::loom::deque::Worker;
@@ -25,6 +26,8 @@ pub const ENV_E_WORKERS: &str = "HETSCHED_E_WORKERS";
 pub const ENV_PIN: &str = "HETSCHED_PIN";
 /// Environment variable: per-class OS QoS hints, `on` | `off`.
 pub const ENV_QOS_HINTS: &str = "HETSCHED_QOS_HINTS";
+/// [`Builder::long_poll_threshold`] in milliseconds (`1`..=`3600000`), or `off`.
+pub const ENV_LONG_POLL_MS: &str = "HETSCHED_LONG_POLL_MS";
 
 /// Most workers of one class a runtime will start: far above any real core count, low
 /// enough that a typo (`HETSCHED_P_WORKERS=80000`) is an error, not 80,000 threads.
@@ -252,6 +255,8 @@ pub struct Builder {
     max_blocking_threads: usize,
     blocking_keep_alive: Duration,
     latency_sampling: bool,
+    long_poll_threshold: Duration,
+    on_long_poll: Option<LongPollHook>,
 }
 
 /// Default cap on blocking-pool threads (as tokio: blocking calls are mostly waiting).
@@ -292,6 +297,8 @@ impl Builder {
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
             latency_sampling: true,
+            long_poll_threshold: DEFAULT_LONG_POLL_THRESHOLD,
+            on_long_poll: None,
         }
     }
 
@@ -334,6 +341,9 @@ impl Builder {
                 "off" => false,
                 _ => return Err(ConfigError::invalid(ENV_QOS_HINTS, &text, "on or off")),
             };
+        }
+        if let Some(text) = var(ENV_LONG_POLL_MS)? {
+            builder.long_poll_threshold = parse_long_poll_ms(&text)?;
         }
         builder.topology = Some(Topology::from_env_with(&lookup)?);
         Ok(builder)
@@ -398,6 +408,43 @@ impl Builder {
     /// the others are timed). Off exists to measure its cost; see BENCHMARKS.md.
     pub fn latency_sampling(mut self, on: bool) -> Builder {
         self.latency_sampling = on;
+        self
+    }
+
+    /// Count a poll that runs longer than `threshold` as stuck (per lane, in
+    /// [`LaneMetrics`](super::LaneMetrics)) and report it through
+    /// [`Builder::on_long_poll`]; a watchdog thread samples the workers every
+    /// `threshold / 4` (no clock is read on the poll path). Default
+    /// [`DEFAULT_LONG_POLL_THRESHOLD`] (10 ms); `Duration::ZERO` turns it off (no watchdog
+    /// thread). `HETSCHED_LONG_POLL_MS` sets it from the environment.
+    pub fn long_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.long_poll_threshold = threshold;
+        self
+    }
+
+    /// Call `hook` on the watchdog thread when a poll has run longer than the
+    /// [`long_poll_threshold`](Builder::long_poll_threshold), while it is still running,
+    /// once per task: log the culprit. The hook should be quick (it delays the next
+    /// sample); a panic in it is caught.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let reports = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = reports.clone();
+    /// let rt = hetsched::Builder::new()
+    ///     .long_poll_threshold(Duration::from_millis(20))
+    ///     .on_long_poll(move |stuck| seen.lock().unwrap().push(stuck.lane))
+    ///     .build()?;
+    /// // A task that blocks its worker for 100 ms (never do this: use spawn_blocking).
+    /// rt.block_on(rt.spawn(async { std::thread::sleep(Duration::from_millis(100)) }))?;
+    /// assert_eq!(*reports.lock().unwrap(), [hetsched::Lane::Default]);
+    /// assert_eq!(rt.metrics().lane(hetsched::Lane::Default).long_polls, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_long_poll(mut self, hook: impl Fn(&LongPoll) + Send + Sync + 'static) -> Builder {
+        self.on_long_poll = Some(std::sync::Arc::new(hook));
         self
     }
 
@@ -492,6 +539,7 @@ impl Builder {
                     counters: Default::default(),
                     lender: lends.then(|| Lender::new(e_cpus)),
                     loan: borrows.then(Default::default),
+                    polls: Default::default(),
                 });
                 locals.push(queues);
             }
@@ -505,6 +553,14 @@ impl Builder {
         let mut shared = Shared::new(slots, has_efficiency, slots_limit, blocking);
         shared.sample_latency = self.latency_sampling;
         shared.efficiency_speed = topology.efficiency_speed();
+        // Not under loom: its sampling loop would be a model thread that never settles
+        // (the record protocol has its own model, `loom-tests/tests/stuck.rs`).
+        if !self.long_poll_threshold.is_zero() && !cfg!(loom) {
+            shared.watchdog = Some(WatchdogConfig {
+                threshold: self.long_poll_threshold,
+                hook: self.on_long_poll.clone(),
+            });
+        }
         let shared = Arc::new(shared);
         let mut threads = Vec::new();
         for (index, queues) in locals.into_iter().enumerate() {
@@ -564,7 +620,35 @@ impl Builder {
                 }
             }
         }
+        if let Some(config) = shared.watchdog.clone() {
+            let watched = shared.clone();
+            let started = sys::spawn_plain_thread(format!("{}-watchdog", self.thread_name), move || {
+                stuck::run_watchdog(watched, config)
+            });
+            if let Err(err) = started {
+                let rt = Runtime::from_parts(shared, threads);
+                drop(rt);
+                return Err(err);
+            }
+        }
         Ok(Runtime::from_parts(shared, threads))
+    }
+}
+
+/// `HETSCHED_LONG_POLL_MS`: whole milliseconds from 1 to an hour, or `off`.
+fn parse_long_poll_ms(text: &str) -> Result<Duration, ConfigError> {
+    const MAX_MS: u64 = 3_600_000;
+    let trimmed = text.trim();
+    if trimmed.eq_ignore_ascii_case("off") {
+        return Ok(Duration::ZERO);
+    }
+    match trimmed.parse::<u64>() {
+        Ok(ms) if (1..=MAX_MS).contains(&ms) => Ok(Duration::from_millis(ms)),
+        _ => Err(ConfigError::invalid(
+            ENV_LONG_POLL_MS,
+            text,
+            "whole milliseconds from 1 to 3600000, or off",
+        )),
     }
 }
 

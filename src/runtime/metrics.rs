@@ -7,6 +7,7 @@
 //! instruction; [`RuntimeMetrics`] is a snapshot summed when asked for.
 
 use super::policy::{Lane, LANES};
+use super::stuck::LaneLongPolls;
 use crate::loom::sync::Mutex;
 use crate::loom::untracked::AtomicU64;
 use crate::sys::HintOutcome;
@@ -194,6 +195,15 @@ pub struct LaneMetrics {
     pub queued: u64,
     /// Wake-to-poll latency.
     pub wake_to_poll: LatencyHistogram,
+    /// Polls of this lane that ran longer than
+    /// [`Builder::long_poll_threshold`](crate::Builder::long_poll_threshold) (stuck: a task
+    /// blocking its worker), counted when the watchdog finds them.
+    pub long_polls: u64,
+    /// Their summed running time, once ended (lower bounds: short by at most a quarter of
+    /// the threshold each).
+    pub long_poll_time: Duration,
+    /// The longest of them, including one still running (a lower bound, as above).
+    pub longest_poll: Duration,
 }
 
 /// A snapshot of a runtime's metrics; see [`Runtime::metrics`](crate::Runtime::metrics).
@@ -256,6 +266,7 @@ pub(crate) fn snapshot<'a>(
     live_tasks: usize,
     blocking: BlockingMetrics,
     efficiency_speed: Option<f64>,
+    long_polls: &[LaneLongPolls; LANES],
 ) -> RuntimeMetrics {
     let mut scheduled = [0u64; LANES];
     let mut polled = [0u64; LANES];
@@ -295,6 +306,9 @@ pub(crate) fn snapshot<'a>(
                 wake_to_poll: LatencyHistogram {
                     buckets: latency[l],
                 },
+                long_polls: long_polls[l].count.load(Relaxed),
+                long_poll_time: Duration::from_nanos(long_polls[l].total_ns.load(Relaxed)),
+                longest_poll: Duration::from_nanos(long_polls[l].max_ns.load(Relaxed)),
             }
         })
         .collect();

@@ -22,6 +22,7 @@ mod metrics;
 pub mod policy;
 mod registry;
 mod shared;
+mod stuck;
 mod worker;
 
 /// Hooks for the loom models in `loom-tests/` (built only with `--cfg loom`; not public API).
@@ -38,6 +39,29 @@ pub mod __loom {
             .iter()
             .map(|w| w.counters.parks.get())
             .sum()
+    }
+
+    /// One worker's published poll for the stuck-poll watchdog (`runtime/stuck.rs`).
+    #[derive(Default)]
+    pub struct PollRecord(super::stuck::PollRecord);
+
+    impl PollRecord {
+        /// The worker starts a poll (of a Default task, never reported before).
+        pub fn begin(&self) {
+            self.0.begin(super::Lane::Default, false)
+        }
+        /// The worker's poll ends: true if the watchdog reported it (the task gets marked).
+        pub fn end(&self) -> bool {
+            self.0.end()
+        }
+        /// The watchdog's look: the number of the poll running now.
+        pub fn sample(&self) -> Option<usize> {
+            self.0.sample().map(|running| running.poll)
+        }
+        /// The watchdog claims poll `poll`: true if it may call the hook.
+        pub fn claim(&self, poll: usize) -> bool {
+            self.0.claim(poll)
+        }
     }
 
     /// One E worker's side of CPU lending (`runtime/lend.rs`), with a stand-in OS thread
@@ -118,6 +142,8 @@ pub use metrics::{
     LATENCY_BUCKETS, LATENCY_SAMPLE_EVERY,
 };
 pub use policy::{Lane, FAIRNESS_BOUND, FAIR_INTERVAL, MAX_LIFO_STREAK};
+pub use stuck::{LongPoll, DEFAULT_LONG_POLL_THRESHOLD};
+pub(crate) use worker::end_poll_record;
 
 use crate::loom::sync::Arc;
 use crate::task::{JoinHandle, Qos};

@@ -8,6 +8,7 @@ use super::lend::{Lender, Loan};
 use super::metrics::{self, ExternalCounters, RuntimeMetrics, WorkerCounters, WorkerInfo};
 use super::policy::{self, Lane, Placement, Readiness, LANES};
 use super::registry::{Registration, Registry};
+use super::stuck::{self, LaneLongPolls, PollRecord, WatchdogConfig};
 use crate::loom::deque::{Injector, Stealer};
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
 use crate::loom::sync::{Arc, Condvar, Mutex};
@@ -37,6 +38,8 @@ pub(crate) struct WorkerSlot {
     pub(crate) lender: Option<Lender>,
     /// An E worker that may be lent CPUs (`runtime/lend.rs`); `None` for the others.
     pub(crate) loan: Option<Loan>,
+    /// The poll this worker is in, for the stuck-poll watchdog (`runtime/stuck.rs`).
+    pub(crate) polls: PollRecord,
 }
 
 pub(crate) struct Shared {
@@ -49,6 +52,12 @@ pub(crate) struct Shared {
     /// E workers polling Default or Utility tasks now, and the most there may be
     /// (`policy::efficiency_slots`); `None`: no limit.
     efficiency_slots: Option<(AtomicUsize, usize)>,
+    /// The stuck-poll watchdog's settings (`None`: it does not run; `runtime/stuck.rs`).
+    pub(crate) watchdog: Option<WatchdogConfig>,
+    /// Where the watchdog sleeps between samples (shutdown wakes it).
+    pub(crate) watchdog_parker: Parker,
+    /// Long polls per lane, found by the watchdog.
+    pub(crate) long_polls: [LaneLongPolls; LANES],
     /// Time wake-to-poll latency (sampled); off only to measure what it costs.
     pub(crate) sample_latency: bool,
     /// E-core speed relative to P from the runtime's topology (for metrics).
@@ -78,6 +87,9 @@ impl Shared {
             has_efficiency,
             efficiency_slots: efficiency_slots.map(|max| (AtomicUsize::new(0), max)),
             sample_latency: true,
+            watchdog: None,
+            watchdog_parker: Parker::default(),
+            long_polls: stuck::lane_stats(),
             efficiency_speed: None,
             external: ExternalCounters::default(),
             epoch: Instant::now(),
@@ -306,6 +318,7 @@ impl Shared {
         for index in self.idle.drain_sleepers() {
             self.workers[index].parker.unpark();
         }
+        self.watchdog_parker.unpark();
         // Workers that are awake see the flag at their next look for work.
     }
 
@@ -391,6 +404,7 @@ impl Shared {
                 }
             },
             self.efficiency_speed,
+            &self.long_polls,
         )
     }
 }
@@ -409,6 +423,7 @@ mod tests {
             cpus: Vec::new(),
             idle_priority: false,
             stealers: [None, None, None, None],
+            polls: Default::default(),
             parker: Parker::default(),
             counters: WorkerCounters::default(),
             lender: None,

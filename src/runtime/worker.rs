@@ -30,6 +30,8 @@ pub(crate) struct WorkerCore {
     holds_slot: Cell<bool>,
     /// This worker needs a slot for some lanes (an E worker of a runtime with a limit).
     slot_limited: bool,
+    /// The stuck-poll watchdog runs: publish every poll (`runtime/stuck.rs`).
+    publish_polls: bool,
     rng: Cell<u64>,
 }
 
@@ -41,6 +43,7 @@ impl WorkerCore {
     ) -> Self {
         let class = shared.workers[index].class;
         let slot_limited = class == CoreClass::Efficiency && shared.has_slot_limit();
+        let publish_polls = shared.watchdog.is_some();
         WorkerCore {
             index,
             class,
@@ -53,6 +56,7 @@ impl WorkerCore {
             yielded: Cell::new(false),
             holds_slot: Cell::new(false),
             slot_limited,
+            publish_polls,
             // Any non-zero odd seed differing per worker will do for victim selection.
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 1 | 1)),
         }
@@ -136,9 +140,16 @@ impl WorkerCore {
         if let Some(loan) = &slot.loan {
             loan.begin_poll();
         }
+        if self.publish_polls {
+            slot.polls.begin(lane, header.long_poll_reported());
+        }
         // The task wrapper already turns a panic in `poll` into a JoinError; this catches a
         // panic from dropping a future, so that the worker lives on.
         let _ = catch_unwind(AssertUnwindSafe(|| task.run()));
+        if self.publish_polls {
+            // Ended by the task wrapper (`end_poll_record`) unless the task was not polled.
+            slot.polls.finish();
+        }
         // A `yield_now` whose task was not rescheduled by this poll (it was cancelled)
         // must not make the next task's self-wake look like a yield.
         context::take_yield_request();
@@ -469,6 +480,19 @@ impl WorkerCore {
             }
         }
     }
+}
+
+/// Called by the task wrapper when its poll ends, on the polling thread: if the watchdog
+/// reported this poll as stuck, mark the task so that it is reported once
+/// (`runtime/stuck.rs`).
+pub(crate) fn end_poll_record(header: &crate::task::TaskHeader) {
+    context::with_worker(|worker| {
+        if let Some(core) = worker.filter(|core| core.publish_polls) {
+            if core.shared.workers[core.index].polls.end() {
+                header.mark_long_poll_reported();
+            }
+        }
+    });
 }
 
 /// Body of a worker thread.

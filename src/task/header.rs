@@ -15,6 +15,8 @@ pub(crate) struct TaskHeader {
     /// When the task was last put in a queue, in nanoseconds since the runtime started,
     /// plus one (0 = this scheduling was not sampled for the latency histogram).
     scheduled_at: AtomicU64,
+    /// A poll of this task was reported as stuck (`runtime/stuck.rs`): report it no more.
+    long_poll_reported: AtomicBool,
 }
 
 impl TaskHeader {
@@ -23,6 +25,7 @@ impl TaskHeader {
             qos,
             aborted: AtomicBool::new(false),
             scheduled_at: AtomicU64::new(0),
+            long_poll_reported: AtomicBool::new(false),
         }
     }
 
@@ -32,6 +35,16 @@ impl TaskHeader {
 
     pub(crate) fn is_aborted(&self) -> bool {
         self.aborted.load(Ordering::Acquire)
+    }
+
+    /// A poll of this task was reported as stuck (written only while the task is polled).
+    pub(crate) fn mark_long_poll_reported(&self) {
+        self.long_poll_reported.store(true, Ordering::Relaxed);
+    }
+
+    /// Was a poll of this task reported as stuck?
+    pub(crate) fn long_poll_reported(&self) -> bool {
+        self.long_poll_reported.load(Ordering::Relaxed)
     }
 
     /// Record that the task was queued at `nanos` (since the runtime's epoch).

@@ -139,7 +139,11 @@ impl<F: Future, G> TaskFuture<'_, F, G> {
         // SAFETY: `inner` lives inside the pinned wrapper and is never moved (see `poll`),
         // so it is pinned too; it is live (checked above).
         let inner = unsafe { Pin::new_unchecked(&mut *self.inner) };
-        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+        let polled = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
+        // The poll is over: if the stuck-poll watchdog reported it, mark the task (here,
+        // where its header is surely alive), so it is reported once.
+        crate::runtime::end_poll_record(self.header);
+        match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => match self.drop_inner() {
                 None => Poll::Ready(Ok(value)),
