@@ -140,7 +140,14 @@ fn while_one_worker_is_stuck_the_others_take_its_lanes_new_work() {
     // stuck: the other worker takes it all (and steals the stuck task's own spawns).
     let outside: Vec<_> = Lane::ALL
         .iter()
-        .flat_map(|_| [Qos::Interactive, Qos::Default, Qos::Utility, Qos::Background])
+        .flat_map(|_| {
+            [
+                Qos::Interactive,
+                Qos::Default,
+                Qos::Utility,
+                Qos::Background,
+            ]
+        })
         .map(|qos| rt.spawn_with(qos, async { 7 }))
         .collect();
     for task in outside {

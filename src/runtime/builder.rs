@@ -622,9 +622,10 @@ impl Builder {
         }
         if let Some(config) = shared.watchdog.clone() {
             let watched = shared.clone();
-            let started = sys::spawn_plain_thread(format!("{}-watchdog", self.thread_name), move || {
-                stuck::run_watchdog(watched, config)
-            });
+            let started =
+                sys::spawn_plain_thread(format!("{}-watchdog", self.thread_name), move || {
+                    stuck::run_watchdog(watched, config)
+                });
             if let Err(err) = started {
                 let rt = Runtime::from_parts(shared, threads);
                 drop(rt);
@@ -691,6 +692,27 @@ mod tests {
                 .iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    #[test]
+    fn the_long_poll_threshold_comes_from_its_variable() {
+        let b = Builder::from_env_with(env(&[("HETSCHED_LONG_POLL_MS", " 250 ")])).unwrap();
+        assert_eq!(b.long_poll_threshold, Duration::from_millis(250));
+        let b = Builder::from_env_with(env(&[("HETSCHED_LONG_POLL_MS", "OFF")])).unwrap();
+        assert_eq!(b.long_poll_threshold, Duration::ZERO);
+        let b = Builder::from_env_with(env(&[])).unwrap();
+        assert_eq!(b.long_poll_threshold, DEFAULT_LONG_POLL_THRESHOLD);
+        // (Empty means unset, as for every variable.)
+        for bad in ["0", "-5", "ten", "3600001", "1.5"] {
+            let pairs: &'static [(&'static str, &'static str)] =
+                Box::leak(vec![("HETSCHED_LONG_POLL_MS", bad)].into_boxed_slice());
+            let err = Builder::from_env_with(env(pairs)).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("HETSCHED_LONG_POLL_MS=\"{bad}\""))
+                    && err.contains("whole milliseconds from 1 to 3600000, or off"),
+                "{err}"
+            );
         }
     }
 

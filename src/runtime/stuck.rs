@@ -26,8 +26,8 @@ use super::policy::{Lane, LANES};
 use super::shared::Shared;
 use crate::loom::sync::atomic::{fence, AtomicUsize};
 // Counters only, in no protocol: plain atomics even under loom.
-use crate::loom::untracked::AtomicU64;
 use crate::loom::sync::Arc;
+use crate::loom::untracked::AtomicU64;
 use crate::topology::CoreClass;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -253,7 +253,12 @@ pub(crate) enum Verdict {
 
 /// The watchdog's rule for one worker: pure, so tests can drive it with any clock.
 /// `seen` is updated; `now_ns` is `sample`'s time on the watchdog's clock.
-pub(crate) fn judge(seen: &mut Seen, sample: Option<Running>, now_ns: u64, threshold_ns: u64) -> Verdict {
+pub(crate) fn judge(
+    seen: &mut Seen,
+    sample: Option<Running>,
+    now_ns: u64,
+    threshold_ns: u64,
+) -> Verdict {
     let same = matches!((seen.poll, sample), (Some((poll, ..)), Some(r)) if poll == r.poll);
     if !same {
         let ended = match seen.poll {
@@ -352,7 +357,10 @@ mod tests {
         );
         // Short polls, one per sample, are never long.
         for t in 33..100 {
-            assert_eq!(judge_at(running(t as usize, Lane::Critical), t), Verdict::Nothing);
+            assert_eq!(
+                judge_at(running(t as usize, Lane::Critical), t),
+                Verdict::Nothing
+            );
         }
         assert_eq!(judge_at(None, 100), Verdict::Nothing);
     }
