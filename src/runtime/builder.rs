@@ -556,6 +556,7 @@ impl Builder {
         // Not under loom: its sampling loop would be a model thread that never settles
         // (the record protocol has its own model, `loom-tests/tests/stuck.rs`).
         if !self.long_poll_threshold.is_zero() && !cfg!(loom) {
+            stuck::note_watchdog();
             shared.watchdog = Some(WatchdogConfig {
                 threshold: self.long_poll_threshold,
                 hook: self.on_long_poll.clone(),

@@ -40,6 +40,20 @@ pub const DEFAULT_LONG_POLL_THRESHOLD: Duration = Duration::from_millis(10);
 /// The hook [`Builder::on_long_poll`](super::Builder::on_long_poll) installs.
 pub(crate) type LongPollHook = std::sync::Arc<dyn Fn(&LongPoll) + Send + Sync>;
 
+/// Some runtime of this process has started a watchdog (never cleared: one static load per
+/// poll is what a process without watchdogs pays for the feature).
+static ANY_WATCHDOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A runtime will run a watchdog: called before its worker threads start (so they see it).
+pub(crate) fn note_watchdog() {
+    ANY_WATCHDOG.store(true, Relaxed);
+}
+
+/// Has any runtime of this process started a watchdog?
+pub(crate) fn any_watchdog() -> bool {
+    ANY_WATCHDOG.load(Relaxed)
+}
+
 /// The watchdog's settings, when it runs.
 #[derive(Clone)]
 pub(crate) struct WatchdogConfig {
@@ -81,18 +95,21 @@ impl PollRecord {
             | (lane.index() << LANE_SHIFT)
             | if marked { MARKED } else { 0 }
             | POLLING;
-        self.word.store(word, SeqCst);
+        // Only the watchdog's sampling reads it: no ordering against anything else.
+        self.word.store(word, Relaxed);
     }
 
     /// The worker's poll has ended. True if the watchdog reported it: the worker then marks
     /// the task, so that it is reported once.
     pub(crate) fn end(&self) -> bool {
         let word = self.word.load(Relaxed);
-        self.word.store(word & !POLLING, SeqCst);
+        // Relaxed accesses ordered by the SeqCst fence (one `mfence` per poll on x86, the
+        // whole cost; measured in RELIABILITY.md): the fence pairs with `claim`'s.
+        self.word.store(word & !POLLING, Relaxed);
         if !crate::loom::mutation!("stuck_end_no_fence") {
             fence(SeqCst);
         }
-        self.reported.load(SeqCst) == word >> SEQ_SHIFT
+        self.reported.load(Relaxed) == word >> SEQ_SHIFT
     }
 
     /// The worker's poll has ended without [`PollRecord::end`] (the task was closed and
@@ -100,13 +117,13 @@ impl PollRecord {
     pub(crate) fn finish(&self) {
         let word = self.word.load(Relaxed);
         if word & POLLING != 0 {
-            self.word.store(word & !POLLING, SeqCst);
+            self.word.store(word & !POLLING, Relaxed);
         }
     }
 
     /// The watchdog's look: the poll running now, if any.
     pub(crate) fn sample(&self) -> Option<Running> {
-        let word = self.word.load(SeqCst);
+        let word = self.word.load(Relaxed);
         (word & POLLING != 0).then(|| Running {
             poll: word >> SEQ_SHIFT,
             lane: Lane::ALL[(word >> LANE_SHIFT) & 0b11],
@@ -117,7 +134,7 @@ impl PollRecord {
     /// The watchdog claims poll `poll` as reported. True if it is still running: then the
     /// worker will see the claim when the poll ends, and the hook may be called.
     pub(crate) fn claim(&self, poll: usize) -> bool {
-        self.reported.store(poll, SeqCst);
+        self.reported.store(poll, Relaxed);
         fence(SeqCst);
         if crate::loom::mutation!("stuck_claim_no_recheck") {
             return true;

@@ -486,6 +486,10 @@ impl WorkerCore {
 /// reported this poll as stuck, mark the task so that it is reported once
 /// (`runtime/stuck.rs`).
 pub(crate) fn end_poll_record(header: &crate::task::TaskHeader) {
+    // No runtime of this process runs a watchdog: skip the thread-local lookup.
+    if !super::stuck::any_watchdog() {
+        return;
+    }
     context::with_worker(|worker| {
         if let Some(core) = worker.filter(|core| core.publish_polls) {
             if core.shared.workers[core.index].polls.end() {
