@@ -4,10 +4,12 @@
 //! the arithmetic adds up, then prints a report. Exit status 1 if any check failed.
 //!
 //! ```text
-//! cargo run --release --example stress -- [TASKS] [SEED] [P_WORKERS] [E_WORKERS]
+//! cargo run --release --example stress -- [TASKS] [SEED] [P_WORKERS] [E_WORKERS] [SOAK_SECONDS]
 //! # defaults: 1000000 tasks, seed 1, 2 P workers and 2 E workers on a declared
 //! # P = first allowed CPU, E = second allowed CPU machine (CPUs 0 and 1 on an
 //! # unrestricted box; under a one-CPU mask E has no CPU and E workers run unpinned)
+//! # SOAK_SECONDS > 0: one runtime runs tree after tree (seeds SEED, SEED+1, ...) for that
+//! # long, every tree checked, the resident set printed every 10 s (RELIABILITY.md, soak)
 //!
 //! # leak check (RELIABILITY.md):
 //! RUSTFLAGS="-g" cargo build --release --example stress
@@ -450,6 +452,14 @@ pub fn quiet_planned_panics() {
 pub fn run(rt: &Runtime, tasks: u64, seed: u64, foreign_threads: usize) -> Report {
     assert!(tasks >= 1, "a tree has at least its root");
     quiet_planned_panics();
+    // This run's share of the runtime's counters (a soak runs many trees on one runtime).
+    let lane_sums = |rt: &Runtime| {
+        let m = rt.metrics();
+        let spawned: u64 = m.lanes.iter().map(|l| l.spawned).sum();
+        let completed: u64 = m.lanes.iter().map(|l| l.completed).sum();
+        (spawned, completed, m.live_tasks)
+    };
+    let (spawned_before, completed_before, _) = lane_sums(rt);
     let (tx, rx) = mpsc::channel::<Foreign>();
     let rx = Arc::new(Mutex::new(rx));
     let counters_owner = Arc::new(Shared {
@@ -514,16 +524,16 @@ pub fn run(rt: &Runtime, tasks: u64, seed: u64, foreign_threads: usize) -> Repor
     for t in foreign {
         t.join().expect("foreign thread");
     }
-    let m = rt.metrics();
+    let (spawned_after, completed_after, live) = lane_sums(rt);
     let shared = Arc::try_unwrap(counters_owner)
         .unwrap_or_else(|_| panic!("every task dropped its reference to the counters"));
     Report {
         planned: tasks,
         root_value,
         counters: shared.counters,
-        metrics_spawned: m.lanes.iter().map(|l| l.spawned).sum(),
-        metrics_completed: m.lanes.iter().map(|l| l.completed).sum(),
-        metrics_live: m.live_tasks,
+        metrics_spawned: spawned_after - spawned_before,
+        metrics_completed: completed_after - completed_before,
+        metrics_live: live,
     }
 }
 
@@ -545,6 +555,67 @@ pub fn two_class_runtime(p: usize, e: usize) -> Runtime {
         .expect("build the runtime")
 }
 
+/// Resident set of this process, bytes (Linux; 0 elsewhere).
+#[allow(dead_code)] // unused when the test suite includes this file as a module
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 4096
+}
+
+/// The soak: trees of `tasks` on one runtime for `length`, each checked; the resident set
+/// every 10 s; at the end its growth after a one-minute warm-up. Exit 1 on any problem.
+#[allow(dead_code)] // unused when the test suite includes this file as a module
+fn soak_for(rt: &Runtime, tasks: u64, seed: u64, length: std::time::Duration) {
+    let start = std::time::Instant::now();
+    let mut next_sample = std::time::Duration::ZERO;
+    let (mut rounds, mut total, mut errors) = (0u64, 0u64, 0usize);
+    let mut samples: Vec<(u64, u64)> = Vec::new();
+    while start.elapsed() < length {
+        let report = run(rt, tasks, seed + rounds, 2);
+        rounds += 1;
+        total += report.counters.spawned.load(SeqCst);
+        for p in report.problems() {
+            eprintln!("stress: FAILED in round {rounds}: {p}");
+            errors += 1;
+        }
+        if start.elapsed() >= next_sample {
+            let (t, rss) = (start.elapsed().as_secs(), rss_bytes());
+            println!(
+                "t={t:>4}s rounds={rounds:>5} tasks={total:>11} rss={:.1} MiB",
+                rss as f64 / 1048576.0
+            );
+            samples.push((t, rss));
+            next_sample += std::time::Duration::from_secs(10);
+        }
+    }
+    let warm: Vec<u64> = samples
+        .iter()
+        .filter(|(t, _)| *t >= 60)
+        .map(|(_, r)| *r)
+        .collect();
+    if let (Some(first), Some(last), Some(max)) = (warm.first(), warm.last(), warm.iter().max()) {
+        let mib = |b: u64| b as f64 / 1048576.0;
+        let growth = |b: u64| (b as f64 / *first as f64 - 1.0) * 100.0;
+        println!(
+            "soak: {rounds} rounds, {total} tasks, {errors} errors; resident set after the \
+             1-minute warm-up {:.1} MiB, at the end {:.1} MiB ({:+.1}%), highest sample {:.1} MiB ({:+.1}%)",
+            mib(*first),
+            mib(*last),
+            growth(*last),
+            mib(*max),
+            growth(*max)
+        );
+    }
+    if errors > 0 {
+        std::process::exit(1);
+    }
+}
+
 #[allow(dead_code)] // unused when the test suite includes this file as a module
 fn main() {
     let arg = |i: usize, default: u64| -> u64 {
@@ -558,7 +629,12 @@ fn main() {
     };
     let (tasks, seed) = (arg(1, 1_000_000).max(1), arg(2, 1));
     let (p, e) = (arg(3, 2) as usize, arg(4, 2) as usize);
+    let soak = arg(5, 0);
     let rt = two_class_runtime(p, e);
+    if soak > 0 {
+        soak_for(&rt, tasks, seed, std::time::Duration::from_secs(soak));
+        return;
+    }
     let report = run(&rt, tasks, seed, 2);
     drop(rt);
     let c = &report.counters;
