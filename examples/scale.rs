@@ -12,7 +12,11 @@
 //! first send until every task has finished, per task; `bytes/task` is the growth of the
 //! process's resident set while the tasks are pending, per task. Run it alone on the machine.
 
+#[path = "common/rss.rs"]
+mod rss;
+
 use futures::channel::oneshot;
+use rss::rss_bytes;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -20,16 +24,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
 
 fn wait_until(counter: &AtomicUsize, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -26,6 +26,10 @@
 //! runs them in. Only "racy" leaves (aborted right after being spawned) may go either way;
 //! both outcomes are counted and must add up.
 
+#[allow(dead_code)] // unused when the test suite includes this file as a module
+#[path = "common/rss.rs"]
+mod rss;
+
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -555,18 +559,6 @@ pub fn two_class_runtime(p: usize, e: usize) -> Runtime {
         .expect("build the runtime")
 }
 
-/// Resident set of this process, bytes (Linux; 0 elsewhere).
-#[allow(dead_code)] // unused when the test suite includes this file as a module
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 4096
-}
-
 /// The soak: trees of `tasks` on one runtime for `length`, each checked; the resident set
 /// every 10 s; at the end its growth after a one-minute warm-up. Exit 1 on any problem.
 #[allow(dead_code)] // unused when the test suite includes this file as a module
@@ -584,12 +576,12 @@ fn soak_for(rt: &Runtime, tasks: u64, seed: u64, length: std::time::Duration) {
             errors += 1;
         }
         if start.elapsed() >= next_sample {
-            let (t, rss) = (start.elapsed().as_secs(), rss_bytes());
+            let (t, resident) = (start.elapsed().as_secs(), rss::rss_bytes());
             println!(
                 "t={t:>4}s rounds={rounds:>5} tasks={total:>11} rss={:.1} MiB",
-                rss as f64 / 1048576.0
+                resident as f64 / 1048576.0
             );
-            samples.push((t, rss));
+            samples.push((t, resident));
             next_sample += std::time::Duration::from_secs(10);
         }
     }
