@@ -128,10 +128,11 @@ pub fn calibrate(harness: &Value, seed: u64) -> Result<Vec<Pair>, String> {
         ) else {
             continue;
         };
+        let machine = machine_speed(rows, method);
         let chip = Chip::by_name("emulated")
             .expect("a modelled chip")
             .with_efficiency_speed(speed)
-            .with_machine_speed(machine_speed(rows, method));
+            .with_machine_speed(machine);
         let cfg = Config {
             os,
             seed,
@@ -146,7 +147,7 @@ pub fn calibrate(harness: &Value, seed: u64) -> Result<Vec<Pair>, String> {
             speed,
             measured_ms: measured,
             simulated_ms: outcome.makespan_us / 1e3,
-            machine_speed: machine_speed(rows, method),
+            machine_speed: machine,
         });
     }
     Ok(pairs)

@@ -306,7 +306,8 @@ impl Builder {
     /// `HETSCHED_P_CPUS`, `HETSCHED_E_CPUS`, `HETSCHED_SYSFS_ROOT` (the topology, see
     /// [`Topology::from_env`]), `HETSCHED_P_WORKERS`, `HETSCHED_E_WORKERS` (counts),
     /// `HETSCHED_PIN` (`spill` | `class` | `core` | `off`), `HETSCHED_QOS_HINTS` (`on` | `off`),
-    /// `HETSCHED_E_SPEED` (see [`Topology::speed`]).
+    /// `HETSCHED_E_SPEED` (see [`Topology::speed`]), `HETSCHED_LONG_POLL_MS` (see
+    /// [`Builder::long_poll_threshold`]).
     /// Unset or empty variables keep the default; a malformed value is an error naming
     /// the variable, the value and what was expected.
     pub fn from_env() -> Result<Builder, ConfigError> {
@@ -621,15 +622,15 @@ impl Builder {
                 }
             }
         }
-        if let Some(config) = shared.watchdog.clone() {
+        if shared.watchdog.is_some() {
             let watched = shared.clone();
             let started =
                 sys::spawn_plain_thread(format!("{}-watchdog", self.thread_name), move || {
-                    stuck::run_watchdog(watched, config)
+                    stuck::run_watchdog(watched)
                 });
             if let Err(err) = started {
-                let rt = Runtime::from_parts(shared, threads);
-                drop(rt);
+                // Shuts the workers down again (the runtime's drop).
+                drop(Runtime::from_parts(shared, threads));
                 return Err(err);
             }
         }
@@ -649,7 +650,7 @@ fn parse_long_poll_ms(text: &str) -> Result<Duration, ConfigError> {
         _ => Err(ConfigError::invalid(
             ENV_LONG_POLL_MS,
             text,
-            "whole milliseconds from 1 to 3600000, or off",
+            &format!("whole milliseconds from 1 to {MAX_MS}, or off"),
         )),
     }
 }
@@ -706,9 +707,9 @@ mod tests {
         assert_eq!(b.long_poll_threshold, DEFAULT_LONG_POLL_THRESHOLD);
         // (Empty means unset, as for every variable.)
         for bad in ["0", "-5", "ten", "3600001", "1.5"] {
-            let pairs: &'static [(&'static str, &'static str)] =
-                Box::leak(vec![("HETSCHED_LONG_POLL_MS", bad)].into_boxed_slice());
-            let err = Builder::from_env_with(env(pairs)).unwrap_err().to_string();
+            let lookup =
+                |name: &str| (name == "HETSCHED_LONG_POLL_MS").then(|| OsString::from(bad));
+            let err = Builder::from_env_with(lookup).unwrap_err().to_string();
             assert!(
                 err.starts_with(&format!("HETSCHED_LONG_POLL_MS=\"{bad}\""))
                     && err.contains("whole milliseconds from 1 to 3600000, or off"),

@@ -25,8 +25,8 @@
 use super::policy::{Lane, LANES};
 use super::shared::Shared;
 use crate::loom::sync::atomic::{fence, AtomicUsize};
-// Counters only, in no protocol: plain atomics even under loom.
 use crate::loom::sync::Arc;
+// Counters only, in no protocol: plain atomics even under loom.
 use crate::loom::untracked::AtomicU64;
 use crate::topology::CoreClass;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -55,7 +55,6 @@ pub(crate) fn any_watchdog() -> bool {
 }
 
 /// The watchdog's settings, when it runs.
-#[derive(Clone)]
 pub(crate) struct WatchdogConfig {
     pub(crate) threshold: Duration,
     pub(crate) hook: Option<LongPollHook>,
@@ -174,9 +173,12 @@ impl LaneLongPolls {
     }
 }
 
-/// The watchdog thread's loop: sample every worker each `threshold / 4` (at least 1 ms)
-/// until shutdown.
-pub(crate) fn run_watchdog(shared: Arc<Shared>, config: WatchdogConfig) {
+/// The watchdog thread's loop, for a runtime with `shared.watchdog` set: sample every
+/// worker each `threshold / 4` (at least 1 ms) until shutdown.
+pub(crate) fn run_watchdog(shared: Arc<Shared>) {
+    let Some(config) = &shared.watchdog else {
+        return;
+    };
     let threshold_ns = u64::try_from(config.threshold.as_nanos()).unwrap_or(u64::MAX);
     let interval = (config.threshold / 4).max(Duration::from_millis(1));
     let clock = Instant::now();
