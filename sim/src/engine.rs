@@ -768,7 +768,6 @@ impl<'a> Sim<'a> {
             let since = self.tasks[t].arrived;
             self.out.response_us.push(self.now - since);
         }
-        self.tasks[t].state = TaskState::Running;
         match self.tasks[t].program.clone() {
             Program::Cpu(_) => self.finish(w, t),
             Program::Chunks { chunks, .. } => {
