@@ -386,6 +386,7 @@ fn dropping_the_runtime_from_its_own_task_under_load_drops_everything_once() {
     let slot = Arc::new(Mutex::new(Some(rt)));
     let mut spawned = 0;
     let release = Arc::new(AtomicBool::new(false));
+    let _release = common::ReleaseOnDrop(release.clone());
     let mut handles = Vec::new();
     for i in 0..2000usize {
         let token = drops.token();

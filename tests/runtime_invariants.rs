@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{runtime, spin_until, tallied, wait_until, ClassTally, SHAPES};
+use common::{runtime, spin_until, tallied, wait_until, ClassTally, ReleaseOnDrop, SHAPES};
 use futures::channel::oneshot;
 use hetsched::runtime::FAIR_INTERVAL;
 use hetsched::{Builder, CoreClass, Lane, Qos};
@@ -133,6 +133,7 @@ fn efficiency_workers_take_default_work_while_performance_workers_are_busy() {
     for (p, e) in SHAPES {
         let rt = runtime(p, e);
         let release = Arc::new(AtomicBool::new(false));
+        let _release = ReleaseOnDrop(release.clone());
         let busy = Arc::new(AtomicUsize::new(0));
         let tally = Arc::new(ClassTally::default());
         let done = Arc::new(AtomicUsize::new(0));
@@ -181,6 +182,7 @@ fn efficiency_workers_take_default_work_while_performance_workers_are_busy() {
 fn highest_lane_first_with_bounded_fairness() {
     let rt = common::one_worker_runtime();
     let release = Arc::new(AtomicBool::new(false));
+    let _release = ReleaseOnDrop(release.clone());
     let started = Arc::new(AtomicBool::new(false));
     let blocker = {
         let (release, started) = (release.clone(), started.clone());
@@ -292,31 +294,42 @@ fn a_flood_of_critical_work_does_not_starve_background() {
 fn fair_turns_reach_the_own_queue_and_the_lifo_slot_while_the_injector_is_fed() {
     let rt = common::one_worker_runtime();
     let stop = Arc::new(AtomicBool::new(false));
-    let (local_ran, lifo_ran) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
+    // Tasks fed into the Default injector, and those of them that ran: `fed - ran` is the
+    // injector's backlog. Each target task records the backlog it saw when it ran.
+    let fed = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let backlog_seen = Arc::new(Mutex::new(Vec::new()));
+    let record_backlog = {
+        let (fed, ran, backlog_seen) = (fed.clone(), ran.clone(), backlog_seen.clone());
+        move || {
+            let backlog = fed.load(SeqCst) - ran.load(SeqCst);
+            backlog_seen.lock().unwrap().push(backlog);
+        }
+    };
     // The LIFO candidate: a Default task parked on a channel, polled once before the flood.
     let (wake_lifo, woken) = oneshot::channel::<()>();
     let lifo_task = rt.spawn_with(Qos::Default, {
-        let lifo_ran = lifo_ran.clone();
+        let record_backlog = record_backlog.clone();
         async move {
             woken.await.unwrap();
-            lifo_ran.store(true, SeqCst);
+            record_backlog();
         }
     });
     wait_until("the LIFO candidate waits on its channel", || {
         rt.metrics().workers[0].polls_by_lane[Lane::Default.index()] >= 1
     });
-    // Feed the Default injector from a foreign thread: 50 tasks a millisecond, far more
-    // than fair turns take from it (one turn of the lane per FAIR_INTERVAL × 4 polls of
-    // 20 µs, below), up to a cap that keeps memory bounded if the test fails.
-    let fed = Arc::new(AtomicUsize::new(0));
-    let ran = Arc::new(AtomicUsize::new(0));
+    // Feed the Default injector from a foreign thread, topping its backlog up to 1,000
+    // tasks: far more than fair turns take from it (one turn of the lane per
+    // FAIR_INTERVAL × 4 polls of 20 µs, below). A backlog (not a rate) keeps the injector
+    // fed however the threads are scheduled, and bounds memory if the test fails.
     let feeder = {
         let (handle, stop, fed, ran) = (rt.handle(), stop.clone(), fed.clone(), ran.clone());
         std::thread::spawn(move || {
-            while !stop.load(SeqCst) && fed.load(SeqCst) < 500_000 {
+            while !stop.load(SeqCst) {
+                if fed.load(SeqCst) - ran.load(SeqCst) >= 1_000 {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
                 for _ in 0..50 {
                     fed.fetch_add(1, SeqCst);
                     let ran = ran.clone();
@@ -324,7 +337,6 @@ fn fair_turns_reach_the_own_queue_and_the_lifo_slot_while_the_injector_is_fed() 
                         ran.fetch_add(1, SeqCst);
                     }));
                 }
-                std::thread::sleep(Duration::from_millis(1));
             }
         })
     };
@@ -333,10 +345,10 @@ fn fair_turns_reach_the_own_queue_and_the_lifo_slot_while_the_injector_is_fed() 
     // Critical lane is never empty). On its first poll it spawns a Default task (into this
     // worker's own queue) and wakes the LIFO candidate (into this worker's LIFO slot).
     let flood = rt.spawn_with(Qos::Interactive, {
-        let (stop, local_ran) = (stop.clone(), local_ran.clone());
+        let stop = stop.clone();
         async move {
             drop(hetsched::spawn_with(Qos::Default, async move {
-                local_ran.store(true, SeqCst);
+                record_backlog();
             }));
             wake_lifo.send(()).unwrap();
             while !stop.load(SeqCst) {
@@ -348,15 +360,15 @@ fn fair_turns_reach_the_own_queue_and_the_lifo_slot_while_the_injector_is_fed() 
             }
         }
     });
-    wait_until("the own queue's Default task runs", || {
-        local_ran.load(SeqCst)
-    });
-    wait_until("the LIFO slot's Default task runs", || {
-        lifo_ran.load(SeqCst)
-    });
+    wait_until(
+        "the own queue's and the LIFO slot's Default tasks run",
+        || backlog_seen.lock().unwrap().len() == 2,
+    );
+    let backlogs = backlog_seen.lock().unwrap().clone();
     assert!(
-        fed.load(SeqCst) - ran.load(SeqCst) > 0,
-        "the injector was still fed (else the test shows nothing)"
+        backlogs.iter().all(|&backlog| backlog > 0),
+        "each ran while the injector still held tasks (else the test shows nothing): \
+         backlogs {backlogs:?}"
     );
     stop.store(true, SeqCst);
     feeder.join().unwrap();
@@ -729,15 +741,7 @@ fn background_work_does_not_wait_behind_a_running_task_while_an_e_worker_sleeps(
         .unwrap();
     let release = Arc::new(AtomicBool::new(false));
     let started = Arc::new(AtomicBool::new(false));
-    // Set `release` however the test ends, so a failing assertion cannot leave the P
-    // worker spinning (and the runtime's drop waiting for it).
-    struct Release(Arc<AtomicBool>);
-    impl Drop for Release {
-        fn drop(&mut self) {
-            self.0.store(true, SeqCst);
-        }
-    }
-    let _release_on_exit = Release(release.clone());
+    let _release = ReleaseOnDrop(release.clone());
     // Occupy the only P worker (Interactive: only P may run it), with a critical task
     // queued behind it in its own queue.
     let busy = {

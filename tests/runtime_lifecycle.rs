@@ -177,6 +177,7 @@ fn shutdown_drops_every_future_once_wherever_it_is() {
 
     // Running: holds the only P worker, then waits forever.
     let release = Arc::new(AtomicBool::new(false));
+    let _release = common::ReleaseOnDrop(release.clone());
     let running_started = Arc::new(AtomicBool::new(false));
     let running = {
         let (f, release, started) = (
@@ -341,6 +342,7 @@ fn handle_current_outside_a_runtime() {
 fn metrics_count_spawns_polls_steals_and_hints() {
     let rt = runtime(1, 1);
     let release = Arc::new(AtomicBool::new(false));
+    let _release = common::ReleaseOnDrop(release.clone());
     let started = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicUsize::new(0));
     let blocker = {

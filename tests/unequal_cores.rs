@@ -85,16 +85,6 @@ fn affinity_of(tid: i32) -> Vec<usize> {
     list.trim().parse::<CpuSet>().unwrap().iter().collect()
 }
 
-/// Sets its flag when dropped: a spinning task is released even when an assertion fails,
-/// so that the runtime's drop (which waits for its workers) cannot hang the test.
-struct ReleaseOnDrop(Arc<AtomicBool>);
-
-impl Drop for ReleaseOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, SeqCst);
-    }
-}
-
 fn wait_for_hints(rt: &Runtime) -> Vec<(CoreClass, hetsched::runtime::Hints)> {
     common::started_workers(rt)
         .into_iter()
@@ -251,7 +241,7 @@ fn an_idle_p_worker_lends_its_cpus_to_a_long_e_poll_until_the_poll_ends() {
     let (rt, wide) = lending_runtime(&d);
     let before = loans(&rt);
     let release = Arc::new(AtomicBool::new(false));
-    let _release = ReleaseOnDrop(release.clone());
+    let _release = common::ReleaseOnDrop(release.clone());
     // A long poll on the E worker while the P worker has nothing to do: the P worker moves
     // the E thread onto the P CPUs, and counts the loan.
     let (spinner, tid) = long_e_poll(&rt, &release);
@@ -284,7 +274,7 @@ fn a_lender_that_wakes_takes_its_cpus_back_at_once() {
         return;
     }
     let release = Arc::new(AtomicBool::new(false));
-    let _release = ReleaseOnDrop(release.clone());
+    let _release = common::ReleaseOnDrop(release.clone());
     let (spinner, tid) = long_e_poll(&rt, &release);
     common::wait_until("the E worker is lent the P CPUs", || {
         affinity_of(tid) == d.p

@@ -174,7 +174,20 @@ impl Drop for DropToken {
     }
 }
 
-/// Spin on the CPU until `flag` is set (a task that keeps its worker busy).
+/// Sets its flag when dropped: a task spinning on the flag is released however the test
+/// ends, so a failing assertion fails the test instead of leaving a worker spinning and the
+/// runtime's drop (which waits for its workers) hanging. Declare it after the runtime, so
+/// that it is dropped first.
+pub struct ReleaseOnDrop(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Spin on the CPU until `flag` is set (a task that keeps its worker busy). Pair the flag
+/// with a [`ReleaseOnDrop`].
 pub fn spin_until(flag: &std::sync::atomic::AtomicBool) {
     while !flag.load(Ordering::SeqCst) {
         std::hint::spin_loop();
