@@ -423,6 +423,68 @@ fn only_yield_now_counts_as_a_yield() {
     }
 }
 
+/// A task that keeps waking itself without `yield_now` (a batch loop yielding through
+/// another library, here a hand-written `wake_by_ref(); Poll::Pending`) does not hold back
+/// work that arrives through the injector: a task spawned from a foreign thread runs after
+/// at most one more poll of the self-waker, not at the next fair turn (up to
+/// `2 × FAIR_INTERVAL` polls later on one worker, which is how this failed).
+#[test]
+fn a_task_waking_itself_does_not_starve_the_injector() {
+    struct SelfWake(bool);
+    impl std::future::Future for SelfWake {
+        type Output = ();
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            if self.0 {
+                return std::task::Poll::Ready(());
+            }
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+    let rt = common::one_worker_runtime();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let waker_task = {
+        let (polls, stop) = (polls.clone(), stop.clone());
+        rt.spawn(async move {
+            while !stop.load(SeqCst) {
+                // One poll of this task per wake-up: count it, then wake itself.
+                polls.fetch_add(1, SeqCst);
+                SelfWake(false).await;
+            }
+        })
+    };
+    let _release = ReleaseOnDrop(stop.clone());
+    for round in 0..5 {
+        // Let the self-waker run a while, so the injected task meets it mid-loop.
+        let start = polls.load(SeqCst);
+        while polls.load(SeqCst) < start + 200 {
+            std::thread::yield_now();
+        }
+        let seen = Arc::new(AtomicUsize::new(usize::MAX));
+        let injected = {
+            let (polls, seen) = (polls.clone(), seen.clone());
+            rt.spawn(async move { seen.store(polls.load(SeqCst), SeqCst) })
+        };
+        // Read after the push: polls counted from here on are polls the task waited for.
+        let before = polls.load(SeqCst);
+        rt.block_on(injected).unwrap();
+        let seen = seen.load(SeqCst);
+        assert!(
+            seen <= before + 2,
+            "round {round}: the injected task ran {} polls of the self-waker after it was \
+             pushed (at most 2 expected)",
+            seen.saturating_sub(before)
+        );
+    }
+    stop.store(true, SeqCst);
+    rt.block_on(waker_task).unwrap();
+}
+
 /// Invariant 5: a woken task keeps its lane, never runs on two threads at once, and is
 /// never lost, under wakes from many foreign threads.
 #[test]

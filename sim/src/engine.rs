@@ -19,7 +19,7 @@ use crate::os::{self, OsModel, OsThread};
 use crate::policies::{Policy, WorkerSpec};
 use crate::workload::{Arrival, Program, Workload};
 use crate::Rng;
-use hetsched::runtime::policy::{Placement, Readiness, Source};
+use hetsched::runtime::policy::{searches_injectors_next, Placement, Readiness, Source};
 use hetsched::{CoreClass, Lane, Qos};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -716,6 +716,9 @@ impl<'a> Sim<'a> {
             self.policy.placement(lane, class, slot_limited, readiness),
         ) {
             (Some(w), Placement::LifoSlot) => {
+                if searches_injectors_next(readiness) {
+                    self.workers[w].yielded = true;
+                }
                 self.workers[w].pending_cost += self.cfg.costs.queue_us;
                 if let Some(displaced) = self.workers[w].lifo.replace(t) {
                     let dl = self.tasks[displaced].lane;
@@ -724,7 +727,7 @@ impl<'a> Sim<'a> {
                 }
             }
             (Some(w), Placement::LocalQueue) => {
-                if readiness == Readiness::Yielded {
+                if searches_injectors_next(readiness) {
                     self.workers[w].yielded = true;
                 }
                 self.push_local(w, lane, t);

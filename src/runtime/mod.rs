@@ -4,10 +4,12 @@
 //! How work flows:
 //! - a task's [`Qos`] puts it in a [`Lane`]; the lane decides which workers may poll it
 //!   (see [`policy`] for the table and the fairness bound);
-//! - a task spawned or woken on a worker that may run its lane goes to that worker's LIFO
-//!   slot (polled next; capped at [`MAX_LIFO_STREAK`] in a row) or, when it yielded, to the
-//!   back of the worker's queue for the lane; anywhere else (a foreign thread, or a worker of
-//!   the wrong class) it goes to the lane's shared injector;
+//! - a task woken on a worker that may run its lane goes to that worker's LIFO slot
+//!   (polled next; capped at [`MAX_LIFO_STREAK`] in a row); a task spawned there, or one
+//!   that yielded, goes to the back of the worker's queue for the lane; anywhere else (a
+//!   foreign thread, or a worker of the wrong class) it goes to the lane's shared injector.
+//!   After a task wakes itself (a yield, or any wake during its own poll) the worker's next
+//!   search looks at the injectors first;
 //! - an idle worker looks at its lanes in order (own queue, then injector), then steals
 //!   half of a peer's queue for a lane it may run, then sleeps; one sleeper is woken per
 //!   unit of new work, and none while a worker that may run it is already searching.
@@ -483,11 +485,12 @@ pub fn current_qos() -> Option<Qos> {
 /// and the worker looks at the shared injectors first for its next task, so other tasks
 /// get a turn.
 ///
-/// Only this function counts as a yield. A task that wakes itself during its poll any
-/// other way (a channel it both sends on and awaits, a hand-written
-/// `wake_by_ref(); Poll::Pending`, or another library's `yield_now`) is an ordinary wake:
-/// it goes to its worker's LIFO slot and may run again next (at most
-/// [`MAX_LIFO_STREAK`] times in a row).
+/// A task that wakes itself during its poll any other way (a channel it both sends on and
+/// awaits, a hand-written `wake_by_ref(); Poll::Pending`, or another library's
+/// `yield_now`) keeps its place instead: it goes to its worker's LIFO slot, ahead of the
+/// worker's own queue (at most [`MAX_LIFO_STREAK`] times in a row), but the worker still
+/// looks at the injectors first, so work woken from outside (timers, I/O, other threads)
+/// is not held back by a task that keeps waking itself.
 ///
 /// ```
 /// let rt = hetsched::Builder::new().build().unwrap();

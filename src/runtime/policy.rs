@@ -168,11 +168,29 @@ pub fn wake_order(lane: Lane, has_efficiency_workers: bool) -> &'static [CoreCla
 pub enum Readiness {
     /// Just spawned.
     Spawned,
-    /// A waker fired: from another task, a foreign thread, a timer, or during the task's
-    /// own poll by anything but `yield_now` (a channel it both sends on and awaits).
+    /// A waker fired while the task was not running: from another task, a foreign
+    /// thread, a timer.
     Woken,
+    /// Woken during its own poll by anything but `yield_now`: a channel firing mid-poll,
+    /// or a yield the runtime cannot tell apart from one (another library's `yield_now`,
+    /// a hand-written `wake_by_ref(); Poll::Pending`). It keeps the LIFO slot, but the
+    /// worker's next search looks at the injectors first ([`searches_injectors_next`]).
+    WokenWhileRunning,
     /// Called `yield_now`: it woke itself to let the others run (`context::request_yield`).
     Yielded,
+}
+
+/// After placing a task that became runnable this way, does the worker's next search look
+/// at the lane's injector before its own queue and LIFO slot?
+///
+/// Yes for a task that woke itself, however it did: async-task tells the runtime only
+/// that a wake came during the poll, not from whom, and a task that keeps waking itself
+/// through the LIFO slot would otherwise leave the injector (where every wake from a
+/// timer, the reactor or a foreign thread lands) to the fair turns, up to
+/// [`FAIRNESS_BOUND`] polls later. Measured: a Default-Qos probe under batch tasks that
+/// yield through `futures-lite` waited 698 ms p99 instead of 1 ms (BENCHMARKS.md, B).
+pub fn searches_injectors_next(readiness: Readiness) -> bool {
+    matches!(readiness, Readiness::Yielded | Readiness::WokenWhileRunning)
 }
 
 /// Where a task that becomes runnable goes.
@@ -205,7 +223,7 @@ pub fn placement(
     match on_worker {
         Some(class) if slot_limited && needs_efficiency_slot(class, lane) => Placement::Injector,
         Some(class) if may_run(class, has_efficiency_workers, lane) => match readiness {
-            Readiness::Woken => Placement::LifoSlot,
+            Readiness::Woken | Readiness::WokenWhileRunning => Placement::LifoSlot,
             Readiness::Spawned | Readiness::Yielded => Placement::LocalQueue,
         },
         // A foreign thread, or a worker that may not run this lane (an E worker waking a
@@ -491,7 +509,12 @@ mod tests {
         for has_e in [true, false] {
             for lane in Lane::ALL {
                 for on in [None, Some(Performance), Some(Efficiency)] {
-                    for readiness in [Readiness::Spawned, Readiness::Woken, Readiness::Yielded] {
+                    for readiness in [
+                        Readiness::Spawned,
+                        Readiness::Woken,
+                        Readiness::WokenWhileRunning,
+                        Readiness::Yielded,
+                    ] {
                         let p = placement(lane, on, has_e, false, readiness);
                         // A slot-limited E worker sends shared-lane work to the injector.
                         let limited = placement(lane, on, has_e, true, readiness);
@@ -502,7 +525,11 @@ mod tests {
                         }
                         match on {
                             Some(class) if may_run(class, has_e, lane) => {
-                                let want = if readiness == Readiness::Woken {
+                                let woken = matches!(
+                                    readiness,
+                                    Readiness::Woken | Readiness::WokenWhileRunning
+                                );
+                                let want = if woken {
                                     Placement::LifoSlot
                                 } else {
                                     Placement::LocalQueue

@@ -130,12 +130,12 @@ impl Shared {
         let (runnable, handle) = this.registry.register(shard, lane, |key| {
             let guard = Registration::new(registry, key, lane);
             let schedule = move |runnable: Task, info: async_task::ScheduleInfo| {
-                // Woken during its own poll: a yield only if it was `yield_now` that woke it
-                // (a channel or timer firing mid-poll is an ordinary wake: LIFO slot).
-                let readiness = if info.woken_while_running && context::take_yield_request() {
-                    Readiness::Yielded
-                } else {
-                    Readiness::Woken
+                // Woken during its own poll: a yield if `yield_now` woke it; otherwise a
+                // wake that keeps the LIFO slot (see `Readiness::WokenWhileRunning`).
+                let readiness = match (info.woken_while_running, context::take_yield_request()) {
+                    (false, _) => Readiness::Woken,
+                    (true, true) => Readiness::Yielded,
+                    (true, false) => Readiness::WokenWhileRunning,
                 };
                 shared.schedule(runnable, readiness)
             };
@@ -191,6 +191,9 @@ impl Shared {
                     readiness,
                 ) {
                     Placement::LifoSlot => {
+                        if policy::searches_injectors_next(readiness) {
+                            core.note_yield();
+                        }
                         if let Some(displaced) = core.put_lifo(task) {
                             let displaced_lane = Lane::of(displaced.metadata().qos);
                             core.push_local(displaced_lane, displaced);
@@ -199,7 +202,7 @@ impl Shared {
                         None
                     }
                     Placement::LocalQueue => {
-                        if readiness == Readiness::Yielded {
+                        if policy::searches_injectors_next(readiness) {
                             core.note_yield();
                         }
                         core.push_local(lane, task);
