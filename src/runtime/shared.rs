@@ -132,10 +132,12 @@ impl Shared {
             let schedule = move |runnable: Task, info: async_task::ScheduleInfo| {
                 // Woken during its own poll: a yield if `yield_now` woke it; otherwise a
                 // wake that keeps the LIFO slot (see `Readiness::WokenWhileRunning`).
-                let readiness = match (info.woken_while_running, context::take_yield_request()) {
-                    (false, _) => Readiness::Woken,
-                    (true, true) => Readiness::Yielded,
-                    (true, false) => Readiness::WokenWhileRunning,
+                let readiness = if !info.woken_while_running {
+                    Readiness::Woken
+                } else if context::take_yield_request() {
+                    Readiness::Yielded
+                } else {
+                    Readiness::WokenWhileRunning
                 };
                 shared.schedule(runnable, readiness)
             };
