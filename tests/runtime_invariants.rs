@@ -377,11 +377,11 @@ fn fair_turns_reach_the_own_queue_and_the_lifo_slot_while_the_injector_is_fed() 
 }
 
 /// A task woken during its own poll by something other than `yield_now` (here: it wakes
-/// itself through its own waker, as a channel it sends on and awaits would) is an ordinary
-/// wake: it takes the LIFO slot and runs before a task queued earlier. A real `yield_now`
+/// itself through its own waker, as a channel it sends on and awaits would) keeps the LIFO
+/// slot: it runs before a task queued earlier on its worker's own queue. A real `yield_now`
 /// goes behind that task.
 #[test]
-fn only_yield_now_counts_as_a_yield() {
+fn only_yield_now_gives_up_the_lifo_slot() {
     struct SelfWake(bool);
     impl std::future::Future for SelfWake {
         type Output = ();
