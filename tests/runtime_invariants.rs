@@ -318,6 +318,18 @@ fn fair_turns_reach_the_own_queue_and_the_lifo_slot_while_the_injector_is_fed() 
     wait_until("the LIFO candidate waits on its channel", || {
         rt.metrics().workers[0].polls_by_lane[Lane::Default.index()] >= 1
     });
+    // Hold the one worker in a poll while the injector fills, so that the backlog is there
+    // before the flood starts (an idle worker drains the feed as fast as it comes, and a
+    // fair turn in the flood's first polls would then find the injector empty).
+    let hold = Arc::new(AtomicBool::new(false));
+    let _hold_released = ReleaseOnDrop(hold.clone());
+    let holder = rt.spawn_with(Qos::Interactive, {
+        let hold = hold.clone();
+        async move { spin_until(&hold) }
+    });
+    wait_until("the worker is held", || {
+        rt.metrics().workers[0].polls_by_lane[Lane::Critical.index()] >= 1
+    });
     // Feed the Default injector from a foreign thread, topping its backlog up to 1,000
     // tasks: far more than fair turns take from it (one turn of the lane per
     // FAIR_INTERVAL × 4 polls of 20 µs, below). A backlog (not a rate) keeps the injector
@@ -340,7 +352,9 @@ fn fair_turns_reach_the_own_queue_and_the_lifo_slot_while_the_injector_is_fed() 
             }
         })
     };
-    wait_until("the injector is fed", || fed.load(SeqCst) >= 1_000);
+    wait_until("the injector holds its backlog", || {
+        fed.load(SeqCst) - ran.load(SeqCst) >= 1_000
+    });
     // The flood: one Critical task that works 20 µs and yields on every poll (so the
     // Critical lane is never empty). On its first poll it spawns a Default task (into this
     // worker's own queue) and wakes the LIFO candidate (into this worker's LIFO slot).
@@ -360,6 +374,8 @@ fn fair_turns_reach_the_own_queue_and_the_lifo_slot_while_the_injector_is_fed() 
             }
         }
     });
+    hold.store(true, SeqCst);
+    rt.block_on(holder).unwrap();
     wait_until(
         "the own queue's and the LIFO slot's Default tasks run",
         || backlog_seen.lock().unwrap().len() == 2,

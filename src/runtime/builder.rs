@@ -1,7 +1,9 @@
 //! `Builder`: configuration (code and environment) → a running [`Runtime`].
 
 use super::blocking::BlockingPool;
+use super::cpu_watch::{CpuWatch, DEFAULT_CPU_CHECK_INTERVAL};
 use super::lend::Lender;
+use super::monitor;
 use super::policy::{self, LANES};
 use super::shared::{Shared, WorkerSlot};
 use super::stuck::{self, LongPoll, LongPollHook, WatchdogConfig, DEFAULT_LONG_POLL_THRESHOLD};
@@ -28,6 +30,8 @@ pub const ENV_PIN: &str = "HETSCHED_PIN";
 pub const ENV_QOS_HINTS: &str = "HETSCHED_QOS_HINTS";
 /// [`Builder::long_poll_threshold`] in milliseconds (`1`..=`3600000`), or `off`.
 pub const ENV_LONG_POLL_MS: &str = "HETSCHED_LONG_POLL_MS";
+/// [`Builder::cpu_check_interval`] in milliseconds (`1`..=`3600000`), or `off`.
+pub const ENV_CPU_CHECK_MS: &str = "HETSCHED_CPU_CHECK_MS";
 
 /// Most workers of one class a runtime will start: far above any real core count, low
 /// enough that a typo (`HETSCHED_P_WORKERS=80000`) is an error, not 80,000 threads.
@@ -257,6 +261,7 @@ pub struct Builder {
     latency_sampling: bool,
     long_poll_threshold: Duration,
     on_long_poll: Option<LongPollHook>,
+    cpu_check_interval: Duration,
 }
 
 /// Default cap on blocking-pool threads (as tokio: blocking calls are mostly waiting).
@@ -299,6 +304,7 @@ impl Builder {
             latency_sampling: true,
             long_poll_threshold: DEFAULT_LONG_POLL_THRESHOLD,
             on_long_poll: None,
+            cpu_check_interval: DEFAULT_CPU_CHECK_INTERVAL,
         }
     }
 
@@ -307,7 +313,8 @@ impl Builder {
     /// [`Topology::from_env`]), `HETSCHED_P_WORKERS`, `HETSCHED_E_WORKERS` (counts),
     /// `HETSCHED_PIN` (`spill` | `class` | `core` | `off`), `HETSCHED_QOS_HINTS` (`on` | `off`),
     /// `HETSCHED_E_SPEED` (see [`Topology::speed`]), `HETSCHED_LONG_POLL_MS` (see
-    /// [`Builder::long_poll_threshold`]).
+    /// [`Builder::long_poll_threshold`]), `HETSCHED_CPU_CHECK_MS` (see
+    /// [`Builder::cpu_check_interval`]).
     /// Unset or empty variables keep the default; a malformed value is an error naming
     /// the variable, the value and what was expected.
     pub fn from_env() -> Result<Builder, ConfigError> {
@@ -344,7 +351,10 @@ impl Builder {
             };
         }
         if let Some(text) = var(ENV_LONG_POLL_MS)? {
-            builder.long_poll_threshold = parse_long_poll_ms(&text)?;
+            builder.long_poll_threshold = parse_ms_or_off(ENV_LONG_POLL_MS, &text)?;
+        }
+        if let Some(text) = var(ENV_CPU_CHECK_MS)? {
+            builder.cpu_check_interval = parse_ms_or_off(ENV_CPU_CHECK_MS, &text)?;
         }
         builder.topology = Some(Topology::from_env_with(&lookup)?);
         Ok(builder)
@@ -414,16 +424,50 @@ impl Builder {
 
     /// Count a poll that runs longer than `threshold` as stuck (per lane, in
     /// [`LaneMetrics`](super::LaneMetrics)) and report it through
-    /// [`Builder::on_long_poll`]; a watchdog thread samples the workers every
-    /// `threshold / 4` (no clock is read on the poll path). Default
-    /// [`DEFAULT_LONG_POLL_THRESHOLD`] (10 ms); `Duration::ZERO` turns it off (no watchdog
-    /// thread). `HETSCHED_LONG_POLL_MS` sets it from the environment.
+    /// [`Builder::on_long_poll`]; a watchdog on the runtime's monitor thread samples the
+    /// workers every `threshold / 4` (no clock is read on the poll path). Default
+    /// [`DEFAULT_LONG_POLL_THRESHOLD`] (10 ms); `Duration::ZERO` turns it off. `HETSCHED_LONG_POLL_MS` sets it from the environment.
     pub fn long_poll_threshold(mut self, threshold: Duration) -> Builder {
         self.long_poll_threshold = threshold;
         self
     }
 
-    /// Call `hook` on the watchdog thread when a poll has run longer than the
+    /// How often the runtime checks which CPUs the process may use (a cgroup cpuset that
+    /// shrinks or grows under it, a CPU taken offline): default
+    /// [`DEFAULT_CPU_CHECK_INTERVAL`](crate::runtime::DEFAULT_CPU_CHECK_INTERVAL) (100 ms),
+    /// one `sched_getaffinity` call per check on the runtime's monitor thread;
+    /// `Duration::ZERO` turns it off. After a change every pinned worker re-places itself
+    /// on what is allowed: its own CPUs that are left, else its class's, else any allowed
+    /// CPU (reported as displaced); when the CPUs come back, so does its placement. The
+    /// kernel keeps every thread running on allowed CPUs either way; the check keeps the
+    /// P/E placement and reports it ([`RuntimeMetrics::allowed_cpus`],
+    /// [`RuntimeMetrics::cpu_set_changes`], [`WorkerMetrics::cpus_now`]). Linux only: on
+    /// other systems there is nothing to check and no thread runs for it.
+    /// `HETSCHED_CPU_CHECK_MS` sets it from the environment.
+    ///
+    /// [`RuntimeMetrics::allowed_cpus`]: crate::RuntimeMetrics::allowed_cpus
+    /// [`RuntimeMetrics::cpu_set_changes`]: crate::RuntimeMetrics::cpu_set_changes
+    /// [`WorkerMetrics::cpus_now`]: crate::WorkerMetrics::cpus_now
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = hetsched::Builder::new()
+    ///     .cpu_check_interval(Duration::from_millis(20))
+    ///     .build()?;
+    /// let metrics = rt.metrics();
+    /// assert_eq!(metrics.cpu_set_changes, 0);
+    /// for worker in &metrics.workers {
+    ///     assert!(!worker.displaced);
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn cpu_check_interval(mut self, interval: Duration) -> Builder {
+        self.cpu_check_interval = interval;
+        self
+    }
+
+    /// Call `hook` on the runtime's monitor thread when a poll has run longer than the
     /// [`long_poll_threshold`](Builder::long_poll_threshold), while it is still running,
     /// once per task: log the culprit. The hook should be quick (it delays the next
     /// sample); a panic in it is caught.
@@ -541,6 +585,7 @@ impl Builder {
                     lender: lends.then(|| Lender::new(e_cpus)),
                     loan: borrows.then(Default::default),
                     polls: Default::default(),
+                    placed: Default::default(),
                 });
                 locals.push(queues);
             }
@@ -563,6 +608,13 @@ impl Builder {
                 hook: self.on_long_poll.clone(),
             });
         }
+        // Linux only (other systems do not say which CPUs a thread may use), and not
+        // under loom, like the watchdog (its protocol has its own model).
+        let watch_cpus = cfg!(any(target_os = "linux", target_os = "android")) && !cfg!(loom);
+        if !self.cpu_check_interval.is_zero() && watch_cpus {
+            shared.cpu_watch = Some(CpuWatch::new(self.cpu_check_interval));
+        }
+        shared.class_cpus = class_cpus.clone();
         let shared = Arc::new(shared);
         let mut threads = Vec::new();
         for (index, queues) in locals.into_iter().enumerate() {
@@ -622,11 +674,11 @@ impl Builder {
                 }
             }
         }
-        if shared.watchdog.is_some() {
+        if monitor::needed(&shared) {
             let watched = shared.clone();
             let started =
-                sys::spawn_plain_thread(format!("{}-watchdog", self.thread_name), move || {
-                    stuck::run_watchdog(watched)
+                sys::spawn_plain_thread(format!("{}-monitor", self.thread_name), move || {
+                    monitor::run(watched)
                 });
             if let Err(err) = started {
                 // Shuts the workers down again (the runtime's drop).
@@ -638,8 +690,9 @@ impl Builder {
     }
 }
 
-/// `HETSCHED_LONG_POLL_MS`: whole milliseconds from 1 to an hour, or `off`.
-fn parse_long_poll_ms(text: &str) -> Result<Duration, ConfigError> {
+/// `HETSCHED_LONG_POLL_MS`, `HETSCHED_CPU_CHECK_MS`: whole milliseconds from 1 to an
+/// hour, or `off` (zero).
+fn parse_ms_or_off(name: &str, text: &str) -> Result<Duration, ConfigError> {
     const MAX_MS: u64 = 3_600_000;
     let trimmed = text.trim();
     if trimmed.eq_ignore_ascii_case("off") {
@@ -648,7 +701,7 @@ fn parse_long_poll_ms(text: &str) -> Result<Duration, ConfigError> {
     match trimmed.parse::<u64>() {
         Ok(ms) if (1..=MAX_MS).contains(&ms) => Ok(Duration::from_millis(ms)),
         _ => Err(ConfigError::invalid(
-            ENV_LONG_POLL_MS,
+            name,
             text,
             &format!("whole milliseconds from 1 to {MAX_MS}, or off"),
         )),
@@ -697,24 +750,37 @@ mod tests {
         }
     }
 
+    /// Both millisecond variables: whole milliseconds or `off`, anything else an error that
+    /// names the variable, the value and the range.
     #[test]
-    fn the_long_poll_threshold_comes_from_its_variable() {
-        let b = Builder::from_env_with(env(&[("HETSCHED_LONG_POLL_MS", " 250 ")])).unwrap();
-        assert_eq!(b.long_poll_threshold, Duration::from_millis(250));
-        let b = Builder::from_env_with(env(&[("HETSCHED_LONG_POLL_MS", "OFF")])).unwrap();
-        assert_eq!(b.long_poll_threshold, Duration::ZERO);
-        let b = Builder::from_env_with(env(&[])).unwrap();
-        assert_eq!(b.long_poll_threshold, DEFAULT_LONG_POLL_THRESHOLD);
-        // (Empty means unset, as for every variable.)
-        for bad in ["0", "-5", "ten", "3600001", "1.5"] {
-            let lookup =
-                |name: &str| (name == "HETSCHED_LONG_POLL_MS").then(|| OsString::from(bad));
-            let err = Builder::from_env_with(lookup).unwrap_err().to_string();
-            assert!(
-                err.starts_with(&format!("HETSCHED_LONG_POLL_MS=\"{bad}\""))
-                    && err.contains("whole milliseconds from 1 to 3600000, or off"),
-                "{err}"
-            );
+    fn millisecond_settings_come_from_their_variables() {
+        let long_poll = |b: &Builder| b.long_poll_threshold;
+        let cpu_check = |b: &Builder| b.cpu_check_interval;
+        for (name, get, default) in [
+            (
+                ENV_LONG_POLL_MS,
+                &long_poll as &dyn Fn(&Builder) -> Duration,
+                DEFAULT_LONG_POLL_THRESHOLD,
+            ),
+            (ENV_CPU_CHECK_MS, &cpu_check, DEFAULT_CPU_CHECK_INTERVAL),
+        ] {
+            let with =
+                |value: &'static str| move |n: &str| (n == name).then(|| OsString::from(value));
+            let b = Builder::from_env_with(with(" 250 ")).unwrap();
+            assert_eq!(get(&b), Duration::from_millis(250), "{name}");
+            let b = Builder::from_env_with(with("OFF")).unwrap();
+            assert_eq!(get(&b), Duration::ZERO, "{name}");
+            let b = Builder::from_env_with(env(&[])).unwrap();
+            assert_eq!(get(&b), default, "{name}");
+            // (Empty means unset, as for every variable.)
+            for bad in ["0", "-5", "ten", "3600001", "1.5"] {
+                let err = Builder::from_env_with(with(bad)).unwrap_err().to_string();
+                assert!(
+                    err.starts_with(&format!("{name}=\"{bad}\""))
+                        && err.contains("whole milliseconds from 1 to 3600000, or off"),
+                    "{err}"
+                );
+            }
         }
     }
 

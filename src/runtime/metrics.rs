@@ -6,6 +6,7 @@
 //! threads that are not workers), so the hot path is a plain load and store, no locked
 //! instruction; [`RuntimeMetrics`] is a snapshot summed when asked for.
 
+use super::cpu_watch::Placed;
 use super::policy::{Lane, LANES};
 use super::stuck::LaneLongPolls;
 use crate::loom::sync::Mutex;
@@ -131,6 +132,16 @@ pub struct WorkerMetrics {
     pub cpu_loans: u64,
     /// Outcome of pinning and QoS hints (None until the thread has started).
     pub hints: Option<Hints>,
+    /// CPUs it runs on now: `cpus`, unless the CPUs the process may use changed since the
+    /// start and it re-placed itself (see [`RuntimeMetrics::allowed_cpus`]).
+    pub cpus_now: String,
+    /// At its last re-placement none of its class's CPUs was allowed: it runs on the other
+    /// class's CPUs (its lanes are unchanged).
+    pub displaced: bool,
+    /// Times it re-placed itself after a change of the allowed CPUs.
+    pub repins: u64,
+    /// Outcome of its last re-placement (`None`: never re-placed).
+    pub repin: Option<HintOutcome>,
 }
 
 impl WorkerMetrics {
@@ -222,6 +233,14 @@ pub struct RuntimeMetrics {
     /// the runtime's topology says ([`Topology::efficiency_speed`](crate::Topology::efficiency_speed):
     /// detection evidence or `HETSCHED_E_SPEED`); `None` when unknown or with one core kind.
     pub efficiency_speed: Option<f64>,
+    /// The CPUs this process may use, as the runtime's CPU watch last saw them (cpulist
+    /// syntax); `None` when the watch does not run
+    /// ([`Builder::cpu_check_interval`](crate::Builder::cpu_check_interval) zero, or an
+    /// OS that does not say) or has not looked yet.
+    pub allowed_cpus: Option<String>,
+    /// Times the allowed CPUs changed while the runtime ran (a cgroup cpuset shrank or grew,
+    /// a CPU went offline); the workers re-place themselves after each.
+    pub cpu_set_changes: u64,
 }
 
 /// A snapshot of the blocking pool ([`spawn_blocking`](crate::spawn_blocking)).
@@ -255,34 +274,55 @@ impl RuntimeMetrics {
 pub(crate) struct WorkerInfo<'a> {
     pub(crate) name: &'a str,
     pub(crate) class: CoreClass,
-    pub(crate) cpus: String,
+    pub(crate) cpus: &'a [usize],
+    pub(crate) placed: Placed,
     pub(crate) counters: &'a WorkerCounters,
+}
+
+/// Runtime-wide values that are read, not summed, for a snapshot.
+pub(crate) struct RuntimeInfo {
+    pub(crate) live_tasks: usize,
+    pub(crate) blocking: BlockingMetrics,
+    pub(crate) efficiency_speed: Option<f64>,
+    /// The CPU watch's allowed set (`None`: it does not run, or has not looked yet).
+    pub(crate) allowed_cpus: Option<Vec<usize>>,
+    pub(crate) cpu_set_changes: u64,
+}
+
+/// `cpus` in cpulist syntax ("" for none).
+fn cpulist(cpus: &[usize]) -> String {
+    crate::topology::CpuSet::from_cpus(cpus.iter().copied())
+        .map(|s| s.to_string())
+        .unwrap_or_default()
 }
 
 pub(crate) fn snapshot<'a>(
     workers: impl Iterator<Item = WorkerInfo<'a>>,
     external: &ExternalCounters,
     lane_counts: [(u64, u64); LANES],
-    live_tasks: usize,
-    blocking: BlockingMetrics,
-    efficiency_speed: Option<f64>,
     long_polls: &[LaneLongPolls; LANES],
+    info: RuntimeInfo,
 ) -> RuntimeMetrics {
     let mut scheduled = [0u64; LANES];
     let mut polled = [0u64; LANES];
     let mut latency = [[0u64; LATENCY_BUCKETS]; LANES];
     let mut out = Vec::new();
-    for info in workers {
-        let c = info.counters;
+    for worker in workers {
+        let c = worker.counters;
         for lane in 0..LANES {
             scheduled[lane] += c.scheduled[lane].get();
             polled[lane] += c.polls[lane].get();
             c.latency[lane].add_into(&mut latency[lane]);
         }
+        let placed = worker.placed;
         out.push(WorkerMetrics {
-            name: info.name.to_string(),
-            class: info.class,
-            cpus: info.cpus,
+            name: worker.name.to_string(),
+            class: worker.class,
+            cpus: cpulist(worker.cpus),
+            cpus_now: cpulist(placed.cpus.as_deref().unwrap_or(worker.cpus)),
+            displaced: placed.displaced,
+            repins: placed.repins,
+            repin: placed.outcome,
             polls_by_lane: std::array::from_fn(|l| c.polls[l].get()),
             steals_from: [c.steals_from[0].get(), c.steals_from[1].get()],
             parks: c.parks.get(),
@@ -315,9 +355,11 @@ pub(crate) fn snapshot<'a>(
     RuntimeMetrics {
         workers: out,
         lanes,
-        live_tasks,
-        blocking,
-        efficiency_speed,
+        live_tasks: info.live_tasks,
+        blocking: info.blocking,
+        efficiency_speed: info.efficiency_speed,
+        allowed_cpus: info.allowed_cpus.map(|cpus| cpulist(&cpus)),
+        cpu_set_changes: info.cpu_set_changes,
     }
 }
 

@@ -18,9 +18,11 @@ mod block_on;
 mod blocking;
 mod builder;
 mod context;
+mod cpu_watch;
 mod idle;
 mod lend;
 mod metrics;
+mod monitor;
 pub mod policy;
 mod registry;
 mod shared;
@@ -137,8 +139,10 @@ pub mod __loom {
 
 pub use builder::{
     Builder, ConfigError, Pin, DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS,
-    ENV_E_WORKERS, ENV_PIN, ENV_P_WORKERS, ENV_QOS_HINTS, MAX_WORKERS_PER_CLASS,
+    ENV_CPU_CHECK_MS, ENV_E_WORKERS, ENV_LONG_POLL_MS, ENV_PIN, ENV_P_WORKERS, ENV_QOS_HINTS,
+    MAX_WORKERS_PER_CLASS,
 };
+pub use cpu_watch::DEFAULT_CPU_CHECK_INTERVAL;
 pub use metrics::{
     BlockingMetrics, Hints, LaneMetrics, LatencyHistogram, RuntimeMetrics, WorkerMetrics,
     LATENCY_BUCKETS, LATENCY_SAMPLE_EVERY,

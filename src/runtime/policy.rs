@@ -278,6 +278,83 @@ pub fn thread_placement(
     }
 }
 
+/// The CPUs this process may use now, as the runtime's CPU watch sees them: `own` is the
+/// affinity of the watch's thread (started with the process's placement from before
+/// hetsched placed any thread, its `baseline`), which the kernel narrows to the cgroup
+/// cpuset when that shrinks. `baseline ∩ own`, so that a kernel that resets a thread to the
+/// whole cpuset when it grows back (before Linux 6.2) does not widen the runtime past the
+/// mask it was started with; `own` alone when they share nothing (the cpuset moved the
+/// process off every CPU of its mask: the kernel runs every thread on the cpuset then).
+pub fn allowed_cpus(own: &[usize], baseline: &[usize]) -> Vec<usize> {
+    let both: Vec<usize> = own
+        .iter()
+        .copied()
+        .filter(|c| baseline.contains(c))
+        .collect();
+    if both.is_empty() {
+        own.to_vec()
+    } else {
+        both
+    }
+}
+
+/// Where a pinned worker goes when the CPUs the process may use become `allowed`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Repin {
+    /// The CPUs to pin the worker to.
+    pub cpus: Vec<usize>,
+    /// None of the worker's own class's CPUs is allowed: it runs on the other class's
+    /// (its lanes stay what they were; only where its thread runs changes).
+    pub displaced: bool,
+}
+
+/// Where a worker placed on `placed` (its [`thread_placement`], which never changes) runs
+/// when the allowed CPUs are `allowed`; `class_cpus` are the CPUs of its class. In order:
+/// the CPUs of `placed` still allowed (so a cpuset that grows back gets the placement
+/// back); else the allowed CPUs of its class (a `Pin::Core` worker whose CPU went away
+/// moves to its class's other CPUs, not to any CPU as the kernel would move it); else every
+/// allowed CPU, `displaced`. `None` when there is nothing to do: an unpinned worker
+/// (`placed` empty; the kernel keeps it inside the cpuset), or nothing allowed.
+///
+/// ```
+/// use hetsched::runtime::policy::{repin, Repin};
+///
+/// // A P worker pinned to CPU 2 of P = {2, 3}; the cpuset drops CPU 2.
+/// let to = repin(&[2], &[2, 3], &[0, 1, 3]).unwrap();
+/// assert_eq!(to, Repin { cpus: vec![3], displaced: false });
+/// // Every P CPU gone: it runs on what is left.
+/// assert!(repin(&[2], &[2, 3], &[0, 1]).unwrap().displaced);
+/// ```
+pub fn repin(placed: &[usize], class_cpus: &[usize], allowed: &[usize]) -> Option<Repin> {
+    if placed.is_empty() || allowed.is_empty() {
+        return None;
+    }
+    let within = |set: &[usize]| -> Vec<usize> {
+        set.iter()
+            .copied()
+            .filter(|c| allowed.contains(c))
+            .collect()
+    };
+    let own = within(placed);
+    if !own.is_empty() {
+        return Some(Repin {
+            cpus: own,
+            displaced: false,
+        });
+    }
+    let class = within(class_cpus);
+    if !class.is_empty() {
+        return Some(Repin {
+            cpus: class,
+            displaced: false,
+        });
+    }
+    Some(Repin {
+        cpus: allowed.to_vec(),
+        displaced: true,
+    })
+}
+
 /// How many workers `class` gets when the caller does not say, on a machine with
 /// `p_count` P and `e_count` E CPUs: one per CPU of the class, except that under
 /// [`Pin::Spill`] a machine with E cores gets one E worker per CPU of either class, so
@@ -658,6 +735,59 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Every placement over every allowed set of 4 CPUs: the answer is always allowed,
+    /// inside the placement when possible, inside the class next, and the placement comes
+    /// back whole when everything is allowed again.
+    #[test]
+    fn repin_stays_allowed_and_prefers_placement_then_class() {
+        let subsets = |n: usize| -> Vec<Vec<usize>> {
+            (0u32..1 << n)
+                .map(|m| (0..n).filter(|c| m & (1 << c) != 0).collect())
+                .collect()
+        };
+        let (p, e) = (vec![0, 1], vec![2, 3]);
+        for pin in [Pin::Spill, Pin::Class, Pin::Core, Pin::Off] {
+            for class in CLASSES {
+                for nth in 0..2 {
+                    let placed = thread_placement(pin, class, nth, &p, &e).cpus;
+                    let class_cpus = if class == Performance { &p } else { &e };
+                    for allowed in subsets(4) {
+                        let got = repin(&placed, class_cpus, &allowed);
+                        if placed.is_empty() || allowed.is_empty() {
+                            assert_eq!(got, None);
+                            continue;
+                        }
+                        let got = got.unwrap();
+                        assert!(!got.cpus.is_empty());
+                        assert!(got.cpus.iter().all(|c| allowed.contains(c)), "{got:?}");
+                        let in_placed = placed.iter().any(|c| allowed.contains(c));
+                        let in_class = class_cpus.iter().any(|c| allowed.contains(c));
+                        if in_placed {
+                            assert!(got.cpus.iter().all(|c| placed.contains(c)));
+                        } else if in_class {
+                            assert!(got.cpus.iter().all(|c| class_cpus.contains(c)));
+                        } else {
+                            assert_eq!(got.cpus, allowed);
+                        }
+                        assert_eq!(got.displaced, !in_placed && !in_class);
+                    }
+                    if !placed.is_empty() {
+                        let all = repin(&placed, class_cpus, &[0, 1, 2, 3]).unwrap();
+                        assert_eq!(all.cpus, placed);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn allowed_cpus_stay_inside_the_baseline_unless_it_is_gone() {
+        assert_eq!(allowed_cpus(&[0, 1, 2], &[1, 2, 3]), vec![1, 2]);
+        assert_eq!(allowed_cpus(&[0, 1, 2, 3], &[1]), vec![1]);
+        assert_eq!(allowed_cpus(&[0], &[1]), vec![0]);
+        assert_eq!(allowed_cpus(&[], &[1]), Vec::<usize>::new());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use super::blocking::BlockingPool;
 use super::context;
+use super::cpu_watch::{CpuWatch, Placed};
 use super::idle::{Idle, Parker};
 use super::lend::{Lender, Loan};
 use super::metrics::{self, ExternalCounters, RuntimeMetrics, WorkerCounters, WorkerInfo};
@@ -40,6 +41,8 @@ pub(crate) struct WorkerSlot {
     pub(crate) loan: Option<Loan>,
     /// The poll this worker is in, for the stuck-poll watchdog (`runtime/stuck.rs`).
     pub(crate) polls: PollRecord,
+    /// Where it runs after a change of the allowed CPUs (`runtime/cpu_watch.rs`).
+    pub(crate) placed: Mutex<Placed>,
 }
 
 pub(crate) struct Shared {
@@ -54,8 +57,14 @@ pub(crate) struct Shared {
     efficiency_slots: Option<(AtomicUsize, usize)>,
     /// The stuck-poll watchdog's settings (`None`: it does not run; `runtime/stuck.rs`).
     pub(crate) watchdog: Option<WatchdogConfig>,
-    /// Where the watchdog sleeps between samples (shutdown wakes it).
-    pub(crate) watchdog_parker: Parker,
+    /// The CPU watch (`None`: it does not run; `runtime/cpu_watch.rs`).
+    pub(crate) cpu_watch: Option<CpuWatch>,
+    /// The CPUs of each class in the runtime's topology, by `CoreClass::index` (where a
+    /// displaced worker's class is looked for when re-placing it).
+    pub(crate) class_cpus: [Vec<usize>; 2],
+    /// Where the monitor thread (watchdog and CPU watch, `runtime/monitor.rs`) sleeps
+    /// between looks (shutdown wakes it).
+    pub(crate) monitor_parker: Parker,
     /// Long polls per lane, found by the watchdog.
     pub(crate) long_polls: [LaneLongPolls; LANES],
     /// Time wake-to-poll latency (sampled); off only to measure what it costs.
@@ -88,7 +97,9 @@ impl Shared {
             efficiency_slots: efficiency_slots.map(|max| (AtomicUsize::new(0), max)),
             sample_latency: true,
             watchdog: None,
-            watchdog_parker: Parker::default(),
+            cpu_watch: None,
+            class_cpus: Default::default(),
+            monitor_parker: Parker::default(),
             long_polls: stuck::lane_stats(),
             efficiency_speed: None,
             external: ExternalCounters::default(),
@@ -323,7 +334,7 @@ impl Shared {
         for index in self.idle.drain_sleepers() {
             self.workers[index].parker.unpark();
         }
-        self.watchdog_parker.unpark();
+        self.monitor_parker.unpark();
         // Workers that are awake see the flag at their next look for work.
     }
 
@@ -392,24 +403,31 @@ impl Shared {
             self.workers.iter().map(|w| WorkerInfo {
                 name: &w.name,
                 class: w.class,
-                cpus: crate::topology::CpuSet::from_cpus(w.cpus.iter().copied())
-                    .map(|s| s.to_string())
-                    .unwrap_or_default(),
+                cpus: &w.cpus,
+                placed: w.placed.lock().clone(),
                 counters: &w.counters,
             }),
             &self.external,
             self.registry.lane_counts(),
-            self.registry.live(),
-            {
-                let stats = self.blocking.stats();
-                metrics::BlockingMetrics {
-                    threads: stats.threads,
-                    idle_threads: stats.idle,
-                    queued: stats.queued,
-                }
-            },
-            self.efficiency_speed,
             &self.long_polls,
+            metrics::RuntimeInfo {
+                live_tasks: self.registry.live(),
+                blocking: {
+                    let stats = self.blocking.stats();
+                    metrics::BlockingMetrics {
+                        threads: stats.threads,
+                        idle_threads: stats.idle,
+                        queued: stats.queued,
+                    }
+                },
+                efficiency_speed: self.efficiency_speed,
+                allowed_cpus: self
+                    .cpu_watch
+                    .as_ref()
+                    .map(CpuWatch::allowed)
+                    .filter(|cpus| !cpus.is_empty()),
+                cpu_set_changes: self.cpu_watch.as_ref().map_or(0, CpuWatch::changes),
+            },
         )
     }
 }
@@ -433,6 +451,7 @@ mod tests {
             counters: WorkerCounters::default(),
             lender: None,
             loan: None,
+            placed: Default::default(),
         };
         let blocking = BlockingPool::new(1, Duration::from_secs(1), "test".to_string());
         Arc::new(Shared::new(vec![slot], true, None, blocking))

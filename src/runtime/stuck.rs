@@ -4,8 +4,8 @@
 //!
 //! No clock is read on the poll path. Each worker publishes one word per poll
 //! ([`PollRecord`]: the poll's number, its lane, whether the task was reported before,
-//! and a "polling" bit); a watchdog thread (one per runtime, only when the threshold is not
-//! zero) samples every worker each `threshold / 4` and times the polls it sees by its own
+//! and a "polling" bit); the watchdog, on the runtime's monitor thread
+//! (`runtime/monitor.rs`; the watchdog runs only when the threshold is not zero), samples every worker each `threshold / 4` and times the polls it sees by its own
 //! clock: a poll seen running in two samples at least `threshold` apart has run at least
 //! that long. Durations are therefore lower bounds, short by at most one sampling interval,
 //! and a poll is detected between `threshold` and `1.25 × threshold` after it started.
@@ -25,7 +25,6 @@
 use super::policy::{Lane, LANES};
 use super::shared::Shared;
 use crate::loom::sync::atomic::{fence, AtomicUsize};
-use crate::loom::sync::Arc;
 // Counters only, in no protocol: plain atomics even under loom.
 use crate::loom::untracked::AtomicU64;
 use crate::topology::CoreClass;
@@ -173,25 +172,34 @@ impl LaneLongPolls {
     }
 }
 
-/// The watchdog thread's loop, for a runtime with `shared.watchdog` set: sample every
-/// worker each `threshold / 4` (at least 1 ms) until shutdown.
-pub(crate) fn run_watchdog(shared: Arc<Shared>) {
-    let Some(config) = &shared.watchdog else {
-        return;
-    };
-    let threshold_ns = u64::try_from(config.threshold.as_nanos()).unwrap_or(u64::MAX);
-    let interval = (config.threshold / 4).max(Duration::from_millis(1));
-    let clock = Instant::now();
-    let mut seen = vec![Seen::default(); shared.workers.len()];
-    while !shared.is_shutdown() {
-        shared.watchdog_parker.park_timeout(interval);
-        if shared.is_shutdown() {
-            break;
+/// The watchdog's state between samples (it runs on the monitor thread,
+/// `runtime/monitor.rs`).
+pub(crate) struct Watchdog {
+    threshold_ns: u64,
+    clock: Instant,
+    seen: Vec<Seen>,
+}
+
+impl Watchdog {
+    pub(crate) fn new(config: &WatchdogConfig, workers: usize) -> Watchdog {
+        Watchdog {
+            threshold_ns: u64::try_from(config.threshold.as_nanos()).unwrap_or(u64::MAX),
+            clock: Instant::now(),
+            seen: vec![Seen::default(); workers],
         }
-        let now_ns = u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        for (slot, seen) in shared.workers.iter().zip(seen.iter_mut()) {
+    }
+
+    /// How often to sample: a quarter of the threshold, at least 1 ms.
+    pub(crate) fn interval(config: &WatchdogConfig) -> Duration {
+        (config.threshold / 4).max(Duration::from_millis(1))
+    }
+
+    /// Sample every worker once.
+    pub(crate) fn sample(&mut self, shared: &Shared, config: &WatchdogConfig) {
+        let now_ns = u64::try_from(self.clock.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        for (slot, seen) in shared.workers.iter().zip(self.seen.iter_mut()) {
             let stats = |lane: Lane| &shared.long_polls[lane.index()];
-            match judge(seen, slot.polls.sample(), now_ns, threshold_ns) {
+            match judge(seen, slot.polls.sample(), now_ns, self.threshold_ns) {
                 Verdict::Nothing => {}
                 Verdict::Long {
                     running,

@@ -32,6 +32,8 @@ pub(crate) struct WorkerCore {
     slot_limited: bool,
     /// The stuck-poll watchdog runs: publish every poll (`runtime/stuck.rs`).
     publish_polls: bool,
+    /// The CPU watch's epoch this worker last placed itself for (`runtime/cpu_watch.rs`).
+    cpu_epoch: Cell<usize>,
     rng: Cell<u64>,
 }
 
@@ -57,6 +59,7 @@ impl WorkerCore {
             holds_slot: Cell::new(false),
             slot_limited,
             publish_polls,
+            cpu_epoch: Cell::new(0),
             // Any non-zero odd seed differing per worker will do for victim selection.
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 1 | 1)),
         }
@@ -100,6 +103,7 @@ impl WorkerCore {
     pub(crate) fn run(&self) {
         let _guard = WorkerGuard::set(self);
         while !self.shared.is_shutdown() {
+            self.follow_allowed_cpus();
             match self.find_task() {
                 Some(task) => {
                     if self.searching.replace(false) && self.shared.idle.stop_searching(self.class)
@@ -381,6 +385,8 @@ impl WorkerCore {
             if let Some(lender) = &slot.lender {
                 lender.woke();
             }
+            // The CPU watch wakes sleepers after a change: re-place, then sleep on.
+            self.follow_allowed_cpus();
             // Woken by a notifier (or shutdown): it took us off the sleeper list and counted
             // us as a searcher. Still listed: a stale token from a notifier that lost a race
             // with `cancel_sleep` earlier (or a nudge to start watching); sleep on.
@@ -405,6 +411,36 @@ impl WorkerCore {
         }
         self.counters().unparks.bump();
         self.searching.set(true);
+    }
+
+    /// If the CPUs the process may use changed since this worker last looked, pin it
+    /// where `policy::repin` says (`runtime/cpu_watch.rs`). One relaxed-cost load when
+    /// nothing changed. Between polls only: an E worker is then not lent to a P worker
+    /// (its poll's end took any loan back; a lender undoing a loan that raced with that
+    /// end widens the thread to its placement, which the kernel keeps inside the cpuset).
+    fn follow_allowed_cpus(&self) {
+        let Some(watch) = &self.shared.cpu_watch else {
+            return;
+        };
+        let Some(allowed) = watch.follow(&self.cpu_epoch) else {
+            return;
+        };
+        let slot = &self.shared.workers[self.index];
+        let class_cpus = &self.shared.class_cpus[self.class.index()];
+        let Some(to) = policy::repin(&slot.cpus, class_cpus, &allowed) else {
+            return;
+        };
+        let outcome = crate::sys::pin_current_thread(&to.cpus);
+        let mut placed = slot.placed.lock();
+        placed.repins += 1;
+        placed.displaced = to.displaced;
+        placed.cpus = Some(if outcome.is_applied() {
+            to.cpus
+        } else {
+            // Refused: it stays where the kernel put it.
+            crate::sys::current_thread_affinity().unwrap_or_default()
+        });
+        placed.outcome = Some(outcome);
     }
 
     /// End our loan to E worker `e`, if it still stands: its thread gets its own CPUs back.
