@@ -31,6 +31,7 @@ MUTANTS=(
   "blind_check_first|lend|a_blind_sleeping_lender_is_nudged_by_a_waking_e_worker|nobody nudged it"
   "stuck_end_no_fence|stuck|a_reported_poll_always_marks_its_task|never marked"
   "stuck_claim_no_recheck|stuck|a_reported_poll_always_marks_its_task|never marked"
+  "cpu_watch_epoch_after_set|cpu_watch|a_worker_always_settles_on_the_last_published_set|settled on a stale CPU set"
 )
 
 cargo test --release -p loom-tests --no-run -q || exit 1

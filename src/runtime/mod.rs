@@ -111,6 +111,27 @@ pub mod __loom {
         }
     }
 
+    /// The CPU watch's published set (`runtime/cpu_watch.rs`): the monitor publishes, a
+    /// worker follows.
+    pub struct CpuWatch(super::cpu_watch::CpuWatch);
+
+    impl Default for CpuWatch {
+        fn default() -> Self {
+            CpuWatch(super::cpu_watch::CpuWatch::new(std::time::Duration::ZERO))
+        }
+    }
+
+    impl CpuWatch {
+        /// The monitor saw `allowed`: true if that was a change (the first look is not).
+        pub fn publish(&self, allowed: Vec<usize>) -> bool {
+            self.0.publish(allowed)
+        }
+        /// A worker's look: the set, if it changed since the epoch in `seen`.
+        pub fn follow(&self, seen: &std::cell::Cell<usize>) -> Option<Vec<usize>> {
+            self.0.follow(seen)
+        }
+    }
+
     /// A lending P worker's side of the blind-sleep handshake.
     #[derive(Default)]
     pub struct Lender(super::lend::Lender);
