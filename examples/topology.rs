@@ -6,6 +6,7 @@
 //! cargo run --example topology                        # live host + HETSCHED_* overrides
 //! cargo run --example topology -- --sysfs-root platform/rockchip-rk3588
 //! cargo run --example topology -- --sysctl-dump platform/apple-m4/sysctl.txt --json
+//! cargo run --example topology -- --watch 30          # a runtime's placement, as CPUs change
 //! ```
 //!
 //! Errors (missing directory, unreadable dump, unknown flag, bad environment variable)
@@ -13,14 +14,21 @@
 
 use std::process::ExitCode;
 
+#[path = "topology/watch.rs"]
+mod watch;
+
 use hetsched::topology::{CoreClass, Topology};
 use serde_json::json;
 
 const USAGE: &str = "\
-usage: topology [--sysfs-root DIR | --sysctl-dump FILE] [--json] [--help]
+usage: topology [--sysfs-root DIR | --sysctl-dump FILE | --watch SECS] [--json] [--help]
 
   --sysfs-root DIR     detect from a captured sysfs tree (DIR/sys/devices/system/cpu)
   --sysctl-dump FILE   classify from the output of `sysctl hw` saved in FILE
+  --watch SECS         live host: run a runtime (HETSCHED_* honoured) with tasks of every
+                       Qos for SECS seconds (1 to 86400) and print where its workers run
+                       each time the allowed CPUs change (a cgroup cpuset that shrinks or
+                       grows); exit status 1 if tasks stopped completing after a change
   --json               print JSON instead of text
   --help               print this help
 
@@ -36,6 +44,7 @@ enum Input {
 struct Options {
     input: Input,
     json: bool,
+    watch: Option<u64>,
 }
 
 /// `Ok(None)` means `--help` was printed.
@@ -43,6 +52,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
     let mut options = Options {
         input: Input::Env,
         json: false,
+        watch: None,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -66,8 +76,24 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                     Input::SysctlDump(value)
                 };
             }
+            "--watch" => {
+                let value = inline
+                    .or_else(|| args.next())
+                    .ok_or_else(|| "--watch needs a number of seconds".to_string())?;
+                options.watch = match value.trim().parse::<u64>() {
+                    Ok(secs) if (1..=86_400).contains(&secs) => Some(secs),
+                    _ => {
+                        return Err(format!(
+                            "--watch {value:?}: expected whole seconds from 1 to 86400"
+                        ))
+                    }
+                };
+            }
             _ => return Err(format!("unknown argument {arg:?} (try --help)")),
         }
+    }
+    if options.watch.is_some() && !matches!(options.input, Input::Env) {
+        return Err("--watch watches the live host: not with --sysfs-root or --sysctl-dump".into());
     }
     Ok(Some(options))
 }
@@ -180,6 +206,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(secs) = options.watch {
+        return match watch::run(secs, options.json) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(msg) => {
+                eprintln!("topology: {msg}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let topology = match load(&options.input) {
         Ok(t) => t,
         Err(msg) => {
@@ -203,4 +239,35 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Options>, String> {
+        parse_args(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn watch_takes_whole_seconds_on_the_live_host_only() {
+        let options = parse(&["--watch", "30"]).unwrap().unwrap();
+        assert_eq!(options.watch, Some(30));
+        assert_eq!(parse(&["--watch=5"]).unwrap().unwrap().watch, Some(5));
+        for bad in ["0", "-1", "1.5", "ten", "86401"] {
+            let err = parse(&["--watch", bad]).err().unwrap();
+            assert!(
+                err.contains(&format!("{bad:?}")) && err.contains("whole seconds from 1 to 86400"),
+                "{err}"
+            );
+        }
+        assert!(parse(&["--watch"])
+            .err()
+            .unwrap()
+            .contains("needs a number"));
+        let err = parse(&["--watch", "3", "--sysfs-root", "/x"])
+            .err()
+            .unwrap();
+        assert!(err.contains("live host"), "{err}");
+    }
 }
