@@ -392,27 +392,32 @@ fn fair_turns_reach_the_own_queue_and_the_lifo_slot_while_the_injector_is_fed() 
     rt.block_on(lifo_task).unwrap();
 }
 
+/// Wakes itself through its own waker and returns `Pending` once: a yield as another
+/// library (or a channel the task both sends on and awaits) would do it, not
+/// `hetsched::yield_now`.
+struct SelfWake(bool);
+
+impl std::future::Future for SelfWake {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 /// A task woken during its own poll by something other than `yield_now` (here: it wakes
 /// itself through its own waker, as a channel it sends on and awaits would) keeps the LIFO
 /// slot: it runs before a task queued earlier on its worker's own queue. A real `yield_now`
 /// goes behind that task.
 #[test]
 fn only_yield_now_gives_up_the_lifo_slot() {
-    struct SelfWake(bool);
-    impl std::future::Future for SelfWake {
-        type Output = ();
-        fn poll(
-            mut self: std::pin::Pin<&mut Self>,
-            cx: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<()> {
-            if self.0 {
-                return std::task::Poll::Ready(());
-            }
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    }
     let rt = common::one_worker_runtime();
     for real_yield in [false, true] {
         let order = Arc::new(Mutex::new(Vec::new()));
@@ -446,21 +451,6 @@ fn only_yield_now_gives_up_the_lifo_slot() {
 /// `2 × FAIR_INTERVAL` polls later on one worker, which is how this failed).
 #[test]
 fn a_task_waking_itself_does_not_starve_the_injector() {
-    struct SelfWake(bool);
-    impl std::future::Future for SelfWake {
-        type Output = ();
-        fn poll(
-            mut self: std::pin::Pin<&mut Self>,
-            cx: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<()> {
-            if self.0 {
-                return std::task::Poll::Ready(());
-            }
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    }
     let rt = common::one_worker_runtime();
     let polls = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
