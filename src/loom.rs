@@ -286,9 +286,12 @@ mod imp {
 ///   see (a task's abort flag: set before `wake`, read by the poll that wake causes). As a
 ///   loom atomic, loom would let that poll read a stale value no real execution can. loom
 ///   runs its threads one at a time, so a std atomic reads the latest store, and loom still
-///   explores both orders of a store and a load that race for real.
+///   explores both orders of a store and a load that race for real. A task's effective Qos
+///   is the same kind: raised before the awaiting task's poll ends, read by schedulings and
+///   polls that async-task's state orders after it (or that race with it for real, and
+///   then may see either value: see `task/header.rs`).
 pub(crate) mod untracked {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 }
 
 pub(crate) use imp::*;

@@ -20,7 +20,7 @@ use crate::policies::{Policy, WorkerSpec};
 use crate::workload::{Arrival, Program, Workload};
 use crate::Rng;
 use hetsched::runtime::policy::{searches_injectors_next, Placement, Readiness, Source};
-use hetsched::{CoreClass, Lane, Qos};
+use hetsched::{CoreClass, Lane, Qos, WorkerRole};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -1122,8 +1122,11 @@ impl<'a> Sim<'a> {
 
     /// `Idle::worker_to_notify` + unpark.
     fn notify(&mut self, lane: Lane) {
-        for &class in self.policy.wake_order(lane) {
-            let c = ci(class);
+        for &role in self.policy.wake_order(lane) {
+            if role == WorkerRole::Critical {
+                continue; // No critical workers here: none asleep, none searching.
+            }
+            let c = ci(role.class());
             if self.searching[c] != 0 {
                 return;
             }

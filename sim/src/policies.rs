@@ -11,7 +11,7 @@
 
 use crate::chip::Core;
 use hetsched::runtime::policy::{self, Placement, Readiness, Source};
-use hetsched::{CoreClass, Lane, Pin, Qos};
+use hetsched::{CoreClass, Lane, Pin, Qos, WorkerRole};
 
 /// One worker thread: its class and where the OS may run it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,8 +48,9 @@ pub trait Policy {
         slot_limited: bool,
         readiness: Readiness,
     ) -> Placement;
-    /// Which classes to wake for new work of `lane`, in order.
-    fn wake_order(&self, lane: Lane) -> &'static [CoreClass];
+    /// Which worker roles to wake for new work of `lane`, in order (the simulator runs no
+    /// critical workers: a `Critical` entry finds none asleep, as in a runtime without them).
+    fn wake_order(&self, lane: Lane) -> &'static [WorkerRole];
     /// Take the LIFO slot's task after `streak` LIFO polls in a row? (Default: at most 3
     /// in a row, tokio's `MAX_LIFO_POLLS_PER_TICK` too.)
     fn take_lifo(&self, streak: u32) -> bool {
@@ -209,10 +210,12 @@ impl Policy for Hetsched {
         slot_limited: bool,
         readiness: Readiness,
     ) -> Placement {
-        policy::placement(lane, on, self.has_e(), slot_limited, readiness)
+        // The simulated machine runs no critical workers (`Builder::critical_workers`).
+        let on = on.map(WorkerRole::from);
+        policy::placement(lane, on, self.has_e(), false, slot_limited, readiness)
     }
 
-    fn wake_order(&self, lane: Lane) -> &'static [CoreClass] {
+    fn wake_order(&self, lane: Lane) -> &'static [WorkerRole] {
         policy::wake_order(lane, self.has_e())
     }
 
@@ -310,8 +313,8 @@ impl Policy for Blind {
         }
     }
 
-    fn wake_order(&self, _lane: Lane) -> &'static [CoreClass] {
-        &[CoreClass::Performance]
+    fn wake_order(&self, _lane: Lane) -> &'static [WorkerRole] {
+        &[WorkerRole::Performance]
     }
 }
 
@@ -376,10 +379,10 @@ impl Policy for GcdLike {
         Placement::Injector
     }
 
-    fn wake_order(&self, lane: Lane) -> &'static [CoreClass] {
+    fn wake_order(&self, lane: Lane) -> &'static [WorkerRole] {
         match lane {
-            Lane::Critical | Lane::Default => &[CoreClass::Performance, CoreClass::Efficiency],
-            Lane::Utility | Lane::Background => &[CoreClass::Efficiency],
+            Lane::Critical | Lane::Default => &[WorkerRole::Performance, WorkerRole::Efficiency],
+            Lane::Utility | Lane::Background => &[WorkerRole::Efficiency],
         }
     }
 
@@ -434,8 +437,8 @@ impl Policy for StaticSplit {
         }
     }
 
-    fn wake_order(&self, _lane: Lane) -> &'static [CoreClass] {
-        &[CoreClass::Performance]
+    fn wake_order(&self, _lane: Lane) -> &'static [WorkerRole] {
+        &[WorkerRole::Performance]
     }
 
     fn owner_of_arrival(&self, nth: usize, workers: usize) -> Option<usize> {

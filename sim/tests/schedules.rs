@@ -2,7 +2,7 @@
 //! follows the policy it is given (hetsched's own `runtime::policy`).
 
 use hetsched::runtime::policy::{Placement, Readiness, Source};
-use hetsched::{CoreClass, Lane, Pin};
+use hetsched::{CoreClass, Lane, Pin, WorkerRole};
 use hetsched_sim::chip::{Chip, Core};
 use hetsched_sim::engine::{simulate, Config, Costs, Outcome};
 use hetsched_sim::os::OsModel;
@@ -172,9 +172,9 @@ impl Policy for CriticalOnE {
     fn placement(&self, lane: Lane, on: Option<CoreClass>, s: bool, r: Readiness) -> Placement {
         self.0.placement(lane, on, s, r)
     }
-    fn wake_order(&self, lane: Lane) -> &'static [CoreClass] {
+    fn wake_order(&self, lane: Lane) -> &'static [WorkerRole] {
         match lane {
-            Lane::Critical => &[CoreClass::Efficiency, CoreClass::Performance],
+            Lane::Critical => &[WorkerRole::Efficiency, WorkerRole::Performance],
             l => self.0.wake_order(l),
         }
     }

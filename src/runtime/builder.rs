@@ -32,6 +32,10 @@ pub const ENV_QOS_HINTS: &str = "HETSCHED_QOS_HINTS";
 pub const ENV_LONG_POLL_MS: &str = "HETSCHED_LONG_POLL_MS";
 /// [`Builder::cpu_check_interval`] in milliseconds (`1`..=`3600000`), or `off`.
 pub const ENV_CPU_CHECK_MS: &str = "HETSCHED_CPU_CHECK_MS";
+/// Environment variable: [`Builder::critical_workers`] (a count, default 0).
+pub const ENV_CRITICAL_WORKERS: &str = "HETSCHED_CRITICAL_WORKERS";
+/// Environment variable: [`Builder::qos_escalation`], `on` | `off` (default on).
+pub const ENV_QOS_ESCALATION: &str = "HETSCHED_QOS_ESCALATION";
 
 /// Most workers of one class a runtime will start: far above any real core count, low
 /// enough that a typo (`HETSCHED_P_WORKERS=80000`) is an error, not 80,000 threads.
@@ -251,6 +255,8 @@ pub struct Builder {
     workers: [Option<usize>; 2],
     /// The variable a worker count came from, if the environment set it (for errors).
     workers_from_env: [Option<&'static str>; 2],
+    critical_workers: usize,
+    qos_escalation: bool,
     pin: Pin,
     qos_hints: bool,
     thread_name: String,
@@ -280,6 +286,8 @@ impl fmt::Debug for Builder {
         f.debug_struct("Builder")
             .field("topology", &self.topology)
             .field("workers", &self.workers)
+            .field("critical_workers", &self.critical_workers)
+            .field("qos_escalation", &self.qos_escalation)
             .field("pin", &self.pin)
             .field("qos_hints", &self.qos_hints)
             .field("thread_name", &self.thread_name)
@@ -294,6 +302,8 @@ impl Builder {
             topology: None,
             workers: [None, None],
             workers_from_env: [None, None],
+            critical_workers: 0,
+            qos_escalation: true,
             pin: Pin::Spill,
             qos_hints: true,
             thread_name: "hetsched".to_string(),
@@ -310,8 +320,10 @@ impl Builder {
 
     /// Defaults overridden by the operator's environment:
     /// `HETSCHED_P_CPUS`, `HETSCHED_E_CPUS`, `HETSCHED_SYSFS_ROOT` (the topology, see
-    /// [`Topology::from_env`]), `HETSCHED_P_WORKERS`, `HETSCHED_E_WORKERS` (counts),
-    /// `HETSCHED_PIN` (`spill` | `class` | `core` | `off`), `HETSCHED_QOS_HINTS` (`on` | `off`),
+    /// [`Topology::from_env`]), `HETSCHED_P_WORKERS`, `HETSCHED_E_WORKERS`,
+    /// `HETSCHED_CRITICAL_WORKERS` (counts; see [`Builder::critical_workers`]),
+    /// `HETSCHED_PIN` (`spill` | `class` | `core` | `off`), `HETSCHED_QOS_HINTS` and
+    /// `HETSCHED_QOS_ESCALATION` (`on` | `off`; see [`Builder::qos_escalation`]),
     /// `HETSCHED_E_SPEED` (see [`Topology::speed`]), `HETSCHED_LONG_POLL_MS` (see
     /// [`Builder::long_poll_threshold`]), `HETSCHED_CPU_CHECK_MS` (see
     /// [`Builder::cpu_check_interval`]).
@@ -343,12 +355,14 @@ impl Builder {
         if let Some(text) = var(ENV_PIN)? {
             builder.pin = text.parse::<Pin>().map_err(|e| e.renamed(ENV_PIN))?;
         }
+        if let Some(text) = var(ENV_CRITICAL_WORKERS)? {
+            builder.critical_workers = parse_worker_count(ENV_CRITICAL_WORKERS, &text)?;
+        }
         if let Some(text) = var(ENV_QOS_HINTS)? {
-            builder.qos_hints = match text.trim().to_ascii_lowercase().as_str() {
-                "on" => true,
-                "off" => false,
-                _ => return Err(ConfigError::invalid(ENV_QOS_HINTS, &text, "on or off")),
-            };
+            builder.qos_hints = parse_on_off(ENV_QOS_HINTS, &text)?;
+        }
+        if let Some(text) = var(ENV_QOS_ESCALATION)? {
+            builder.qos_escalation = parse_on_off(ENV_QOS_ESCALATION, &text)?;
         }
         if let Some(text) = var(ENV_LONG_POLL_MS)? {
             builder.long_poll_threshold = parse_ms_or_off(ENV_LONG_POLL_MS, &text)?;
@@ -377,6 +391,67 @@ impl Builder {
         self
     }
 
+    /// Run `n` *critical workers* (default 0): extra threads that take only the Critical
+    /// lane ([`Qos::Interactive`](crate::Qos::Interactive) and
+    /// [`Qos::UserInitiated`](crate::Qos::UserInitiated) tasks) at a raised OS priority, so
+    /// that the kernel preempts a batch chunk for latency-critical work instead of letting
+    /// it wait for the chunk to end (on a cooperative runtime with every worker busy, a
+    /// Critical task otherwise waits for some running poll to return).
+    ///
+    /// - They never take another lane, never steal one, and sleep on their own idle list:
+    ///   Default, Utility or Background work never wakes them, so idle they cost nothing.
+    ///   Critical work wakes a sleeping critical worker first, then a P worker as before.
+    /// - They run on every P CPU (the kernel picks whichever is free; [`Pin::Off`]: anywhere)
+    ///   and ask for a raised priority: on Linux nice −10 (needs `CAP_SYS_NICE` or an
+    ///   `RLIMIT_NICE` of at least 30), on macOS `QOS_CLASS_USER_INTERACTIVE`. A refusal
+    ///   leaves them at the normal priority; the outcome is in
+    ///   [`WorkerMetrics::hints`](crate::WorkerMetrics::hints) (`priority`).
+    /// - A task that hogs one: a Critical poll on a critical worker that runs longer than
+    ///   [`CRITICAL_POLL_LIMIT`](crate::runtime::CRITICAL_POLL_LIMIT) (1 ms) demotes its task
+    ///   to the Default lane for the rest of its life, counted in
+    ///   [`WorkerMetrics::demotions`](crate::WorkerMetrics::demotions).
+    ///
+    /// They are named `{prefix}-c-N`, report [`CoreClass::Performance`] as their class and
+    /// [`WorkerRole::Critical`](crate::WorkerRole::Critical) as their role.
+    /// `HETSCHED_CRITICAL_WORKERS` sets the count from the environment. Why 0 by default:
+    /// with a P worker idle, a Critical task already starts within microseconds; critical
+    /// workers pay off when every worker may be busy with long polls (see README, "Lanes").
+    ///
+    /// ```
+    /// use hetsched::{Qos, WorkerRole};
+    ///
+    /// let rt = hetsched::Builder::new().critical_workers(1).build()?;
+    /// let worker = rt.block_on(rt.spawn_with(Qos::Interactive, async {
+    ///     std::thread::current().name().map(str::to_owned)
+    /// }))?;
+    /// println!("polled on {worker:?}"); // a critical worker, `hetsched-c-0`, if it was idle
+    /// let metrics = rt.metrics();
+    /// let critical: Vec<_> = metrics.workers_with_role(WorkerRole::Critical).collect();
+    /// assert_eq!(critical.len(), 1);
+    /// // Only Critical work ever runs there.
+    /// assert_eq!(critical[0].polls(), critical[0].polls_by_lane[hetsched::Lane::Critical.index()]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn critical_workers(mut self, n: usize) -> Builder {
+        self.critical_workers = n;
+        self
+    }
+
+    /// Qos escalation across `JoinHandle` waits (default on): a task that awaits the
+    /// [`JoinHandle`](crate::JoinHandle) of a task with a lower Qos raises that task to its
+    /// own Qos, never lowers it, from the awaited task's next scheduling on; one queued in a
+    /// lower lane is moved to the new lane at once. [`JoinHandle::qos`](crate::JoinHandle::qos)
+    /// reports the effective Qos, [`WorkerMetrics::escalations`](crate::WorkerMetrics::escalations)
+    /// counts raises. Off exists to measure what it buys (`HETSCHED_QOS_ESCALATION=off`).
+    ///
+    /// Not covered: waits with no owner to raise (a channel, a mutex, an event), a
+    /// `JoinHandle` awaited from outside a task (`block_on`, another executor), and tasks
+    /// spawned by the raised task (they keep the Qos they were spawned with).
+    pub fn qos_escalation(mut self, on: bool) -> Builder {
+        self.qos_escalation = on;
+        self
+    }
+
     /// Worker placement: a [`Pin`], or `true` / `false` for [`Pin::Spill`] / [`Pin::Off`].
     pub fn pin(mut self, pin: impl Into<Pin>) -> Builder {
         self.pin = pin.into();
@@ -391,8 +466,8 @@ impl Builder {
         self
     }
 
-    /// Prefix of worker thread names: workers are named `{prefix}-p-N` and `{prefix}-e-N`
-    /// (default prefix `hetsched`).
+    /// Prefix of worker thread names: workers are named `{prefix}-p-N`, `{prefix}-e-N` and
+    /// `{prefix}-c-N` (critical workers) (default prefix `hetsched`).
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
         self.thread_name = prefix.into();
         self
@@ -508,7 +583,7 @@ impl Builder {
     /// Start the worker threads.
     ///
     /// Errors (`InvalidInput`): zero performance workers, or more than
-    /// [`MAX_WORKERS_PER_CLASS`] of one class. An OS error from spawning a thread is
+    /// [`MAX_WORKERS_PER_CLASS`] of one class or of critical workers. An OS error from spawning a thread is
     /// returned as is (the workers already started are shut down first).
     pub fn build(self) -> io::Result<Runtime> {
         // Before any worker places itself: the timer and blocking threads start with the
@@ -544,6 +619,14 @@ impl Builder {
                 .into());
             }
         }
+        if self.critical_workers > MAX_WORKERS_PER_CLASS {
+            return Err(ConfigError::invalid(
+                "critical_workers",
+                &self.critical_workers.to_string(),
+                &format!("at most {MAX_WORKERS_PER_CLASS}"),
+            )
+            .into());
+        }
         let has_efficiency = e_workers > 0;
 
         let mut slots = Vec::new();
@@ -575,8 +658,10 @@ impl Builder {
                 slots.push(WorkerSlot {
                     name: format!("{}-{tag}-{i}", self.thread_name),
                     class,
+                    role: class.into(),
                     cpus: placement.cpus,
                     idle_priority: placement.idle_priority,
+                    raised_priority: placement.raised_priority,
                     stealers: std::array::from_fn(|lane| {
                         queues[lane].as_ref().map(Worker::stealer)
                     }),
@@ -590,6 +675,33 @@ impl Builder {
                 locals.push(queues);
             }
         }
+        for i in 0..self.critical_workers {
+            let placement = policy::critical_placement(self.pin, &class_cpus[0]);
+            let role = policy::WorkerRole::Critical;
+            let queues: [Option<Worker<_>>; LANES] = std::array::from_fn(|lane| {
+                policy::may_run(role, has_efficiency, policy::Lane::ALL[lane]).then(Worker::new_fifo)
+            });
+            slots.push(WorkerSlot {
+                name: format!("{}-c-{i}", self.thread_name),
+                class: CoreClass::Performance,
+                role,
+                cpus: placement.cpus,
+                idle_priority: placement.idle_priority,
+                raised_priority: placement.raised_priority,
+                stealers: std::array::from_fn(|lane| queues[lane].as_ref().map(Worker::stealer)),
+                parker: Default::default(),
+                counters: Default::default(),
+                // Critical workers neither lend (their CPUs are the P workers') nor borrow.
+                lender: None,
+                loan: None,
+                polls: Default::default(),
+                placed: Default::default(),
+            });
+            locals.push(queues);
+        }
+        if self.critical_workers > 0 {
+            super::worker::note_critical_workers();
+        }
         let blocking = BlockingPool::new(
             self.max_blocking_threads,
             self.blocking_keep_alive,
@@ -598,6 +710,7 @@ impl Builder {
         let slots_limit = policy::efficiency_slots(self.pin, e_workers, e_cpus);
         let mut shared = Shared::new(slots, has_efficiency, slots_limit, blocking);
         shared.sample_latency = self.latency_sampling;
+        shared.qos_escalation = self.qos_escalation;
         shared.efficiency_speed = topology.efficiency_speed();
         // Not under loom: its sampling loop would be a model thread that never settles
         // (the record protocol has its own model, `loom-tests/tests/stuck.rs`).
@@ -635,8 +748,12 @@ impl Builder {
                         // the policy, so it cannot undo SCHED_IDLE, and the reverse order
                         // would not matter either; this keeps the outcome readable.
                         // Not under loom: its model threads share one OS thread.
-                        priority: if slot.idle_priority && !cfg!(loom) {
+                        priority: if cfg!(loom) {
+                            HintOutcome::Disabled
+                        } else if slot.idle_priority {
                             sys::set_current_thread_idle_priority()
+                        } else if slot.raised_priority {
+                            sys::raise_current_thread_priority()
                         } else {
                             HintOutcome::Disabled
                         },
@@ -705,6 +822,15 @@ fn parse_ms_or_off(name: &str, text: &str) -> Result<Duration, ConfigError> {
             text,
             &format!("whole milliseconds from 1 to {MAX_MS}, or off"),
         )),
+    }
+}
+
+/// `on` or `off`, any case.
+fn parse_on_off(name: &str, text: &str) -> Result<bool, ConfigError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(ConfigError::invalid(name, text, "on or off")),
     }
 }
 

@@ -1,20 +1,21 @@
 //! The idle / wake protocol: which parked worker to wake for new work, and how a worker
 //! goes to sleep without missing work pushed at the same moment.
 //!
-//! The rules (after tokio's `idle.rs`, written for two worker classes):
+//! The rules (after tokio's `idle.rs`, written for three worker roles: P, E and critical
+//! workers, each with its own counters and sleeper list, so that work wakes only workers
+//! of a role that may run it, and critical workers only for Critical work):
 //! - one idle worker is woken per unit of new work, and only if no worker that may run the
 //!   work is already *searching* (woken and not yet found work): no thundering herd;
-//! - a searcher that finds work and was the last searcher of its class wakes one more
+//! - a searcher that finds work and was the last searcher of its role wakes one more
 //!   worker, so a burst spreads over the idle workers one at a time;
 //! - a worker going to sleep first registers as a sleeper (and stops counting as a
 //!   searcher), then issues a SeqCst fence and looks at every queue it may take from once
 //!   more. The notifier pushes work, fences, then reads the counters. With both fences one
 //!   of the two always sees the other: work is never stranded while a worker sleeps.
 
-use super::policy::{wake_order, Lane};
+use super::policy::{wake_order, Lane, WorkerRole};
 use crate::loom::sync::atomic::{fence, AtomicUsize};
 use crate::loom::sync::{Condvar, Mutex};
-use crate::topology::CoreClass;
 use std::sync::atomic::Ordering::SeqCst;
 
 /// A worker's bed: `park` sleeps until `unpark` (a token, so an early unpark is not lost).
@@ -56,19 +57,22 @@ impl Parker {
     }
 }
 
-/// Counters and the sleeper lists, per worker class.
+/// How many worker roles there are (`WorkerRole::ALL`).
+const ROLES: usize = 3;
+
+/// Counters and the sleeper lists, per worker role (`WorkerRole::index`).
 pub(crate) struct Idle {
-    searching: [AtomicUsize; 2],
-    sleeping: [AtomicUsize; 2],
-    sleepers: Mutex<[Vec<usize>; 2]>,
+    searching: [AtomicUsize; ROLES],
+    sleeping: [AtomicUsize; ROLES],
+    sleepers: Mutex<[Vec<usize>; ROLES]>,
 }
 
 impl Idle {
     pub(crate) fn new() -> Idle {
         Idle {
-            searching: [AtomicUsize::new(0), AtomicUsize::new(0)],
-            sleeping: [AtomicUsize::new(0), AtomicUsize::new(0)],
-            sleepers: Mutex::new([Vec::new(), Vec::new()]),
+            searching: std::array::from_fn(|_| AtomicUsize::new(0)),
+            sleeping: std::array::from_fn(|_| AtomicUsize::new(0)),
+            sleepers: Mutex::new(std::array::from_fn(|_| Vec::new())),
         }
     }
 
@@ -76,10 +80,11 @@ impl Idle {
     /// sleeping worker to unpark (already counted as searching), if one should be woken.
     pub(crate) fn worker_to_notify(&self, lane: Lane, has_efficiency: bool) -> Option<usize> {
         fence(SeqCst);
-        for &class in wake_order(lane, has_efficiency) {
-            let c = class.index();
+        for &role in wake_order(lane, has_efficiency) {
+            let c = role.index();
             if self.searching[c].load(SeqCst) != 0 {
                 // A worker that may run this lane is awake and looking: it will find it.
+                // (A role with no workers never counts one, so it is passed over.)
                 return None;
             }
             if self.sleeping[c].load(SeqCst) == 0 {
@@ -96,22 +101,22 @@ impl Idle {
     }
 
     /// Is `index` on the sleeper list (not yet taken off by a notifier or shutdown)?
-    pub(crate) fn is_sleeper(&self, index: usize, class: CoreClass) -> bool {
-        self.sleepers.lock()[class.index()].contains(&index)
+    pub(crate) fn is_sleeper(&self, index: usize, role: WorkerRole) -> bool {
+        self.sleepers.lock()[role.index()].contains(&index)
     }
 
     /// A searching worker found work. Returns true if it was the last searcher of its
-    /// class: then the caller wakes one more worker to keep the search going.
-    pub(crate) fn stop_searching(&self, class: CoreClass) -> bool {
-        let before = self.searching[class.index()].fetch_sub(1, SeqCst);
+    /// role: then the caller wakes one more worker to keep the search going.
+    pub(crate) fn stop_searching(&self, role: WorkerRole) -> bool {
+        let before = self.searching[role.index()].fetch_sub(1, SeqCst);
         debug_assert!(before > 0, "searching count underflow");
         before == 1
     }
 
     /// Register `index` as a sleeper. The caller must then look at its queues again
     /// (after this call's fence) before parking, and call `cancel_sleep` if it finds work.
-    pub(crate) fn prepare_sleep(&self, index: usize, class: CoreClass, was_searching: bool) {
-        let c = class.index();
+    pub(crate) fn prepare_sleep(&self, index: usize, role: WorkerRole, was_searching: bool) {
+        let c = role.index();
         {
             let mut sleepers = self.sleepers.lock();
             sleepers[c].push(index);
@@ -128,8 +133,8 @@ impl Idle {
     /// if it was still listed it takes itself off; if a notifier got there first, the
     /// notifier already counted it as searching (and left an unpark token, which only makes
     /// its next park return early once). Returns true if a notifier had taken it off.
-    pub(crate) fn cancel_sleep(&self, index: usize, class: CoreClass) -> bool {
-        let c = class.index();
+    pub(crate) fn cancel_sleep(&self, index: usize, role: WorkerRole) -> bool {
+        let c = role.index();
         let mut sleepers = self.sleepers.lock();
         match sleepers[c].iter().position(|&i| i == index) {
             Some(pos) => {
@@ -154,23 +159,23 @@ impl Idle {
         all
     }
 
-    /// Workers of `class` currently searching.
+    /// Workers of `role` currently searching.
     #[cfg(test)]
-    pub(crate) fn searching(&self, class: CoreClass) -> usize {
-        self.searching[class.index()].load(SeqCst)
+    pub(crate) fn searching(&self, role: WorkerRole) -> usize {
+        self.searching[role.index()].load(SeqCst)
     }
 
-    /// Workers of `class` currently asleep.
+    /// Workers of `role` currently asleep.
     #[cfg(test)]
-    pub(crate) fn sleeping(&self, class: CoreClass) -> usize {
-        self.sleeping[class.index()].load(SeqCst)
+    pub(crate) fn sleeping(&self, role: WorkerRole) -> usize {
+        self.sleeping[role.index()].load(SeqCst)
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use CoreClass::{Efficiency, Performance};
+    use WorkerRole::{Critical, Efficiency, Performance};
 
     #[test]
     fn wakes_one_sleeper_then_throttles_while_it_searches() {
@@ -194,6 +199,38 @@ mod tests {
         idle.prepare_sleep(7, Efficiency, false);
         assert_eq!(idle.worker_to_notify(Lane::Critical, true), None);
         assert_eq!(idle.worker_to_notify(Lane::Background, true), Some(7));
+    }
+
+    #[test]
+    fn only_critical_work_wakes_a_critical_worker_and_it_is_woken_first() {
+        for has_e in [true, false] {
+            let idle = Idle::new();
+            idle.prepare_sleep(5, Critical, false);
+            idle.prepare_sleep(0, Performance, false);
+            for lane in [Lane::Default, Lane::Utility, Lane::Background] {
+                let woken = idle.worker_to_notify(lane, has_e);
+                assert_ne!(woken, Some(5), "{lane} work woke the critical worker");
+                if let Some(i) = woken {
+                    // The P worker: it finds the work, then goes back to sleep.
+                    assert_eq!(i, 0);
+                    idle.stop_searching(Performance);
+                    idle.prepare_sleep(0, Performance, false);
+                }
+            }
+            assert_eq!(idle.sleeping(Critical), 1);
+            assert_eq!(idle.worker_to_notify(Lane::Critical, has_e), Some(5));
+            // While it searches, more Critical work wakes nobody else.
+            assert_eq!(idle.worker_to_notify(Lane::Critical, has_e), None);
+            assert_eq!(idle.searching(Critical), 1);
+            assert_eq!(idle.sleeping(Performance), 1);
+        }
+    }
+
+    #[test]
+    fn critical_work_wakes_a_p_worker_when_no_critical_worker_sleeps() {
+        let idle = Idle::new();
+        idle.prepare_sleep(2, Performance, false);
+        assert_eq!(idle.worker_to_notify(Lane::Critical, true), Some(2));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! instruction; [`RuntimeMetrics`] is a snapshot summed when asked for.
 
 use super::cpu_watch::Placed;
-use super::policy::{Lane, LANES};
+use super::policy::{Lane, WorkerRole, LANES};
 use super::stuck::LaneLongPolls;
 use crate::loom::sync::Mutex;
 use crate::loom::untracked::AtomicU64;
@@ -86,6 +86,14 @@ pub(crate) struct WorkerCounters {
     pub(crate) parks: Counter,
     pub(crate) unparks: Counter,
     pub(crate) cpu_loans: Counter,
+    /// Tasks this worker's polls raised to a higher Qos by awaiting their JoinHandle.
+    pub(crate) escalations: Counter,
+    /// Of those, tasks it found queued in their old lane and moved to the new one.
+    pub(crate) rescues: Counter,
+    /// Tasks it took from a queue but could not run (their lane changed) and handed on.
+    pub(crate) reroutes: Counter,
+    /// Critical polls it ran longer than the bound, demoting their task.
+    pub(crate) demotions: Counter,
     pub(crate) scheduled: [Counter; LANES],
     pub(crate) latency: [Histogram; LANES],
     pub(crate) hints: Mutex<Option<Hints>>,
@@ -104,8 +112,11 @@ pub struct Hints {
     pub pin: HintOutcome,
     /// The class QoS hint (uclamp on Linux, pthread QoS on macOS).
     pub qos: HintOutcome,
-    /// The lowest OS priority, asked for by E workers under [`Pin::Spill`](crate::Pin::Spill)
-    /// (`disabled` for every other worker).
+    /// The OS priority request: the lowest priority for E workers under
+    /// [`Pin::Spill`](crate::Pin::Spill), a raised one for critical workers
+    /// ([`Builder::critical_workers`](crate::Builder::critical_workers): a negative nice on
+    /// Linux, which needs `CAP_SYS_NICE`; `QOS_CLASS_USER_INTERACTIVE` on macOS);
+    /// `disabled` for every other worker.
     pub priority: HintOutcome,
 }
 
@@ -115,8 +126,10 @@ pub struct Hints {
 pub struct WorkerMetrics {
     /// Thread name, e.g. `hetsched-p-0`.
     pub name: String,
-    /// The class of core this worker serves.
+    /// The class of core this worker serves (critical workers serve performance cores).
     pub class: CoreClass,
+    /// What it runs: its class's lanes, or only the Critical lane for a critical worker.
+    pub role: WorkerRole,
     /// CPUs it was asked to run on (empty when not pinned or ids are unknown).
     pub cpus: String,
     /// Tasks polled, per lane (indexed by [`Lane::index`]).
@@ -130,6 +143,18 @@ pub struct WorkerMetrics {
     /// Times this idle performance worker lent its CPUs to an efficiency worker stuck in a
     /// long poll (moved that thread onto its CPUs; see [`Pin::Spill`](crate::Pin::Spill)).
     pub cpu_loans: u64,
+    /// Tasks its polls raised to a higher Qos by awaiting their
+    /// [`JoinHandle`](crate::JoinHandle) (see [`JoinHandle::qos`](crate::JoinHandle::qos)).
+    pub escalations: u64,
+    /// Of those, tasks found queued in their old lane and moved to the new lane at once.
+    pub rescues: u64,
+    /// Tasks it took from a queue but could not run (their lane had changed) and handed to
+    /// their lane's queue.
+    pub reroutes: u64,
+    /// Critical-lane polls it ran for longer than
+    /// [`CRITICAL_POLL_LIMIT`](crate::runtime::CRITICAL_POLL_LIMIT): each demoted its task to the
+    /// Default lane for the rest of its life.
+    pub demotions: u64,
     /// Outcome of pinning and QoS hints (None until the thread has started).
     pub hints: Option<Hints>,
     /// CPUs it runs on now: `cpus`, unless the CPUs the process may use changed since the
@@ -221,7 +246,8 @@ pub struct LaneMetrics {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct RuntimeMetrics {
-    /// One entry per worker thread, performance workers first.
+    /// One entry per worker thread: performance workers, efficiency workers, then critical
+    /// workers.
     pub workers: Vec<WorkerMetrics>,
     /// One entry per lane, in [`Lane::ALL`] order.
     pub lanes: Vec<LaneMetrics>,
@@ -265,6 +291,21 @@ impl RuntimeMetrics {
             .sum()
     }
 
+    /// Qos escalations across all workers ([`WorkerMetrics::escalations`]).
+    pub fn escalations(&self) -> u64 {
+        self.workers.iter().map(|w| w.escalations).sum()
+    }
+
+    /// Demotions of hogging critical tasks across all workers ([`WorkerMetrics::demotions`]).
+    pub fn demotions(&self) -> u64 {
+        self.workers.iter().map(|w| w.demotions).sum()
+    }
+
+    /// The workers with `role`.
+    pub fn workers_with_role(&self, role: WorkerRole) -> impl Iterator<Item = &WorkerMetrics> {
+        self.workers.iter().filter(move |w| w.role == role)
+    }
+
     /// The metrics of one lane.
     pub fn lane(&self, lane: Lane) -> &LaneMetrics {
         &self.lanes[lane.index()]
@@ -274,6 +315,7 @@ impl RuntimeMetrics {
 pub(crate) struct WorkerInfo<'a> {
     pub(crate) name: &'a str,
     pub(crate) class: CoreClass,
+    pub(crate) role: WorkerRole,
     pub(crate) cpus: &'a [usize],
     pub(crate) placed: Placed,
     pub(crate) counters: &'a WorkerCounters,
@@ -318,6 +360,7 @@ pub(crate) fn snapshot<'a>(
         out.push(WorkerMetrics {
             name: worker.name.to_string(),
             class: worker.class,
+            role: worker.role,
             cpus: cpulist(worker.cpus),
             cpus_now: cpulist(placed.cpus.as_deref().unwrap_or(worker.cpus)),
             displaced: placed.displaced,
@@ -328,6 +371,10 @@ pub(crate) fn snapshot<'a>(
             parks: c.parks.get(),
             unparks: c.unparks.get(),
             cpu_loans: c.cpu_loans.get(),
+            escalations: c.escalations.get(),
+            rescues: c.rescues.get(),
+            reroutes: c.reroutes.get(),
+            demotions: c.demotions.get(),
             hints: c.hints.lock().clone(),
         });
     }

@@ -19,6 +19,7 @@ mod blocking;
 mod builder;
 mod context;
 mod cpu_watch;
+mod escalate;
 mod idle;
 mod lend;
 mod metrics;
@@ -160,17 +161,21 @@ pub mod __loom {
 
 pub use builder::{
     Builder, ConfigError, Pin, DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS,
-    ENV_CPU_CHECK_MS, ENV_E_WORKERS, ENV_LONG_POLL_MS, ENV_PIN, ENV_P_WORKERS, ENV_QOS_HINTS,
-    MAX_WORKERS_PER_CLASS,
+    ENV_CPU_CHECK_MS, ENV_CRITICAL_WORKERS, ENV_E_WORKERS, ENV_LONG_POLL_MS, ENV_PIN,
+    ENV_P_WORKERS, ENV_QOS_ESCALATION, ENV_QOS_HINTS, MAX_WORKERS_PER_CLASS,
 };
 pub use cpu_watch::DEFAULT_CPU_CHECK_INTERVAL;
 pub use metrics::{
     BlockingMetrics, Hints, LaneMetrics, LatencyHistogram, RuntimeMetrics, WorkerMetrics,
     LATENCY_BUCKETS, LATENCY_SAMPLE_EVERY,
 };
-pub use policy::{Lane, FAIRNESS_BOUND, FAIR_INTERVAL, MAX_LIFO_STREAK};
+pub use escalate::RESCUE_LIMIT;
+pub use policy::{
+    Lane, WorkerRole, CRITICAL_POLL_LIMIT, FAIRNESS_BOUND, FAIR_INTERVAL, MAX_LIFO_STREAK,
+};
 pub use stuck::{LongPoll, DEFAULT_LONG_POLL_THRESHOLD};
-pub(crate) use worker::end_poll_record;
+pub(crate) use escalate::awaited;
+pub(crate) use worker::poll_ended;
 
 use crate::loom::sync::Arc;
 use crate::task::{JoinHandle, Qos};

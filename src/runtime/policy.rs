@@ -12,6 +12,23 @@
 //! |-------------|-------------------------------------------------------------------------|-------------|
 //! | Performance | Critical → Default → Utility → Background (only with no E workers)       | —           |
 //! | Efficiency  | Utility → Default → Background                                          | Critical    |
+//! | Critical    | Critical (its own queue, the injector, and steals of other queues' Critical work) | every other lane |
+//!
+//! **Critical workers** ([`WorkerRole::Critical`], `Builder::critical_workers`) are extra
+//! threads on the P CPUs at a raised OS priority that take only the Critical lane. They sleep
+//! on their own idle list, which only Critical work reaches ([`wake_order`]): Default or
+//! Background work never wakes them. With them present, Critical work that becomes runnable
+//! on a P or E worker goes to the Critical injector and wakes a critical worker first
+//! ([`placement`]), so the kernel preempts whatever batch chunk runs on a P CPU for it. A
+//! Critical task whose poll on a critical worker runs past [`CRITICAL_POLL_LIMIT`] is
+//! *demoted*: it runs in the Default lane for the rest of its life ([`demotes`]), so that a
+//! task that never yields cannot hold a core at the raised priority.
+//!
+//! **Qos escalation** (`JoinHandle` awaited by a task of a higher Qos, see
+//! [`escalated`]): the awaited task's effective Qos rises to the waiter's (never falls), and
+//! its lane is recomputed at every scheduling and every poll, so the invariants above apply
+//! to its new lane; a worker that takes a task it may no longer run hands it on
+//! ([`Readiness::Rerouted`]).
 //!
 //! **Fairness bound.** Every [`FAIR_INTERVAL`]-th poll of a worker is a *fair turn*. Fair
 //! turns rotate through the worker's lanes; on a lane's fair turn the worker looks at that
@@ -131,36 +148,165 @@ impl fmt::Display for Lane {
     }
 }
 
-/// The lanes a worker of `class` may take, in the order it prefers them.
+/// What a worker thread is for: the lanes of its core class, or (a critical worker) only
+/// the Critical lane.
+///
+/// ```
+/// use hetsched::{CoreClass, WorkerRole};
+///
+/// assert_eq!(WorkerRole::from(CoreClass::Efficiency), WorkerRole::Efficiency);
+/// // Critical workers run on the performance CPUs.
+/// assert_eq!(WorkerRole::Critical.class(), CoreClass::Performance);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WorkerRole {
+    /// A performance worker: every lane but Background (which it takes only when the
+    /// runtime has no efficiency workers).
+    Performance,
+    /// An efficiency worker: every lane but Critical.
+    Efficiency,
+    /// A critical worker: only the Critical lane, on the P CPUs, at a raised OS priority.
+    Critical,
+}
+
+impl WorkerRole {
+    /// Every role, in the order of [`WorkerRole::index`].
+    pub const ALL: [WorkerRole; 3] = [
+        WorkerRole::Performance,
+        WorkerRole::Efficiency,
+        WorkerRole::Critical,
+    ];
+
+    /// The core class whose CPUs a worker of this role runs on.
+    pub fn class(self) -> CoreClass {
+        match self {
+            WorkerRole::Performance | WorkerRole::Critical => CoreClass::Performance,
+            WorkerRole::Efficiency => CoreClass::Efficiency,
+        }
+    }
+
+    /// Position in [`WorkerRole::ALL`], for indexing per-role arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Short lowercase name, as printed in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerRole::Performance => "performance",
+            WorkerRole::Efficiency => "efficiency",
+            WorkerRole::Critical => "critical",
+        }
+    }
+}
+
+impl From<CoreClass> for WorkerRole {
+    /// The role of an ordinary worker of `class`.
+    fn from(class: CoreClass) -> WorkerRole {
+        match class {
+            CoreClass::Performance => WorkerRole::Performance,
+            CoreClass::Efficiency => WorkerRole::Efficiency,
+        }
+    }
+}
+
+impl fmt::Display for WorkerRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The lanes a worker of `role` may take, in the order it prefers them.
 /// `has_efficiency_workers`: whether the runtime runs any efficiency worker.
-pub fn lanes_for(class: CoreClass, has_efficiency_workers: bool) -> &'static [Lane] {
-    match (class, has_efficiency_workers) {
-        (CoreClass::Performance, true) => &[Lane::Critical, Lane::Default, Lane::Utility],
-        (CoreClass::Performance, false) => &Lane::ALL,
-        (CoreClass::Efficiency, _) if crate::loom::mutation!("e_takes_critical") => &[
+pub fn lanes_for(role: impl Into<WorkerRole>, has_efficiency_workers: bool) -> &'static [Lane] {
+    match (role.into(), has_efficiency_workers) {
+        (WorkerRole::Critical, _) if crate::loom::mutation!("critical_takes_default") => {
+            &[Lane::Critical, Lane::Default]
+        }
+        (WorkerRole::Critical, _) => &[Lane::Critical],
+        (WorkerRole::Performance, true) => &[Lane::Critical, Lane::Default, Lane::Utility],
+        (WorkerRole::Performance, false) => &Lane::ALL,
+        (WorkerRole::Efficiency, _) if crate::loom::mutation!("e_takes_critical") => &[
             Lane::Critical,
             Lane::Utility,
             Lane::Default,
             Lane::Background,
         ],
-        (CoreClass::Efficiency, _) => &[Lane::Utility, Lane::Default, Lane::Background],
+        (WorkerRole::Efficiency, _) => &[Lane::Utility, Lane::Default, Lane::Background],
     }
 }
 
-/// May a worker of `class` poll a task of `lane`?
-pub fn may_run(class: CoreClass, has_efficiency_workers: bool, lane: Lane) -> bool {
-    lanes_for(class, has_efficiency_workers).contains(&lane)
+/// May a worker of `role` poll a task of `lane`?
+pub fn may_run(role: impl Into<WorkerRole>, has_efficiency_workers: bool, lane: Lane) -> bool {
+    lanes_for(role, has_efficiency_workers).contains(&lane)
 }
 
-/// Which worker classes may run `lane`, in the order to wake them when its work arrives.
-pub fn wake_order(lane: Lane, has_efficiency_workers: bool) -> &'static [CoreClass] {
-    use CoreClass::{Efficiency, Performance};
+/// Which worker roles may run `lane`, in the order to wake them when its work arrives.
+/// Critical work wakes a critical worker first (a runtime without any has none asleep nor
+/// searching, so the idle protocol moves on to the P workers); no other lane names them,
+/// so their idle list is reached by Critical work only.
+pub fn wake_order(lane: Lane, has_efficiency_workers: bool) -> &'static [WorkerRole] {
+    use WorkerRole::{Critical, Efficiency, Performance};
     match (lane, has_efficiency_workers) {
-        (Lane::Critical, _) | (_, false) => &[Performance],
+        (Lane::Critical, _) if crate::loom::mutation!("critical_wakes_p_first") => {
+            &[Performance, Critical]
+        }
+        (Lane::Critical, _) => &[Critical, Performance],
+        (Lane::Default, _) if crate::loom::mutation!("default_wakes_critical") => {
+            &[Critical, Performance, Efficiency]
+        }
+        (_, false) => &[Performance],
         (Lane::Default, true) => &[Performance, Efficiency],
         (Lane::Utility, true) => &[Efficiency, Performance],
         (Lane::Background, true) => &[Efficiency],
     }
+}
+
+/// How long a poll of a Critical task on a critical worker may run before the task is
+/// demoted ([`demotes`]). 1 ms: the length of the batch chunks the critical workers exist to
+/// preempt. A latency-critical poll is tens of µs (a request handler's step); one that runs
+/// for a millisecond at the raised priority takes that millisecond from whatever batch
+/// work shares its CPU.
+pub const CRITICAL_POLL_LIMIT: Duration = Duration::from_millis(1);
+
+/// Does a poll of a task in `lane` that ran for `ran` on a worker of `role` demote the task
+/// to the Default lane for the rest of its life? Only a Critical poll on a critical worker
+/// longer than [`CRITICAL_POLL_LIMIT`]: elsewhere a long poll costs what it costs on any
+/// cooperative runtime (and the stuck-poll watchdog reports it), but on a critical worker
+/// it runs above every ordinary thread. Permanent, not for a few polls: a task that took
+/// the core once is likely to again, and a rule without hysteresis is one an operator can
+/// predict.
+///
+/// ```
+/// use hetsched::runtime::policy::{demotes, CRITICAL_POLL_LIMIT};
+/// use hetsched::{Lane, WorkerRole};
+/// use std::time::Duration;
+///
+/// let long = CRITICAL_POLL_LIMIT + Duration::from_micros(1);
+/// assert!(demotes(WorkerRole::Critical, Lane::Critical, long));
+/// assert!(!demotes(WorkerRole::Performance, Lane::Critical, long));
+/// assert!(!demotes(WorkerRole::Critical, Lane::Critical, Duration::from_micros(50)));
+/// ```
+pub fn demotes(role: WorkerRole, lane: Lane, ran: Duration) -> bool {
+    role == WorkerRole::Critical && lane == Lane::Critical && ran > CRITICAL_POLL_LIMIT
+}
+
+/// The Qos a task awaited by a task of `waiter` runs at from its next scheduling on, if
+/// that raises it from `awaited` (its effective Qos now): the waiter's, when more urgent.
+/// `None`: no change (escalation never lowers). Swift raises a task's priority the same
+/// way when a higher-priority task awaits it, and GCD a queue's when a higher-QoS block is
+/// waiting on it ("QoS override").
+///
+/// ```
+/// use hetsched::runtime::policy::escalated;
+/// use hetsched::Qos;
+///
+/// assert_eq!(escalated(Qos::Background, Qos::Interactive), Some(Qos::Interactive));
+/// assert_eq!(escalated(Qos::Interactive, Qos::Background), None);
+/// assert_eq!(escalated(Qos::Default, Qos::Default), None);
+/// ```
+pub fn escalated(awaited: Qos, waiter: Qos) -> Option<Qos> {
+    (waiter.urgency() > awaited.urgency()).then_some(waiter)
 }
 
 /// Why a task became runnable.
@@ -178,6 +324,9 @@ pub enum Readiness {
     WokenWhileRunning,
     /// Called `yield_now`: it woke itself to let the others run (`context::request_yield`).
     Yielded,
+    /// Taken from a queue by a worker that may not run its lane: its lane changed while it
+    /// was queued (escalated, or demoted). It goes where its new lane's workers find it.
+    Rerouted,
 }
 
 /// After placing a task that became runnable this way, does the worker's next search look
@@ -209,22 +358,36 @@ pub enum Placement {
 
 /// Where a task of `lane` goes when it becomes runnable.
 ///
-/// `on_worker`: the class of the worker of *this* runtime doing the spawn/wake, if any.
+/// `on_worker`: the role of the worker of *this* runtime doing the spawn/wake, if any.
 /// `slot_limited`: that worker needs an [`efficiency_slots`] slot for some lanes; work of
 /// those lanes goes to the injector, because this worker may be unable to take it from its
 /// LIFO slot (where nobody else could reach it) for as long as the slots are taken.
+/// `has_critical_workers`: Critical work made runnable on any other worker goes to the
+/// injector, where the critical worker woken for it takes it at once, instead of waiting in
+/// the LIFO slot or queue of a worker that may be in the middle of a long batch poll.
 pub fn placement(
     lane: Lane,
-    on_worker: Option<CoreClass>,
+    on_worker: Option<WorkerRole>,
     has_efficiency_workers: bool,
+    has_critical_workers: bool,
     slot_limited: bool,
     readiness: Readiness,
 ) -> Placement {
     match on_worker {
-        Some(class) if slot_limited && needs_efficiency_slot(class, lane) => Placement::Injector,
-        Some(class) if may_run(class, has_efficiency_workers, lane) => match readiness {
+        _ if readiness == Readiness::Rerouted => Placement::Injector,
+        Some(role) if slot_limited && needs_efficiency_slot(role.class(), lane) => {
+            Placement::Injector
+        }
+        Some(role)
+            if has_critical_workers && lane == Lane::Critical && role != WorkerRole::Critical =>
+        {
+            Placement::Injector
+        }
+        Some(role) if may_run(role, has_efficiency_workers, lane) => match readiness {
             Readiness::Woken | Readiness::WokenWhileRunning => Placement::LifoSlot,
-            Readiness::Spawned | Readiness::Yielded => Placement::LocalQueue,
+            Readiness::Spawned | Readiness::Yielded | Readiness::Rerouted => {
+                Placement::LocalQueue
+            }
         },
         // A foreign thread, or a worker that may not run this lane (an E worker waking a
         // latency-critical task, a P worker spawning background work): the lane's injector.
@@ -239,6 +402,9 @@ pub struct ThreadPlacement {
     pub cpus: Vec<usize>,
     /// Ask for the lowest OS priority (`sys::set_current_thread_idle_priority`).
     pub idle_priority: bool,
+    /// Ask for a raised OS priority (`sys::raise_current_thread_priority`): critical
+    /// workers only.
+    pub raised_priority: bool,
 }
 
 /// Where the `nth` worker of `class` runs under `pin`, given the CPUs of each class.
@@ -275,6 +441,31 @@ pub fn thread_placement(
     ThreadPlacement {
         cpus,
         idle_priority,
+        raised_priority: false,
+    }
+}
+
+/// Where a critical worker runs under `pin`: on every P CPU (whatever the pin mode but
+/// `Off`), so that the kernel wakes it on whichever P core it can preempt first, at a raised
+/// OS priority (also under `Off`: the priority is what makes it a critical worker).
+///
+/// ```
+/// use hetsched::runtime::policy::critical_placement;
+/// use hetsched::Pin;
+///
+/// let placed = critical_placement(Pin::Core, &[0, 1]);
+/// assert_eq!(placed.cpus, [0, 1]);
+/// assert!(placed.raised_priority && !placed.idle_priority);
+/// ```
+pub fn critical_placement(pin: Pin, p_cpus: &[usize]) -> ThreadPlacement {
+    ThreadPlacement {
+        cpus: if pin == Pin::Off {
+            Vec::new()
+        } else {
+            p_cpus.to_vec()
+        },
+        idle_priority: false,
+        raised_priority: true,
     }
 }
 
@@ -469,12 +660,12 @@ impl SearchOrder {
 /// is ([`Source::FairInjector`] and [`Source::FairQueue`] alternate from one of the
 /// lane's fair turns to the next), then the remaining lanes in preference order.
 pub fn search_order(
-    class: CoreClass,
+    role: impl Into<WorkerRole>,
     has_efficiency_workers: bool,
     tick: u32,
     after_yield: bool,
 ) -> SearchOrder {
-    let lanes = lanes_for(class, has_efficiency_workers);
+    let lanes = lanes_for(role, has_efficiency_workers);
     let mut steps = [(Lane::Critical, Source::LocalFirst); LANES];
     if tick % FAIR_INTERVAL != 0 {
         let source = if after_yield {
@@ -510,8 +701,8 @@ pub fn search_order(
 
 /// Steal order: the lanes a worker may take, in preference order (victims are chosen by
 /// the worker; this only fixes which of their queues are fair game).
-pub fn steal_order(class: CoreClass, has_efficiency_workers: bool) -> &'static [Lane] {
-    lanes_for(class, has_efficiency_workers)
+pub fn steal_order(role: impl Into<WorkerRole>, has_efficiency_workers: bool) -> &'static [Lane] {
+    lanes_for(role, has_efficiency_workers)
 }
 
 /// Should the task in the LIFO slot be taken now, after `streak` LIFO polls in a row?
@@ -523,23 +714,74 @@ pub fn take_lifo(streak: u32) -> bool {
 mod tests {
     use super::*;
     use CoreClass::{Efficiency, Performance};
+    use WorkerRole as R;
 
     const CLASSES: [CoreClass; 2] = [Performance, Efficiency];
 
     #[test]
-    fn critical_only_on_performance_workers() {
+    fn critical_only_on_performance_and_critical_workers() {
         for has_e in [true, false] {
             assert!(may_run(Performance, has_e, Lane::Critical));
+            assert!(may_run(R::Critical, has_e, Lane::Critical));
             assert!(!may_run(Efficiency, has_e, Lane::Critical));
-            assert_eq!(wake_order(Lane::Critical, has_e), &[Performance]);
+            // A critical worker first (none asleep: the P workers, as without them).
+            assert_eq!(
+                wake_order(Lane::Critical, has_e),
+                &[R::Critical, R::Performance]
+            );
         }
+    }
+
+    #[test]
+    fn critical_workers_take_only_the_critical_lane_and_no_other_lane_wakes_them() {
+        for has_e in [true, false] {
+            assert_eq!(lanes_for(R::Critical, has_e), &[Lane::Critical]);
+            assert_eq!(steal_order(R::Critical, has_e), &[Lane::Critical]);
+            for tick in 0..2 * FAIR_INTERVAL {
+                for after_yield in [false, true] {
+                    assert!(search_order(R::Critical, has_e, tick, after_yield)
+                        .steps().iter()
+                        .all(|(lane, _)| *lane == Lane::Critical));
+                }
+            }
+            for lane in Lane::ALL.into_iter().filter(|&l| l != Lane::Critical) {
+                assert!(!may_run(R::Critical, has_e, lane), "{lane}");
+                assert!(!wake_order(lane, has_e).contains(&R::Critical), "{lane}");
+            }
+        }
+    }
+
+    #[test]
+    fn demotion_only_for_long_critical_polls_on_critical_workers() {
+        let long = CRITICAL_POLL_LIMIT + Duration::from_micros(1);
+        assert!(demotes(R::Critical, Lane::Critical, long));
+        assert!(!demotes(R::Critical, Lane::Critical, CRITICAL_POLL_LIMIT));
+        for role in [R::Performance, R::Efficiency] {
+            assert!(!demotes(role, Lane::Critical, long * 100));
+        }
+    }
+
+    #[test]
+    fn escalation_raises_and_never_lowers() {
+        for awaited in Qos::ALL {
+            for waiter in Qos::ALL {
+                let raised = escalated(awaited, waiter);
+                if waiter.urgency() > awaited.urgency() {
+                    assert_eq!(raised, Some(waiter), "{awaited:?} awaited by {waiter:?}");
+                } else {
+                    assert_eq!(raised, None, "{awaited:?} awaited by {waiter:?}");
+                }
+            }
+        }
+        assert_eq!(escalated(Qos::Background, Qos::Interactive), Some(Qos::Interactive));
+        assert_eq!(escalated(Qos::Interactive, Qos::Background), None);
     }
 
     #[test]
     fn background_only_on_efficiency_workers_when_there_are_any() {
         assert!(!may_run(Performance, true, Lane::Background));
         assert!(may_run(Efficiency, true, Lane::Background));
-        assert_eq!(wake_order(Lane::Background, true), &[Efficiency]);
+        assert_eq!(wake_order(Lane::Background, true), &[R::Efficiency]);
         // Without E workers, P workers take it, below every other lane.
         assert!(may_run(Performance, false, Lane::Background));
         assert_eq!(
@@ -559,22 +801,28 @@ mod tests {
         let pos = |lanes: &[Lane], lane| lanes.iter().position(|l| *l == lane).unwrap();
         assert!(pos(p, Lane::Default) < pos(p, Lane::Utility));
         assert!(pos(e, Lane::Utility) < pos(e, Lane::Default));
-        assert_eq!(wake_order(Lane::Default, true), &[Performance, Efficiency]);
-        assert_eq!(wake_order(Lane::Utility, true), &[Efficiency, Performance]);
+        assert_eq!(
+            wake_order(Lane::Default, true),
+            &[R::Performance, R::Efficiency]
+        );
+        assert_eq!(
+            wake_order(Lane::Utility, true),
+            &[R::Efficiency, R::Performance]
+        );
     }
 
     #[test]
     fn wake_order_agrees_with_may_run() {
         for has_e in [true, false] {
             for lane in Lane::ALL {
-                for class in CLASSES {
-                    if class == Efficiency && !has_e {
+                for role in WorkerRole::ALL {
+                    if role == R::Efficiency && !has_e {
                         continue;
                     }
                     assert_eq!(
-                        wake_order(lane, has_e).contains(&class),
-                        may_run(class, has_e, lane),
-                        "{lane} {class} has_e={has_e}"
+                        wake_order(lane, has_e).contains(&role),
+                        may_run(role, has_e, lane),
+                        "{lane} {role} has_e={has_e}"
                     );
                 }
             }
@@ -585,23 +833,35 @@ mod tests {
     fn placement_never_puts_work_where_the_worker_may_not_run_it() {
         for has_e in [true, false] {
             for lane in Lane::ALL {
-                for on in [None, Some(Performance), Some(Efficiency)] {
+                for (on, has_c) in [None, Some(R::Performance), Some(R::Efficiency)]
+                    .into_iter()
+                    .flat_map(|on| [(on, false), (on, true)])
+                    .chain([(Some(R::Critical), true)])
+                {
                     for readiness in [
                         Readiness::Spawned,
                         Readiness::Woken,
                         Readiness::WokenWhileRunning,
                         Readiness::Yielded,
+                        Readiness::Rerouted,
                     ] {
-                        let p = placement(lane, on, has_e, false, readiness);
+                        let p = placement(lane, on, has_e, has_c, false, readiness);
                         // A slot-limited E worker sends shared-lane work to the injector.
-                        let limited = placement(lane, on, has_e, true, readiness);
-                        if on.is_some_and(|c| needs_efficiency_slot(c, lane)) {
+                        let limited = placement(lane, on, has_e, has_c, true, readiness);
+                        if on.is_some_and(|r| needs_efficiency_slot(r.class(), lane)) {
                             assert_eq!(limited, Placement::Injector);
                         } else {
                             assert_eq!(limited, p);
                         }
+                        // With critical workers, Critical work made runnable anywhere else
+                        // goes where they take it at once.
+                        let for_critical_workers =
+                            has_c && lane == Lane::Critical && on != Some(R::Critical);
                         match on {
-                            Some(class) if may_run(class, has_e, lane) => {
+                            _ if readiness == Readiness::Rerouted || for_critical_workers => {
+                                assert_eq!(p, Placement::Injector)
+                            }
+                            Some(role) if may_run(role, has_e, lane) => {
                                 let woken = matches!(
                                     readiness,
                                     Readiness::Woken | Readiness::WokenWhileRunning
@@ -623,8 +883,9 @@ mod tests {
         assert_eq!(
             placement(
                 Lane::Critical,
-                Some(Efficiency),
+                Some(R::Efficiency),
                 true,
+                false,
                 false,
                 Readiness::Woken
             ),
@@ -797,7 +1058,20 @@ mod tests {
         let placed = |cpus: &[usize], idle| ThreadPlacement {
             cpus: cpus.to_vec(),
             idle_priority: idle,
+            raised_priority: false,
         };
+        // Critical workers: every P CPU whatever the pin (but Off), raised priority.
+        for pin in [Pin::Spill, Pin::Class, Pin::Core] {
+            assert_eq!(
+                critical_placement(pin, p),
+                ThreadPlacement {
+                    cpus: p.to_vec(),
+                    idle_priority: false,
+                    raised_priority: true,
+                }
+            );
+        }
+        assert!(critical_placement(Pin::Off, p).cpus.is_empty());
         assert_eq!(at(Pin::Spill, Performance, 0), placed(&[4, 5], false));
         assert_eq!(
             at(Pin::Spill, Efficiency, 3),

@@ -7,7 +7,7 @@ use super::cpu_watch::{CpuWatch, Placed};
 use super::idle::{Idle, Parker};
 use super::lend::{Lender, Loan};
 use super::metrics::{self, ExternalCounters, RuntimeMetrics, WorkerCounters, WorkerInfo};
-use super::policy::{self, Lane, Placement, Readiness, LANES};
+use super::policy::{self, Lane, Placement, Readiness, WorkerRole, LANES};
 use super::registry::{Registration, Registry};
 use super::stuck::{self, LaneLongPolls, PollRecord, WatchdogConfig};
 use crate::loom::deque::{Injector, Stealer};
@@ -26,10 +26,14 @@ pub(crate) type Task = Runnable<TaskHeader>;
 pub(crate) struct WorkerSlot {
     pub(crate) name: String,
     pub(crate) class: CoreClass,
+    /// What it is for (a critical worker's class is Performance: it runs on the P CPUs).
+    pub(crate) role: WorkerRole,
     /// CPUs this worker is pinned to (empty: not pinned).
     pub(crate) cpus: Vec<usize>,
     /// Runs at the lowest OS priority (a spilling E worker, `policy::thread_placement`).
     pub(crate) idle_priority: bool,
+    /// Runs at a raised OS priority (a critical worker, `policy::critical_placement`).
+    pub(crate) raised_priority: bool,
     /// Steal ends of the worker's per-lane queues (`None` for lanes it may not run).
     pub(crate) stealers: [Option<Stealer<Task>>; LANES],
     pub(crate) parker: Parker,
@@ -52,6 +56,8 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     pub(crate) blocking: BlockingPool,
     pub(crate) has_efficiency: bool,
+    /// The runtime runs critical workers (`policy::placement` routes Critical work to them).
+    pub(crate) has_critical: bool,
     /// E workers polling Default or Utility tasks now, and the most there may be
     /// (`policy::efficiency_slots`); `None`: no limit.
     efficiency_slots: Option<(AtomicUsize, usize)>,
@@ -69,6 +75,8 @@ pub(crate) struct Shared {
     pub(crate) long_polls: [LaneLongPolls; LANES],
     /// Time wake-to-poll latency (sampled); off only to measure what it costs.
     pub(crate) sample_latency: bool,
+    /// Raise awaited tasks to their waiter's Qos (`Builder::qos_escalation`).
+    pub(crate) qos_escalation: bool,
     /// E-core speed relative to P from the runtime's topology (for metrics).
     pub(crate) efficiency_speed: Option<f64>,
     pub(crate) external: ExternalCounters,
@@ -87,7 +95,9 @@ impl Shared {
         blocking: BlockingPool,
     ) -> Shared {
         let count = workers.len();
+        let has_critical = workers.iter().any(|w| w.role == WorkerRole::Critical);
         Shared {
+            has_critical,
             blocking,
             injectors: std::array::from_fn(|_| Injector::new()),
             registry: Arc::new(Registry::new(count * 4)),
@@ -96,6 +106,7 @@ impl Shared {
             has_efficiency,
             efficiency_slots: efficiency_slots.map(|max| (AtomicUsize::new(0), max)),
             sample_latency: true,
+            qos_escalation: true,
             watchdog: None,
             cpu_watch: None,
             class_cpus: Default::default(),
@@ -129,7 +140,7 @@ impl Shared {
     {
         if this.is_shutdown() {
             drop(future);
-            return JoinHandle::refused();
+            return JoinHandle::refused(qos);
         }
         let lane = Lane::of(qos);
         let shard = context::with_worker(|w| match w {
@@ -168,7 +179,7 @@ impl Shared {
     {
         if this.is_shutdown() {
             drop(f);
-            return JoinHandle::refused();
+            return JoinHandle::refused(context::inherited_qos());
         }
         let shared = this.clone();
         let schedule = move |runnable: Task, _: async_task::ScheduleInfo| {
@@ -189,17 +200,21 @@ impl Shared {
             drop(task);
             return;
         }
-        let lane = Lane::of(task.metadata().qos);
+        let header = task.metadata();
+        // Read at every scheduling: escalation or demotion may have changed it since the last.
+        let lane = header.lane();
+        header.set_queued(true);
         if self.sample_latency && context::sample_latency(lane == Lane::Critical) {
-            task.metadata().mark_scheduled(self.nanos_since_start());
+            header.mark_scheduled(self.nanos_since_start());
         }
         let task = context::with_worker(|worker| match worker {
             Some(core) if core.belongs_to(self) => {
                 core.counters().scheduled[lane.index()].bump();
                 match policy::placement(
                     lane,
-                    Some(core.class),
+                    Some(core.role),
                     self.has_efficiency,
+                    self.has_critical,
                     core.slot_limited(),
                     readiness,
                 ) {
@@ -208,7 +223,7 @@ impl Shared {
                             core.note_yield();
                         }
                         if let Some(displaced) = core.put_lifo(task) {
-                            let displaced_lane = Lane::of(displaced.metadata().qos);
+                            let displaced_lane = displaced.metadata().lane();
                             core.push_local(displaced_lane, displaced);
                             self.notify(displaced_lane);
                         }
@@ -267,14 +282,14 @@ impl Shared {
                 .any(|w| w.stealers[l].as_ref().is_some_and(|s| !s.is_empty()))
     }
 
-    /// Is there work a worker of `class` may take now? (Called by a worker whose own
+    /// Is there work a worker of `role` may take now? (Called by a worker whose own
     /// queues are empty, so counting its own queue changes nothing.) Lanes that need an
     /// efficiency slot count only while one is free: an E worker that may not take them
     /// must sleep, not spin on them.
-    pub(crate) fn has_visible_work(&self, class: CoreClass) -> bool {
-        policy::lanes_for(class, self.has_efficiency)
+    pub(crate) fn has_visible_work(&self, role: WorkerRole) -> bool {
+        policy::lanes_for(role, self.has_efficiency)
             .iter()
-            .filter(|&&lane| !policy::needs_efficiency_slot(class, lane) || self.slot_free())
+            .filter(|&&lane| !policy::needs_efficiency_slot(role.class(), lane) || self.slot_free())
             .any(|&lane| self.lane_has_work(lane))
     }
 
@@ -403,6 +418,7 @@ impl Shared {
             self.workers.iter().map(|w| WorkerInfo {
                 name: &w.name,
                 class: w.class,
+                role: w.role,
                 cpus: &w.cpus,
                 placed: w.placed.lock().clone(),
                 counters: &w.counters,
@@ -443,6 +459,8 @@ mod tests {
         let slot = WorkerSlot {
             name: "test-0".to_string(),
             class,
+            role: class.into(),
+            raised_priority: false,
             cpus: Vec::new(),
             idle_priority: false,
             stealers: [None, None, None, None],
@@ -500,12 +518,12 @@ mod tests {
     fn push_local_fallback_wakes_a_sleeping_worker() {
         let shared = one_worker(CoreClass::Efficiency);
         let core = WorkerCore::new(shared.clone(), 0, [None, None, None, None]);
-        shared.idle.prepare_sleep(0, CoreClass::Efficiency, false);
+        shared.idle.prepare_sleep(0, WorkerRole::Efficiency, false);
         let drops = std::sync::Arc::new(AtomicUsize::new(0));
         core.push_local(Lane::Background, counted_task(Qos::Background, &drops));
         assert!(!shared.injectors[Lane::Background.index()].is_empty());
         assert!(
-            !shared.idle.is_sleeper(0, CoreClass::Efficiency),
+            !shared.idle.is_sleeper(0, WorkerRole::Efficiency),
             "the sleeping worker was not woken for the pushed task"
         );
         assert_eq!(drops.load(SeqCst), 0);

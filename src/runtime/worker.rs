@@ -3,19 +3,21 @@
 
 use super::context::{self, TaskQosGuard, WorkerGuard};
 use super::metrics::WorkerCounters;
-use super::policy::{self, Lane, Source, LANES};
+use super::policy::{self, Lane, Readiness, Source, WorkerRole, LANES};
 use super::shared::{Shared, Task};
 use crate::loom::deque::{Steal, Worker};
 use crate::loom::sync::Arc;
 use crate::topology::CoreClass;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// The owner side of a worker: its queues and loop state. Lives on the worker's stack;
 /// reachable from `schedule` on the same thread through the thread-local context.
 pub(crate) struct WorkerCore {
     pub(crate) index: usize,
     pub(crate) class: CoreClass,
+    pub(crate) role: WorkerRole,
     shared: Arc<Shared>,
     /// Own queue per lane (`None` for lanes this worker may not run).
     locals: [Option<Worker<Task>>; LANES],
@@ -34,6 +36,9 @@ pub(crate) struct WorkerCore {
     publish_polls: bool,
     /// The CPU watch's epoch this worker last placed itself for (`runtime/cpu_watch.rs`).
     cpu_epoch: Cell<usize>,
+    /// When the poll under way began: kept by critical workers only, for the demotion
+    /// rule (`policy::demotes`, applied in `poll_ended`).
+    poll_started: Cell<Option<std::time::Instant>>,
     rng: Cell<u64>,
 }
 
@@ -44,11 +49,13 @@ impl WorkerCore {
         locals: [Option<Worker<Task>>; LANES],
     ) -> Self {
         let class = shared.workers[index].class;
+        let role = shared.workers[index].role;
         let slot_limited = class == CoreClass::Efficiency && shared.has_slot_limit();
         let publish_polls = shared.watchdog.is_some();
         WorkerCore {
             index,
             class,
+            role,
             shared,
             locals,
             lifo: RefCell::new(None),
@@ -60,9 +67,15 @@ impl WorkerCore {
             slot_limited,
             publish_polls,
             cpu_epoch: Cell::new(0),
+            poll_started: Cell::new(None),
             // Any non-zero odd seed differing per worker will do for victim selection.
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 1 | 1)),
         }
+    }
+
+    /// The runtime this worker belongs to.
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     pub(crate) fn belongs_to(&self, shared: &Shared) -> bool {
@@ -106,7 +119,7 @@ impl WorkerCore {
             self.follow_allowed_cpus();
             match self.find_task() {
                 Some(task) => {
-                    if self.searching.replace(false) && self.shared.idle.stop_searching(self.class)
+                    if self.searching.replace(false) && self.shared.idle.stop_searching(self.role)
                     {
                         // The last searcher found work. If more is waiting (pushed while we
                         // searched, so its pusher woke nobody), wake one more worker for it.
@@ -132,14 +145,25 @@ impl WorkerCore {
 
     fn poll(&self, task: Task) {
         let header = task.metadata();
-        let lane = Lane::of(header.qos);
+        let lane = header.lane();
+        if !policy::may_run(self.role, self.shared.has_efficiency, lane) {
+            // Its lane changed while it was queued (escalated past this worker's lanes,
+            // demoted off a critical worker's): hand it on (`runtime/escalate.rs`).
+            self.counters().reroutes.bump();
+            if self.holds_slot.replace(false) {
+                self.shared.release_slot();
+            }
+            self.shared.schedule(task, Readiness::Rerouted);
+            return;
+        }
+        header.set_queued(false);
         let counters = self.counters();
         counters.polls[lane.index()].bump();
         if let Some(queued_at) = header.take_scheduled() {
             let now = self.shared.nanos_since_start();
             counters.latency[lane.index()].record(now.saturating_sub(queued_at));
         }
-        let _qos = TaskQosGuard::set(header.qos);
+        let _qos = TaskQosGuard::set(header.qos());
         let slot = &self.shared.workers[self.index];
         if let Some(loan) = &slot.loan {
             loan.begin_poll();
@@ -147,11 +171,15 @@ impl WorkerCore {
         if self.publish_polls {
             slot.polls.begin(lane, header.long_poll_reported());
         }
+        if self.role == WorkerRole::Critical {
+            self.poll_started.set(Some(std::time::Instant::now()));
+        }
         // The task wrapper already turns a panic in `poll` into a JoinError; this catches a
         // panic from dropping a future, so that the worker lives on.
         let _ = catch_unwind(AssertUnwindSafe(|| task.run()));
+        self.poll_started.set(None);
         if self.publish_polls {
-            // Ended by the task wrapper (`end_poll_record`) unless the task was not polled.
+            // Ended by the task wrapper (`poll_ended`) unless the task was not polled.
             slot.polls.finish();
         }
         // A `yield_now` whose task was not rescheduled by this poll (it was cancelled)
@@ -192,7 +220,7 @@ impl WorkerCore {
 
     fn find_task(&self) -> Option<Task> {
         let order = policy::search_order(
-            self.class,
+            self.role,
             self.shared.has_efficiency,
             self.next_tick(),
             self.yielded.replace(false),
@@ -207,7 +235,7 @@ impl WorkerCore {
                 return found;
             }
         }
-        policy::steal_order(self.class, self.shared.has_efficiency)
+        policy::steal_order(self.role, self.shared.has_efficiency)
             .iter()
             .find_map(|&lane| self.take_with_slot(lane, || self.steal(lane)))
     }
@@ -229,7 +257,7 @@ impl WorkerCore {
         let mut lifo = self.lifo.borrow_mut();
         if lifo
             .as_ref()
-            .is_some_and(|t| Lane::of(t.metadata().qos) == lane)
+            .is_some_and(|t| t.metadata().lane() == lane)
         {
             lifo.take()
         } else {
@@ -353,10 +381,10 @@ impl WorkerCore {
         let shared = &self.shared;
         shared
             .idle
-            .prepare_sleep(self.index, self.class, self.searching.replace(false));
+            .prepare_sleep(self.index, self.role, self.searching.replace(false));
         let recheck = !crate::loom::mutation!("skip_sleep_recheck");
-        if shared.is_shutdown() || (recheck && shared.has_visible_work(self.class)) {
-            shared.idle.cancel_sleep(self.index, self.class);
+        if shared.is_shutdown() || (recheck && shared.has_visible_work(self.role)) {
+            shared.idle.cancel_sleep(self.index, self.role);
             self.searching.set(true);
             return;
         }
@@ -391,7 +419,7 @@ impl WorkerCore {
             // us as a searcher. Still listed: a stale token from a notifier that lost a race
             // with `cancel_sleep` earlier (or a nudge to start watching); sleep on.
             if crate::loom::mutation!("drop_recheck")
-                || !shared.idle.is_sleeper(self.index, self.class)
+                || !shared.idle.is_sleeper(self.index, self.role)
             {
                 break;
             }
@@ -518,21 +546,39 @@ impl WorkerCore {
     }
 }
 
-/// Called by the task wrapper when its poll ends, on the polling thread: if the watchdog
-/// reported this poll as stuck, mark the task so that it is reported once
-/// (`runtime/stuck.rs`).
-pub(crate) fn end_poll_record(header: &crate::task::TaskHeader) {
-    // No runtime of this process runs a watchdog: skip the thread-local lookup.
-    if !super::stuck::any_watchdog() {
+/// Called by the task wrapper when its poll ends, on the polling thread, where the task's
+/// header is surely alive: if the watchdog reported this poll as stuck, mark the task so
+/// that it is reported once (`runtime/stuck.rs`); on a critical worker, demote the task
+/// if the poll ran too long (`policy::demotes`).
+pub(crate) fn poll_ended(header: &crate::task::TaskHeader) {
+    // No runtime of this process runs a watchdog or critical workers: skip the lookup.
+    if !super::stuck::any_watchdog() && !ANY_CRITICAL_WORKERS.load(Relaxed) {
         return;
     }
     context::with_worker(|worker| {
-        if let Some(core) = worker.filter(|core| core.publish_polls) {
-            if core.shared.workers[core.index].polls.end() {
-                header.mark_long_poll_reported();
+        let Some(core) = worker else {
+            return;
+        };
+        if core.publish_polls && core.shared.workers[core.index].polls.end() {
+            header.mark_long_poll_reported();
+        }
+        if let Some(started) = core.poll_started.get() {
+            if policy::demotes(core.role, header.lane(), started.elapsed()) {
+                header.demote();
+                core.counters().demotions.bump();
             }
         }
     });
+}
+
+/// Has any runtime of this process started critical workers? (Read once per poll by
+/// `poll_ended`, so that runtimes without them pay no thread-local lookup for the rule.)
+static ANY_CRITICAL_WORKERS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// A runtime with critical workers is being built.
+pub(crate) fn note_critical_workers() {
+    ANY_CRITICAL_WORKERS.store(true, Relaxed);
 }
 
 /// Body of a worker thread.

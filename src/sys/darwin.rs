@@ -71,6 +71,10 @@ pub(super) fn apply_thread_qos(qos: ThreadQos) -> HintOutcome {
     }
 }
 
+pub(super) fn raise_current_thread_priority() -> HintOutcome {
+    apply_thread_qos(ThreadQos::Performance)
+}
+
 pub(super) fn set_current_thread_nice(_nice: i32) -> HintOutcome {
     HintOutcome::Unsupported
 }

@@ -286,6 +286,10 @@ fn set_sched_attr(attr: &SchedAttr) -> HintOutcome {
     }
 }
 
+pub(super) fn raise_current_thread_priority() -> HintOutcome {
+    set_current_thread_nice(super::CRITICAL_NICE)
+}
+
 pub(super) fn set_current_thread_nice(nice: i32) -> HintOutcome {
     if !(MIN_NICE..=MAX_NICE).contains(&nice) {
         return HintOutcome::Failed {

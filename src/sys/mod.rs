@@ -265,6 +265,35 @@ pub fn set_current_thread_idle_priority() -> HintOutcome {
     imp::set_current_thread_idle_priority()
 }
 
+/// The nice value critical workers ask for on Linux ([`raise_current_thread_priority`]).
+///
+/// Why −10: CFS/EEVDF weights grow about 1.25x per step, so a nice −10 thread weighs about
+/// 9.3x a nice-0 one (9,548 against 1,024 in the kernel's `sched_prio_to_weight`): on
+/// wakeup it is placed well ahead of a nice-0 batch thread and preempts it, while a
+/// runaway one still leaves that thread about a tenth of the CPU (and the runtime demotes
+/// its task after one long poll). −20 would buy little more preemption and take 90x.
+pub const CRITICAL_NICE: i32 = -10;
+
+/// Raises the calling thread's OS priority for latency-critical work (what critical
+/// workers ask for, [`Builder::critical_workers`](crate::Builder::critical_workers)).
+///
+/// * Linux / Android: nice [`CRITICAL_NICE`] (−10) for this thread. Needs `CAP_SYS_NICE`
+///   or an `RLIMIT_NICE` of at least 30; without: `Failed { errno: EACCES }` and the thread
+///   keeps its priority.
+/// * macOS / iOS: `QOS_CLASS_USER_INTERACTIVE` (the performance QoS hint), which the
+///   scheduler serves first and on P cores.
+/// * Others: `Unsupported`.
+///
+/// ```
+/// let outcome = std::thread::spawn(hetsched::sys::raise_current_thread_priority)
+///     .join()
+///     .unwrap();
+/// println!("raised priority: {outcome}");
+/// ```
+pub fn raise_current_thread_priority() -> HintOutcome {
+    imp::raise_current_thread_priority()
+}
+
 /// What this OS lets a worker thread do, as found by [`probe_capabilities`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Capabilities {

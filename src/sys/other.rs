@@ -31,6 +31,10 @@ pub(super) fn apply_thread_qos(_qos: ThreadQos) -> HintOutcome {
     HintOutcome::Unsupported
 }
 
+pub(super) fn raise_current_thread_priority() -> HintOutcome {
+    HintOutcome::Unsupported
+}
+
 pub(super) fn set_current_thread_nice(_nice: i32) -> HintOutcome {
     HintOutcome::Unsupported
 }

@@ -1,15 +1,36 @@
 //! What the runtime keeps next to every task (async-task's metadata slot).
 
-// Both untracked by loom: see `crate::loom::untracked`.
-use crate::loom::untracked::{AtomicBool, AtomicU64};
+// All untracked by loom: see `crate::loom::untracked`.
+use crate::loom::untracked::{AtomicBool, AtomicU64, AtomicU8};
+use crate::runtime::policy::{self, Lane};
 use crate::task::Qos;
 use std::sync::atomic::Ordering;
+
+/// `TaskHeader::qos`'s bit for a demoted task (`policy::demotes`); the low bits hold the
+/// effective Qos's urgency.
+const DEMOTED: u8 = 0x80;
+
+/// The lane of a task whose `TaskHeader::qos` state is `state`.
+fn lane_of(state: u8) -> Lane {
+    match Lane::of(Qos::from_urgency(state & !DEMOTED)) {
+        Lane::Critical if state & DEMOTED != 0 => Lane::Default,
+        lane => lane,
+    }
+}
 
 /// Per-task scheduling state, stored in the task's single allocation.
 #[derive(Debug)]
 pub(crate) struct TaskHeader {
-    /// The task's Qos, fixed at spawn: a woken task keeps its lane (invariant 5).
-    pub(crate) qos: Qos,
+    /// The task's effective Qos (its urgency, `Qos::urgency`), plus the `DEMOTED` bit.
+    /// Spawned with the task's Qos, which only escalation changes, and only upwards
+    /// (invariant 11); a task keeps its lane from one scheduling to the next otherwise
+    /// (invariant 5). Read at every scheduling and every poll, so a change applies from the
+    /// next one on.
+    qos: AtomicU8,
+    /// Between a scheduling and the poll it leads to (set by `Shared::schedule`, cleared
+    /// when a worker takes the task to poll it): an escalation then looks for the task in
+    /// the queues of its old lane (`runtime/escalate.rs`).
+    queued: AtomicBool,
     /// Set by `JoinHandle::abort`; checked by the task wrapper before every poll.
     aborted: AtomicBool,
     /// When the task was last put in a queue, in nanoseconds since the runtime started,
@@ -22,11 +43,63 @@ pub(crate) struct TaskHeader {
 impl TaskHeader {
     pub(crate) fn new(qos: Qos) -> TaskHeader {
         TaskHeader {
-            qos,
+            qos: AtomicU8::new(qos.urgency()),
+            queued: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
             scheduled_at: AtomicU64::new(0),
             long_poll_reported: AtomicBool::new(false),
         }
+    }
+
+    /// The task's effective Qos: its spawn Qos, or the Qos it was escalated to.
+    pub(crate) fn qos(&self) -> Qos {
+        Qos::from_urgency(self.qos.load(Ordering::Acquire) & !DEMOTED)
+    }
+
+    /// The lane the task is scheduled and polled in now: its effective Qos's, except that a
+    /// demoted task never returns to the Critical lane.
+    pub(crate) fn lane(&self) -> Lane {
+        lane_of(self.qos.load(Ordering::Acquire))
+    }
+
+    /// A task of `waiter` Qos waits for this one: raise its effective Qos to `waiter`'s if
+    /// that is more urgent (`policy::escalated`). Returns the lane it had before, if raised.
+    pub(crate) fn escalate(&self, waiter: Qos) -> Option<Lane> {
+        let mut state = self.qos.load(Ordering::Acquire);
+        loop {
+            let now = Qos::from_urgency(state & !DEMOTED);
+            let raised = policy::escalated(now, waiter)?;
+            let new = raised.urgency() | (state & DEMOTED);
+            match self
+                .qos
+                .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(lane_of(state)),
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// A Critical poll ran too long on a critical worker (`policy::demotes`): the task runs
+    /// in the Default lane from its next scheduling on, for good.
+    pub(crate) fn demote(&self) {
+        self.qos.fetch_or(DEMOTED, Ordering::AcqRel);
+    }
+
+    /// Was the task demoted?
+    #[cfg(test)]
+    pub(crate) fn is_demoted(&self) -> bool {
+        self.qos.load(Ordering::Acquire) & DEMOTED != 0
+    }
+
+    /// The task was put in a queue (`queued`) or taken out to be polled (`!queued`).
+    pub(crate) fn set_queued(&self, queued: bool) {
+        self.queued.store(queued, Ordering::Release);
+    }
+
+    /// Is the task in a queue now (scheduled and not yet taken to be polled)?
+    pub(crate) fn is_queued(&self) -> bool {
+        self.queued.load(Ordering::Acquire)
     }
 
     pub(crate) fn abort(&self) {
@@ -59,5 +132,38 @@ impl TaskHeader {
             0 => None,
             stamp => Some(stamp - 1),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escalation_only_raises_and_reports_the_old_lane() {
+        let header = TaskHeader::new(Qos::Background);
+        assert_eq!(header.escalate(Qos::Background), None);
+        assert_eq!(header.escalate(Qos::Utility), Some(Lane::Background));
+        assert_eq!(header.escalate(Qos::Interactive), Some(Lane::Utility));
+        assert_eq!((header.qos(), header.lane()), (Qos::Interactive, Lane::Critical));
+        // Never lowered.
+        assert_eq!(header.escalate(Qos::Default), None);
+        assert_eq!(header.escalate(Qos::UserInitiated), None);
+        assert_eq!(header.qos(), Qos::Interactive);
+    }
+
+    #[test]
+    fn a_demoted_task_stays_out_of_the_critical_lane() {
+        let header = TaskHeader::new(Qos::UserInitiated);
+        header.demote();
+        assert!(header.is_demoted());
+        assert_eq!((header.qos(), header.lane()), (Qos::UserInitiated, Lane::Default));
+        // Escalated afterwards: its Qos rises, its lane stays out of Critical.
+        assert_eq!(header.escalate(Qos::Interactive), Some(Lane::Default));
+        assert_eq!((header.qos(), header.lane()), (Qos::Interactive, Lane::Default));
+        // Demotion does not touch a task that is not latency-critical.
+        let batch = TaskHeader::new(Qos::Utility);
+        batch.demote();
+        assert_eq!(batch.lane(), Lane::Utility);
     }
 }

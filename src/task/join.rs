@@ -1,7 +1,7 @@
 //! `JoinHandle`: the spawner's side of a task.
 
 use crate::task::wrapper::TaskOutput;
-use crate::task::{JoinError, TaskHeader};
+use crate::task::{JoinError, Qos, TaskHeader};
 use async_task::FallibleTask;
 use std::fmt;
 use std::future::Future;
@@ -19,6 +19,12 @@ use std::task::{Context, Poll, Waker};
 /// be awaited (from any executor or thread), and an unfinished task resolves to a cancelled
 /// `JoinError`.
 ///
+/// **Qos escalation.** A task that awaits the handle of a task with a lower [`Qos`] raises
+/// that task to its own Qos (never lowers it), from the awaited task's next scheduling on,
+/// also when it is queued in a lower lane at that moment (it is moved out of the lower
+/// lane's queues). [`JoinHandle::qos`] reports the effective Qos. Only a `JoinHandle` has an
+/// owner to raise: waiting on a channel, a mutex or a notification raises nobody.
+///
 /// ```
 /// let rt = hetsched::Builder::new().build().unwrap();
 /// let handle = rt.spawn(async { 6 * 7 });
@@ -31,6 +37,8 @@ use std::task::{Context, Poll, Waker};
 pub struct JoinHandle<T> {
     // `None` only for a task refused because its runtime had shut down.
     task: Option<Attached<T>>,
+    // The Qos it was spawned with, reported by `qos()` for a refused task.
+    refused_qos: Qos,
 }
 
 struct Attached<T> {
@@ -64,12 +72,48 @@ impl<T> JoinHandle<T> {
                 waker,
                 done: false,
             }),
+            refused_qos: Qos::Default,
         }
     }
 
-    /// A handle for a task that never ran: the runtime had already shut down.
-    pub(crate) fn refused() -> Self {
-        JoinHandle { task: None }
+    /// A handle for a task of `qos` that never ran: the runtime had already shut down.
+    pub(crate) fn refused(qos: Qos) -> Self {
+        JoinHandle {
+            task: None,
+            refused_qos: qos,
+        }
+    }
+
+    /// The task's effective Qos: the one it was spawned with, or the higher one it was
+    /// escalated to because a more urgent task awaited this handle (see the type's docs).
+    ///
+    /// ```
+    /// use hetsched::Qos;
+    /// use std::future::{poll_fn, Future};
+    /// use std::task::Poll;
+    ///
+    /// let rt = hetsched::Builder::new().build().unwrap();
+    /// let seen = rt.block_on(rt.spawn_with(Qos::Interactive, async {
+    ///     let mut batch = hetsched::spawn_with(Qos::Background, async { 6 * 7 });
+    ///     let before = batch.qos();
+    ///     // One poll of the handle from this Interactive task raises the awaited task.
+    ///     let early = poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut batch).poll(cx))).await;
+    ///     let after = batch.qos();
+    ///     let out = match early {
+    ///         Poll::Ready(out) => out,
+    ///         Poll::Pending => batch.await,
+    ///     };
+    ///     (before, after, out.unwrap())
+    /// }));
+    /// assert_eq!(seen.unwrap(), (Qos::Background, Qos::Interactive, 42));
+    /// ```
+    pub fn qos(&self) -> Qos {
+        match &self.task {
+            // SAFETY: the header lives inside the task allocation, kept alive by
+            // `attached.task` for as long as `self` exists.
+            Some(attached) => unsafe { attached.header.as_ref() }.qos(),
+            None => self.refused_qos,
+        }
     }
 
     /// Ask the task to stop. If it has not finished, it is cancelled before its next poll
@@ -109,6 +153,10 @@ impl<T> Future for JoinHandle<T> {
         if attached.done {
             panic!("JoinHandle polled after it returned Ready");
         }
+        // Awaited by a task: raise the awaited task to the waiter's Qos if that is higher.
+        // SAFETY: the header lives inside the task allocation, kept alive by
+        // `attached.task` for as long as `self` exists.
+        crate::runtime::awaited(unsafe { attached.header.as_ref() });
         match Pin::new(&mut attached.task).poll(cx) {
             Poll::Ready(output) => {
                 attached.done = true;

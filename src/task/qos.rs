@@ -53,6 +53,35 @@ impl Qos {
         matches!(self, Qos::Interactive | Qos::UserInitiated)
     }
 
+    /// How urgent, as a number: 4 for `Interactive` down to 0 for `Background`. Escalation
+    /// compares these (a task awaited by a more urgent one is raised to its Qos).
+    ///
+    /// ```
+    /// use hetsched::Qos;
+    /// assert!(Qos::Interactive.urgency() > Qos::UserInitiated.urgency());
+    /// assert_eq!(Qos::Background.urgency(), 0);
+    /// ```
+    pub fn urgency(self) -> u8 {
+        match self {
+            Qos::Interactive => 4,
+            Qos::UserInitiated => 3,
+            Qos::Default => 2,
+            Qos::Utility => 1,
+            Qos::Background => 0,
+        }
+    }
+
+    /// The Qos of [`urgency`](Self::urgency) `urgency` (above 4: `Interactive`).
+    pub(crate) fn from_urgency(urgency: u8) -> Qos {
+        match urgency {
+            0 => Qos::Background,
+            1 => Qos::Utility,
+            2 => Qos::Default,
+            3 => Qos::UserInitiated,
+            _ => Qos::Interactive,
+        }
+    }
+
     /// The name used by `Display` and `FromStr`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -117,6 +146,15 @@ mod tests {
         assert_eq!(" userinitiated\n".parse::<Qos>(), Ok(Qos::UserInitiated));
         let err = "urgent".parse::<Qos>().unwrap_err();
         assert!(err.to_string().contains("\"urgent\""), "{err}");
+    }
+
+    #[test]
+    fn urgency_orders_the_ladder_and_round_trips() {
+        let urgencies: Vec<u8> = Qos::ALL.iter().map(|q| q.urgency()).collect();
+        assert_eq!(urgencies, [4, 3, 2, 1, 0]);
+        for qos in Qos::ALL {
+            assert_eq!(Qos::from_urgency(qos.urgency()), qos);
+        }
     }
 
     #[test]

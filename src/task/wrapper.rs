@@ -142,7 +142,7 @@ impl<F: Future, G> TaskFuture<'_, F, G> {
         let polled = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
         // The poll is over: if the stuck-poll watchdog reported it, mark the task (here,
         // where its header is surely alive), so it is reported once.
-        crate::runtime::end_poll_record(self.header);
+        crate::runtime::poll_ended(self.header);
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => match self.drop_inner() {

@@ -1,0 +1,100 @@
+//! Qos escalation across `JoinHandle` waits: what the runtime does once a task was raised
+//! to a higher Qos (`TaskHeader::escalate`, decided by `policy::escalated`).
+//!
+//! The raise itself is one atomic in the task's header: every later scheduling and poll
+//! reads the new lane. What remains is a task that sits in a queue of its *old* lane at that
+//! moment, behind a batch that lane's workers may take seconds to get through. Two rules
+//! move it:
+//!
+//! - **rescue** (here, right away, on the thread of the waiter): the old lane's injector and
+//!   every worker's queue for that lane are taken apart from the head until the task turns
+//!   up; the task is scheduled in its new lane, the tasks passed on the way go to the back
+//!   of the old lane's injector (their order among themselves is kept, their place relative
+//!   to tasks queued since is not: a cost paid once per escalation of a queued task, at most
+//!   four times in a task's life). At most [`RESCUE_LIMIT`] tasks are passed;
+//! - **re-route** (`worker.rs`, at every take): a worker that takes a task whose lane it may
+//!   not run hands it to that lane's injector instead of polling it. That covers what a
+//!   rescue cannot reach: a task in some worker's LIFO slot (polled next by that worker
+//!   anyway), one being pushed at the instant of the rescue, one past the limit.
+//!
+//! Why take queues apart rather than leave a forwarding entry in the new lane: crossbeam's
+//! deques can neither remove an entry from the middle nor hold a second entry for one task
+//! (the entry *is* the task's only `Runnable`); one shared `Runnable` per task is what keeps
+//! invariant 5 (never polled on two threads at once) free of any extra protocol.
+
+use super::context;
+use super::policy::{Lane, Readiness};
+use super::shared::{Shared, Task};
+use crate::loom::deque::Steal;
+use crate::task::TaskHeader;
+
+/// Most tasks a rescue takes out of the old lane's queues (and puts back) looking for the
+/// escalated one: a bound on the waiter's cost (about 100 ns per task). Past it the task is
+/// left to the re-route rule.
+pub const RESCUE_LIMIT: usize = 4096;
+
+/// `header`'s task is being awaited (its `JoinHandle` polled) on this thread. If the
+/// thread is polling a task of a runtime with escalation on
+/// ([`Builder::qos_escalation`](crate::Builder::qos_escalation)) and that task's Qos is
+/// higher, raise the awaited task (`policy::escalated`), count it, and rescue it if it is
+/// queued in its old lane.
+pub(crate) fn awaited(header: &TaskHeader) {
+    let Some(waiter) = context::current_task_qos() else {
+        return; // Not awaited by a task (block_on, another executor): nothing to raise.
+    };
+    context::with_worker(|worker| {
+        let Some(core) = worker.filter(|core| core.shared().qos_escalation) else {
+            return;
+        };
+        let Some(old_lane) = header.escalate(waiter) else {
+            return;
+        };
+        core.counters().escalations.bump();
+        // A rescue searches this runtime's queues: a task of another runtime awaited from
+        // here is not found (the search puts back what it passed) and is moved by the
+        // re-route rule when its own runtime takes it.
+        let new_lane = header.lane();
+        if new_lane != old_lane && header.is_queued() && rescue(core.shared(), header, old_lane)
+        {
+            core.counters().rescues.bump();
+        }
+    });
+}
+
+/// Take `target`'s task out of `lane`'s queues and schedule it in its new lane. False if
+/// it was not found within [`RESCUE_LIMIT`] tasks.
+fn rescue(shared: &Shared, target: &TaskHeader, lane: Lane) -> bool {
+    let mut passed: Vec<Task> = Vec::new();
+    let mut found = None;
+    let mut look = |steal: &dyn Fn() -> Steal<Task>| {
+        while found.is_none() && passed.len() < RESCUE_LIMIT {
+            match steal() {
+                Steal::Success(task) if std::ptr::eq(task.metadata(), target) => {
+                    found = Some(task)
+                }
+                Steal::Success(task) => passed.push(task),
+                Steal::Empty => return,
+                Steal::Retry => continue,
+            }
+        }
+    };
+    let l = lane.index();
+    look(&|| shared.injectors[l].steal());
+    for worker in shared.workers.iter() {
+        if let Some(stealer) = &worker.stealers[l] {
+            look(&|| stealer.steal());
+        }
+    }
+    for task in passed {
+        // `inject` rechecks shutdown (a task passed during shutdown is dropped, not
+        // stranded) and wakes a worker for it.
+        shared.inject(lane, task);
+    }
+    match found {
+        Some(task) => {
+            shared.schedule(task, Readiness::Rerouted);
+            true
+        }
+        None => false,
+    }
+}
