@@ -160,22 +160,22 @@ impl Shared {
             .expect("foreign threads are alive while tasks run");
     }
 
-    /// The lane rules of DESIGN.md, checked on every resumption of a leaf.
+    /// The lane rules of DESIGN.md, checked on every resumption of a leaf spawned at
+    /// `qos`: it runs at that Qos or, escalated by a more urgent task awaiting it, at a
+    /// higher one (never lower), on a worker allowed to run the lane of the Qos it has now.
     fn check_placement(&self, qos: Qos) {
         let class = hetsched::current_class();
-        let lane = Lane::of(qos);
-        let ok = match lane {
-            Lane::Critical => class == Some(CoreClass::Performance),
-            Lane::Background if self.has_efficiency => class == Some(CoreClass::Efficiency),
-            _ => class.is_some(),
-        };
-        if !ok || hetsched::current_qos() != Some(qos) {
-            self.violation(|| {
-                format!(
-                    "{qos:?} task polled on {class:?} with current_qos {:?}",
-                    hetsched::current_qos()
-                )
-            });
+        let now = hetsched::current_qos();
+        let ok = now.is_some_and(|now| {
+            let allowed = match Lane::of(now) {
+                Lane::Critical => class == Some(CoreClass::Performance),
+                Lane::Background if self.has_efficiency => class == Some(CoreClass::Efficiency),
+                _ => class.is_some(),
+            };
+            allowed && now.urgency() >= qos.urgency()
+        });
+        if !ok {
+            self.violation(|| format!("{qos:?} task polled on {class:?} with current_qos {now:?}"));
         }
     }
 }
@@ -359,6 +359,11 @@ pub struct Report {
     pub metrics_completed: u64,
     /// Live tasks by the runtime's metrics.
     pub metrics_live: usize,
+    /// Qos escalations (a task awaiting a child of lower Qos) during the run, and how many
+    /// of them moved a queued child to its new lane.
+    pub escalations: u64,
+    /// See `escalations`.
+    pub rescues: u64,
 }
 
 impl Report {
@@ -529,6 +534,12 @@ pub fn run(rt: &Runtime, tasks: u64, seed: u64, foreign_threads: usize) -> Repor
         t.join().expect("foreign thread");
     }
     let (spawned_after, completed_after, live) = lane_sums(rt);
+    let metrics = rt.metrics();
+    let rescues = metrics.workers.iter().map(|w| w.rescues).sum();
+    eprintln!(
+        "DEBUG escalations {} rescues {rescues}",
+        metrics.escalations()
+    );
     let shared = Arc::try_unwrap(counters_owner)
         .unwrap_or_else(|_| panic!("every task dropped its reference to the counters"));
     Report {
@@ -538,6 +549,8 @@ pub fn run(rt: &Runtime, tasks: u64, seed: u64, foreign_threads: usize) -> Repor
         metrics_spawned: spawned_after - spawned_before,
         metrics_completed: completed_after - completed_before,
         metrics_live: live,
+        escalations: metrics.escalations(),
+        rescues,
     }
 }
 

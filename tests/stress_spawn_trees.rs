@@ -42,6 +42,12 @@ fn check(rt: hetsched::Runtime, seed: u64) {
         let n = n.load(std::sync::atomic::Ordering::SeqCst);
         assert!(cfg!(miri) || n > 1000, "only {n} {what}: {report:#?}");
     }
+    // Parents await children of every Qos: about one await in two raises the child.
+    assert!(
+        cfg!(miri) || report.escalations > 1000,
+        "only {} escalations: {report:#?}",
+        report.escalations
+    );
 }
 
 /// Two P and two E workers on the declared two-class machine.

@@ -679,7 +679,8 @@ impl Builder {
             let placement = policy::critical_placement(self.pin, &class_cpus[0]);
             let role = policy::WorkerRole::Critical;
             let queues: [Option<Worker<_>>; LANES] = std::array::from_fn(|lane| {
-                policy::may_run(role, has_efficiency, policy::Lane::ALL[lane]).then(Worker::new_fifo)
+                policy::may_run(role, has_efficiency, policy::Lane::ALL[lane])
+                    .then(Worker::new_fifo)
             });
             slots.push(WorkerSlot {
                 name: format!("{}-c-{i}", self.thread_name),

@@ -11,7 +11,8 @@
 //!   up; the task is scheduled in its new lane, the tasks passed on the way go to the back
 //!   of the old lane's injector (their order among themselves is kept, their place relative
 //!   to tasks queued since is not: a cost paid once per escalation of a queued task, at most
-//!   four times in a task's life). At most [`RESCUE_LIMIT`] tasks are passed;
+//!   four times in a task's life). At most [`RESCUE_LIMIT`] tasks are passed, the places a
+//!   just-spawned task lands first;
 //! - **re-route** (`worker.rs`, at every take): a worker that takes a task whose lane it may
 //!   not run hands it to that lane's injector instead of polling it. That covers what a
 //!   rescue cannot reach: a task in some worker's LIFO slot (polled next by that worker
@@ -29,9 +30,15 @@ use crate::loom::deque::Steal;
 use crate::task::TaskHeader;
 
 /// Most tasks a rescue takes out of the old lane's queues (and puts back) looking for the
-/// escalated one: a bound on the waiter's cost (about 100 ns per task). Past it the task is
-/// left to the re-route rule.
-pub const RESCUE_LIMIT: usize = 4096;
+/// escalated one: a bound on the waiter's cost (tens of nanoseconds per task, so about a
+/// microsecond). Small on purpose: a program that escalates often (a spawn tree with mixed
+/// Qos escalates about one await in two) would otherwise pay for every long queue it
+/// escalates into, quadratically (a million-task stress tree: 6 s with no rescue, 92 s
+/// with a limit of 4,096, in a debug build). A task spawned just before it is awaited, the
+/// usual case, is among the few newest of its lane's injector or of the waiter's own
+/// queue, which a rescue looks at first. Past the limit the task is left to the re-route
+/// rule.
+pub const RESCUE_LIMIT: usize = 32;
 
 /// `header`'s task is being awaited (its `JoinHandle` polled) on this thread. If the
 /// thread is polling a task of a runtime with escalation on
@@ -54,7 +61,9 @@ pub(crate) fn awaited(header: &TaskHeader) {
         // here is not found (the search puts back what it passed) and is moved by the
         // re-route rule when its own runtime takes it.
         let new_lane = header.lane();
-        if new_lane != old_lane && header.is_queued() && rescue(core.shared(), header, old_lane)
+        if new_lane != old_lane
+            && header.is_queued()
+            && rescue(core.shared(), core.index, header, old_lane)
         {
             core.counters().rescues.bump();
         }
@@ -63,24 +72,27 @@ pub(crate) fn awaited(header: &TaskHeader) {
 
 /// Take `target`'s task out of `lane`'s queues and schedule it in its new lane. False if
 /// it was not found within [`RESCUE_LIMIT`] tasks.
-fn rescue(shared: &Shared, target: &TaskHeader, lane: Lane) -> bool {
+fn rescue(shared: &Shared, own_index: usize, target: &TaskHeader, lane: Lane) -> bool {
     let mut passed: Vec<Task> = Vec::new();
     let mut found = None;
     let mut look = |steal: &dyn Fn() -> Steal<Task>| {
         while found.is_none() && passed.len() < RESCUE_LIMIT {
             match steal() {
-                Steal::Success(task) if std::ptr::eq(task.metadata(), target) => {
-                    found = Some(task)
-                }
+                Steal::Success(task) if std::ptr::eq(task.metadata(), target) => found = Some(task),
                 Steal::Success(task) => passed.push(task),
                 Steal::Empty => return,
                 Steal::Retry => continue,
             }
         }
     };
+    // Where a task lands when it is spawned or woken on another worker's behalf first (the
+    // injector), then the waiter's own queue (a task it spawned in a lane it may run), then
+    // everyone else's.
     let l = lane.index();
     look(&|| shared.injectors[l].steal());
-    for worker in shared.workers.iter() {
+    let own = &shared.workers[own_index];
+    let others = shared.workers.iter().filter(|w| !std::ptr::eq(*w, own));
+    for worker in std::iter::once(own).chain(others) {
         if let Some(stealer) = &worker.stealers[l] {
             look(&|| stealer.steal());
         }

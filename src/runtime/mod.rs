@@ -165,16 +165,16 @@ pub use builder::{
     ENV_P_WORKERS, ENV_QOS_ESCALATION, ENV_QOS_HINTS, MAX_WORKERS_PER_CLASS,
 };
 pub use cpu_watch::DEFAULT_CPU_CHECK_INTERVAL;
+pub(crate) use escalate::awaited;
+pub use escalate::RESCUE_LIMIT;
 pub use metrics::{
     BlockingMetrics, Hints, LaneMetrics, LatencyHistogram, RuntimeMetrics, WorkerMetrics,
     LATENCY_BUCKETS, LATENCY_SAMPLE_EVERY,
 };
-pub use escalate::RESCUE_LIMIT;
 pub use policy::{
     Lane, WorkerRole, CRITICAL_POLL_LIMIT, FAIRNESS_BOUND, FAIR_INTERVAL, MAX_LIFO_STREAK,
 };
 pub use stuck::{LongPoll, DEFAULT_LONG_POLL_THRESHOLD};
-pub(crate) use escalate::awaited;
 pub(crate) use worker::poll_ended;
 
 use crate::loom::sync::Arc;

@@ -385,9 +385,7 @@ pub fn placement(
         }
         Some(role) if may_run(role, has_efficiency_workers, lane) => match readiness {
             Readiness::Woken | Readiness::WokenWhileRunning => Placement::LifoSlot,
-            Readiness::Spawned | Readiness::Yielded | Readiness::Rerouted => {
-                Placement::LocalQueue
-            }
+            Readiness::Spawned | Readiness::Yielded | Readiness::Rerouted => Placement::LocalQueue,
         },
         // A foreign thread, or a worker that may not run this lane (an E worker waking a
         // latency-critical task, a P worker spawning background work): the lane's injector.
@@ -740,7 +738,8 @@ mod tests {
             for tick in 0..2 * FAIR_INTERVAL {
                 for after_yield in [false, true] {
                     assert!(search_order(R::Critical, has_e, tick, after_yield)
-                        .steps().iter()
+                        .steps()
+                        .iter()
                         .all(|(lane, _)| *lane == Lane::Critical));
                 }
             }
@@ -773,7 +772,10 @@ mod tests {
                 }
             }
         }
-        assert_eq!(escalated(Qos::Background, Qos::Interactive), Some(Qos::Interactive));
+        assert_eq!(
+            escalated(Qos::Background, Qos::Interactive),
+            Some(Qos::Interactive)
+        );
         assert_eq!(escalated(Qos::Interactive, Qos::Background), None);
     }
 

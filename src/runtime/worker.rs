@@ -119,8 +119,7 @@ impl WorkerCore {
             self.follow_allowed_cpus();
             match self.find_task() {
                 Some(task) => {
-                    if self.searching.replace(false) && self.shared.idle.stop_searching(self.role)
-                    {
+                    if self.searching.replace(false) && self.shared.idle.stop_searching(self.role) {
                         // The last searcher found work. If more is waiting (pushed while we
                         // searched, so its pusher woke nobody), wake one more worker for it.
                         if crate::loom::mutation!("notify_unconditionally") {
@@ -255,10 +254,7 @@ impl WorkerCore {
     /// Take the LIFO slot's task if it is of `lane` (else leave the slot as it is).
     fn lifo_task_of(&self, lane: Lane) -> Option<Task> {
         let mut lifo = self.lifo.borrow_mut();
-        if lifo
-            .as_ref()
-            .is_some_and(|t| t.metadata().lane() == lane)
-        {
+        if lifo.as_ref().is_some_and(|t| t.metadata().lane() == lane) {
             lifo.take()
         } else {
             None

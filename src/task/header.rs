@@ -145,7 +145,10 @@ mod tests {
         assert_eq!(header.escalate(Qos::Background), None);
         assert_eq!(header.escalate(Qos::Utility), Some(Lane::Background));
         assert_eq!(header.escalate(Qos::Interactive), Some(Lane::Utility));
-        assert_eq!((header.qos(), header.lane()), (Qos::Interactive, Lane::Critical));
+        assert_eq!(
+            (header.qos(), header.lane()),
+            (Qos::Interactive, Lane::Critical)
+        );
         // Never lowered.
         assert_eq!(header.escalate(Qos::Default), None);
         assert_eq!(header.escalate(Qos::UserInitiated), None);
@@ -157,10 +160,16 @@ mod tests {
         let header = TaskHeader::new(Qos::UserInitiated);
         header.demote();
         assert!(header.is_demoted());
-        assert_eq!((header.qos(), header.lane()), (Qos::UserInitiated, Lane::Default));
+        assert_eq!(
+            (header.qos(), header.lane()),
+            (Qos::UserInitiated, Lane::Default)
+        );
         // Escalated afterwards: its Qos rises, its lane stays out of Critical.
         assert_eq!(header.escalate(Qos::Interactive), Some(Lane::Default));
-        assert_eq!((header.qos(), header.lane()), (Qos::Interactive, Lane::Default));
+        assert_eq!(
+            (header.qos(), header.lane()),
+            (Qos::Interactive, Lane::Default)
+        );
         // Demotion does not touch a task that is not latency-critical.
         let batch = TaskHeader::new(Qos::Utility);
         batch.demote();
