@@ -536,10 +536,6 @@ pub fn run(rt: &Runtime, tasks: u64, seed: u64, foreign_threads: usize) -> Repor
     let (spawned_after, completed_after, live) = lane_sums(rt);
     let metrics = rt.metrics();
     let rescues = metrics.workers.iter().map(|w| w.rescues).sum();
-    eprintln!(
-        "DEBUG escalations {} rescues {rescues}",
-        metrics.escalations()
-    );
     let shared = Arc::try_unwrap(counters_owner)
         .unwrap_or_else(|_| panic!("every task dropped its reference to the counters"));
     Report {

@@ -144,7 +144,7 @@ impl WorkerCore {
 
     fn poll(&self, task: Task) {
         let header = task.metadata();
-        let lane = header.lane();
+        let (qos, lane) = header.qos_and_lane();
         if !policy::may_run(self.role, self.shared.has_efficiency, lane) {
             // Its lane changed while it was queued (escalated past this worker's lanes,
             // demoted off a critical worker's): hand it on (`runtime/escalate.rs`).
@@ -162,7 +162,7 @@ impl WorkerCore {
             let now = self.shared.nanos_since_start();
             counters.latency[lane.index()].record(now.saturating_sub(queued_at));
         }
-        let _qos = TaskQosGuard::set(header.qos());
+        let _qos = TaskQosGuard::set(qos);
         let slot = &self.shared.workers[self.index];
         if let Some(loan) = &slot.loan {
             loan.begin_poll();

@@ -62,6 +62,15 @@ impl TaskHeader {
         lane_of(self.qos.load(Ordering::Acquire))
     }
 
+    /// [`qos`](Self::qos) and [`lane`](Self::lane) from one read: a worker decides whether
+    /// it may poll a task and sets the poll's `current_qos` from the same state, so an
+    /// escalation landing in between cannot make a poll run at a Qos its worker may not
+    /// run (the raise takes effect from the next scheduling, as `escalate` promises).
+    pub(crate) fn qos_and_lane(&self) -> (Qos, Lane) {
+        let state = self.qos.load(Ordering::Acquire);
+        (Qos::from_urgency(state & !DEMOTED), lane_of(state))
+    }
+
     /// A task of `waiter` Qos waits for this one: raise its effective Qos to `waiter`'s if
     /// that is more urgent (`policy::escalated`). Returns the lane it had before, if raised.
     pub(crate) fn escalate(&self, waiter: Qos) -> Option<Lane> {
