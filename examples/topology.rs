@@ -183,6 +183,7 @@ fn capabilities_json(caps: &hetsched::sys::Capabilities) -> serde_json::Value {
         "qos_performance": caps.qos_performance.to_string(),
         "qos_efficiency": caps.qos_efficiency.to_string(),
         "nice": caps.nice.to_string(),
+        "raised_priority": caps.raised_priority.to_string(),
         "idle_priority": caps.idle_priority.to_string(),
     })
 }

@@ -406,7 +406,7 @@ impl Builder {
     ///   `RLIMIT_NICE` of at least 30), on macOS `QOS_CLASS_USER_INTERACTIVE`. A refusal
     ///   leaves them at the normal priority; the outcome is in
     ///   [`WorkerMetrics::hints`](crate::WorkerMetrics::hints) (`priority`).
-    /// - A task that hogs one: a Critical poll on a critical worker that runs longer than
+    /// - A task that hogs one: a Critical poll on a critical worker that uses more CPU time than
     ///   [`CRITICAL_POLL_LIMIT`](crate::runtime::CRITICAL_POLL_LIMIT) (1 ms) demotes its task
     ///   to the Default lane for the rest of its life, counted in
     ///   [`WorkerMetrics::demotions`](crate::WorkerMetrics::demotions).
@@ -925,6 +925,8 @@ mod tests {
             ("HETSCHED_E_WORKERS", Some(" 2 ".to_string())),
             ("HETSCHED_PIN", Some("off".to_string())),
             ("HETSCHED_QOS_HINTS", Some("OFF".to_string())),
+            ("HETSCHED_CRITICAL_WORKERS", Some("2".to_string())),
+            ("HETSCHED_QOS_ESCALATION", Some(" off".to_string())),
             ("HETSCHED_P_CPUS", Some(p.clone())),
             ("HETSCHED_E_CPUS", e.clone()),
         ];
@@ -937,6 +939,8 @@ mod tests {
         assert_eq!(b.workers, [Some(3), Some(2)]);
         assert_eq!(b.pin, Pin::Off);
         assert!(!b.qos_hints);
+        assert_eq!(b.critical_workers, 2);
+        assert!(!b.qos_escalation);
         let topo = b.topology.unwrap();
         assert_eq!(topo.cpus(CoreClass::Performance).to_string(), p);
         let want_e = e.unwrap_or_else(|| allowed.difference(&p.parse().unwrap()).to_string());
@@ -977,6 +981,14 @@ mod tests {
             (
                 &[("HETSCHED_QOS_HINTS", "1")],
                 "HETSCHED_QOS_HINTS=\"1\": expected on or off",
+            ),
+            (
+                &[("HETSCHED_CRITICAL_WORKERS", "two")],
+                "HETSCHED_CRITICAL_WORKERS=\"two\": expected a whole number",
+            ),
+            (
+                &[("HETSCHED_QOS_ESCALATION", "maybe")],
+                "HETSCHED_QOS_ESCALATION=\"maybe\": expected on or off",
             ),
         ];
         for (pairs, want) in cases {

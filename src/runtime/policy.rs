@@ -269,8 +269,9 @@ pub fn wake_order(lane: Lane, has_efficiency_workers: bool) -> &'static [WorkerR
 /// work shares its CPU.
 pub const CRITICAL_POLL_LIMIT: Duration = Duration::from_millis(1);
 
-/// Does a poll of a task in `lane` that ran for `ran` on a worker of `role` demote the task
-/// to the Default lane for the rest of its life? Only a Critical poll on a critical worker
+/// Does a poll of a task in `lane` that ran for `ran` (CPU time of the worker's thread,
+/// so a poll the OS preempted is not held against the task) on a worker of `role` demote
+/// the task to the Default lane for the rest of its life? Only a Critical poll on a critical worker
 /// longer than [`CRITICAL_POLL_LIMIT`]: elsewhere a long poll costs what it costs on any
 /// cooperative runtime (and the stuck-poll watchdog reports it), but on a critical worker
 /// it runs above every ordinary thread. Permanent, not for a few polls: a task that took

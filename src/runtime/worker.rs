@@ -11,6 +11,7 @@ use crate::topology::CoreClass;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 /// The owner side of a worker: its queues and loop state. Lives on the worker's stack;
 /// reachable from `schedule` on the same thread through the thread-local context.
@@ -36,9 +37,10 @@ pub(crate) struct WorkerCore {
     publish_polls: bool,
     /// The CPU watch's epoch this worker last placed itself for (`runtime/cpu_watch.rs`).
     cpu_epoch: Cell<usize>,
-    /// When the poll under way began: kept by critical workers only, for the demotion
-    /// rule (`policy::demotes`, applied in `poll_ended`).
-    poll_started: Cell<Option<std::time::Instant>>,
+    /// The poll clock ([`WorkerCore::poll_clock`]) when the poll under way began: kept by
+    /// critical workers only, for the demotion rule (`policy::demotes`, applied in
+    /// `poll_ended`).
+    poll_started: Cell<Option<Duration>>,
     rng: Cell<u64>,
 }
 
@@ -142,6 +144,15 @@ impl WorkerCore {
         self.drain_own_queues();
     }
 
+    /// What a critical poll's length is measured on: this thread's CPU time, so that a
+    /// poll the OS preempted (another critical worker, an interrupt, a noisy neighbour) is
+    /// not taken for one that hogged the CPU; wall time since the runtime started where
+    /// the OS has no thread CPU clock. One clock per thread, so differences are meaningful.
+    fn poll_clock(&self) -> Duration {
+        crate::sys::current_thread_cpu_time()
+            .unwrap_or_else(|| Duration::from_nanos(self.shared.nanos_since_start()))
+    }
+
     fn poll(&self, task: Task) {
         let header = task.metadata();
         let (qos, lane) = header.qos_and_lane();
@@ -171,7 +182,7 @@ impl WorkerCore {
             slot.polls.begin(lane, header.long_poll_reported());
         }
         if self.role == WorkerRole::Critical {
-            self.poll_started.set(Some(std::time::Instant::now()));
+            self.poll_started.set(Some(self.poll_clock()));
         }
         // The task wrapper already turns a panic in `poll` into a JoinError; this catches a
         // panic from dropping a future, so that the worker lives on.
@@ -559,7 +570,8 @@ pub(crate) fn poll_ended(header: &crate::task::TaskHeader) {
             header.mark_long_poll_reported();
         }
         if let Some(started) = core.poll_started.get() {
-            if policy::demotes(core.role, header.lane(), started.elapsed()) {
+            let ran = core.poll_clock().saturating_sub(started);
+            if policy::demotes(core.role, header.lane(), ran) {
                 header.demote();
                 core.counters().demotions.bump();
             }

@@ -13,6 +13,7 @@
 //! | [`current_cpu`] | `sched_getcpu` | unknown | unknown |
 //! | [`apply_thread_qos`] | `sched_setattr` utilization clamps | `pthread_set_qos_class_self_np` | unsupported |
 //! | [`set_current_thread_nice`] | per-thread `setpriority` | unsupported (would hit the whole process) | unsupported |
+//! | [`current_thread_cpu_time`] | `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` | the same | none |
 //! | [`set_current_thread_idle_priority`] | `sched_setscheduler(SCHED_IDLE)` | unsupported (the QoS hint is the lever) | unsupported |
 //!
 //! CPU ids are plain `usize` (the kernel's logical CPU numbers); this module knows nothing
@@ -294,6 +295,36 @@ pub fn raise_current_thread_priority() -> HintOutcome {
     imp::raise_current_thread_priority()
 }
 
+/// CPU time the calling thread has used so far (`CLOCK_THREAD_CPUTIME_ID`), or `None`
+/// where the OS has no such clock (or under Miri, which does not model it). Critical
+/// workers time their polls with it: a poll that was preempted is not a poll that hogged
+/// the CPU (`policy::demotes`).
+///
+/// ```
+/// if let Some(t) = hetsched::sys::current_thread_cpu_time() {
+///     println!("this thread has run for {t:?}");
+/// }
+/// ```
+pub fn current_thread_cpu_time() -> Option<std::time::Duration> {
+    #[cfg(all(unix, not(miri)))]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec into `ts`, which lives for the call.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        if rc == 0 {
+            let nanos = u32::try_from(ts.tv_nsec).ok()?;
+            return Some(std::time::Duration::new(
+                u64::try_from(ts.tv_sec).ok()?,
+                nanos,
+            ));
+        }
+    }
+    None
+}
+
 /// What this OS lets a worker thread do, as found by [`probe_capabilities`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Capabilities {
@@ -305,6 +336,9 @@ pub struct Capabilities {
     pub qos_efficiency: HintOutcome,
     /// Changing a thread's nice value (tried with one step nicer than the probe thread's own).
     pub nice: HintOutcome,
+    /// The raised OS priority critical workers ask for
+    /// ([`raise_current_thread_priority`]; on Linux nice −10, which needs `CAP_SYS_NICE`).
+    pub raised_priority: HintOutcome,
     /// The lowest OS priority ([`set_current_thread_idle_priority`]), asked for by
     /// efficiency workers under [`Pin::Spill`](crate::Pin::Spill).
     pub idle_priority: HintOutcome,
@@ -316,6 +350,11 @@ impl fmt::Display for Capabilities {
         writeln!(f, "QoS hint (performance): {}", self.qos_performance)?;
         writeln!(f, "QoS hint (efficiency):  {}", self.qos_efficiency)?;
         writeln!(f, "per-thread nice value:  {}", self.nice)?;
+        writeln!(
+            f,
+            "raised priority (critical workers): {}",
+            self.raised_priority
+        )?;
         write!(f, "idle priority (E spill): {}", self.idle_priority)
     }
 }
@@ -324,7 +363,9 @@ impl fmt::Display for Capabilities {
 ///
 /// A short-lived thread is spawned and makes each request on itself: pinning to the CPUs
 /// it is already allowed on, the performance then the efficiency QoS hint, a nice
-/// value one step nicer than its own, and last the idle priority (it cannot be undone). The thread then exits, taking its settings with it.
+/// value one step nicer than its own, the raised priority of critical workers, and last
+/// the idle priority (it cannot be undone). The thread then exits, taking its settings
+/// with it.
 /// If the probe thread cannot be spawned, every field is `Failed` with the spawn error.
 ///
 /// ```
@@ -346,6 +387,7 @@ pub fn probe_capabilities() -> Capabilities {
             qos_performance: outcome.clone(),
             qos_efficiency: outcome.clone(),
             nice: outcome.clone(),
+            raised_priority: outcome.clone(),
             idle_priority: outcome,
         }
     };
@@ -377,12 +419,14 @@ fn probe_on_this_thread() -> Capabilities {
         Ok(current) => imp::set_current_thread_nice((current + 1).min(MAX_NICE)),
         Err(outcome) => outcome,
     };
+    let raised_priority = imp::raise_current_thread_priority();
     let idle_priority = imp::set_current_thread_idle_priority();
     Capabilities {
         pin,
         qos_performance,
         qos_efficiency,
         nice,
+        raised_priority,
         idle_priority,
     }
 }
@@ -442,16 +486,18 @@ mod tests {
             qos_performance: HintOutcome::Unsupported,
             qos_efficiency: HintOutcome::Disabled,
             nice: HintOutcome::Applied,
+            raised_priority: HintOutcome::Failed { errno: 13 },
             idle_priority: HintOutcome::Failed { errno: 1 },
         };
         let text = caps.to_string();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 5, "{text}");
+        assert_eq!(lines.len(), 6, "{text}");
         assert!(lines[0].starts_with("pin thread to CPUs:") && lines[0].ends_with(" applied"));
         assert!(lines[1].contains("performance") && lines[1].ends_with("unsupported on this OS"));
         assert!(lines[2].contains("efficiency") && lines[2].ends_with(" disabled"));
         assert!(lines[3].contains("nice") && lines[3].ends_with(" applied"));
-        assert!(lines[4].contains("idle priority") && lines[4].contains("failed"));
+        assert!(lines[4].contains("raised priority") && lines[4].contains("os error 13"));
+        assert!(lines[5].contains("idle priority") && lines[5].contains("os error 1)"));
     }
 
     #[test]
