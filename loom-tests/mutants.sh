@@ -32,6 +32,10 @@ MUTANTS=(
   "stuck_end_no_fence|stuck|a_reported_poll_always_marks_its_task|never marked"
   "stuck_claim_no_recheck|stuck|a_reported_poll_always_marks_its_task|never marked"
   "cpu_watch_epoch_after_set|cpu_watch|a_worker_always_settles_on_the_last_published_set|settled on a stale CPU set"
+  "critical_takes_default|critical|default_work_never_reaches_the_critical_worker|the critical worker polled Default work"
+  "default_wakes_critical|critical|default_work_never_reaches_the_critical_worker|Default work woke the critical worker"
+  "critical_wakes_p_first|critical|critical_work_wakes_the_critical_worker_first|the P worker was woken for Critical work"
+  "rescue_forgets_passed|escalation|a_rescue_races_the_efficiency_worker_and_loses_no_task|deadlock"
 )
 
 cargo test --release -p loom-tests --no-run -q || exit 1

@@ -230,6 +230,13 @@ mod imp {
             pub(crate) fn is_empty(&self) -> bool {
                 self.0.lock().is_empty()
             }
+            /// Take the oldest task, as crossbeam's `Stealer::steal` does.
+            pub(crate) fn steal(&self) -> Steal<T> {
+                match self.0.lock().pop_front() {
+                    Some(t) => Steal::Success(t),
+                    None => Steal::Empty,
+                }
+            }
             /// Steal half (rounded up) of the queue, as crossbeam does.
             pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
                 steal_batch(&self.0, dest, |rest| rest / 2)

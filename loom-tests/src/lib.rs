@@ -7,7 +7,7 @@
 //! condvars and protocol atomics are loom's, so loom explores their interleavings.
 #![cfg(loom)]
 
-use hetsched::{Builder, CoreClass, Pin, Runtime, Topology};
+use hetsched::{Builder, CoreClass, Lane, Pin, Runtime, Topology, WorkerRole};
 use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::sync::{Arc, Mutex};
 use std::future::Future;
@@ -37,8 +37,32 @@ pub fn spill_runtime(p: usize, e: usize) -> Runtime {
     build(topology, p, e, Pin::Spill)
 }
 
+/// [`runtime`] with `p` performance and `c` critical workers (no efficiency worker):
+/// the critical workers' own idle list next to the P workers' one.
+pub fn critical_runtime(p: usize, c: usize) -> Runtime {
+    let topology =
+        Topology::with_classes("0".parse().expect("cpulist"), "1".parse().expect("cpulist"))
+            .expect("a two-class topology");
+    builder(topology, p, 0, Pin::Off)
+        .critical_workers(c)
+        .build()
+        .expect("runtime")
+}
+
+/// The polls of `lane` by workers of `role`, and the times those workers were woken.
+pub fn role_counts(rt: &Runtime, role: WorkerRole, lane: Lane) -> (u64, u64) {
+    let metrics = rt.metrics();
+    metrics.workers_with_role(role).fold((0, 0), |(polls, unparks), w| {
+        (polls + w.polls_by_lane[lane.index()], unparks + w.unparks)
+    })
+}
+
 /// A runtime on `topology` with `p` P and `e` E workers placed by `pin`, without OS hints.
 fn build(topology: Topology, p: usize, e: usize, pin: Pin) -> Runtime {
+    builder(topology, p, e, pin).build().expect("runtime")
+}
+
+fn builder(topology: Topology, p: usize, e: usize, pin: Pin) -> Builder {
     Builder::new()
         .topology(topology)
         .workers(CoreClass::Performance, p)
@@ -46,8 +70,6 @@ fn build(topology: Topology, p: usize, e: usize, pin: Pin) -> Runtime {
         .pin(pin)
         .qos_hints(false)
         .thread_name("loom")
-        .build()
-        .expect("runtime")
 }
 
 /// Run `f` under loom with the preemption bound from `LOOM_MAX_PREEMPTIONS` (default 2,

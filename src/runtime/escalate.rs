@@ -97,6 +97,11 @@ fn rescue(shared: &Shared, own_index: usize, target: &TaskHeader, lane: Lane) ->
             look(&|| stealer.steal());
         }
     }
+    if crate::loom::mutation!("rescue_forgets_passed") {
+        // Planted bug (loom only): the passed tasks are leaked, never run.
+        std::mem::forget(passed);
+        passed = Vec::new();
+    }
     for task in passed {
         // `inject` rechecks shutdown (a task passed during shutdown is dropped, not
         // stranded) and wakes a worker for it.
