@@ -1,6 +1,7 @@
-//! The latency harness's rows (issue 16, item 6): scenario A has, next to the plain tokio
-//! row, a `tokio_isolated` row (tokio with the probe on its own one-thread runtime), and
-//! every JSON row keeps the shape `BENCHMARKS.md` documents. A tiny configuration (a few
+//! The latency harness's rows (issue 16, item 6; issue 12): scenario A has, next to the
+//! plain tokio row, a `tokio_isolated` row (tokio with the probe on its own one-thread
+//! runtime); `B_critical` and `inversion` have their rows; every JSON row keeps the shape
+//! `BENCHMARKS.md` documents. A tiny configuration (a few
 //! tens of milliseconds per run): this checks which rows exist, never what they measure.
 #![cfg(not(miri))]
 
@@ -33,11 +34,20 @@ fn scenario_a_has_a_tokio_isolated_row_with_the_json_shape_of_the_others() {
     } else {
         assert_eq!(a, ["hetsched", "tokio", "tokio_isolated"]);
     }
-    // Scenario B is unchanged.
+    // Scenario B is unchanged; B_critical runs hetsched with a critical worker and tokio.
     assert_eq!(names(Scenario::B), ["hetsched", "hetsched", "tokio"]);
+    assert_eq!(names(Scenario::BCritical), ["hetsched", "tokio"]);
+    let inversion = names(Scenario::Inversion);
+    if !inversion.is_empty() {
+        assert_eq!(inversion, ["hetsched", "hetsched_no_escalation", "tokio"]);
+    }
 
     let keys = [
         "background_ops_per_sec",
+        "baseline_ops_per_sec",
+        "done_p999_us",
+        "done_p99_us",
+        "done_p50_us",
         "p50_us",
         "p999_us",
         "p99_us",
@@ -50,8 +60,29 @@ fn scenario_a_has_a_tokio_isolated_row_with_the_json_shape_of_the_others() {
         let object = json.as_object().expect("a JSON object");
         let mut found: Vec<&str> = object.keys().map(String::as_str).collect();
         found.sort_unstable();
-        assert_eq!(found, keys, "{json}");
+        found.retain(|k| *k != "idle_critical_cpu_ms");
+        let mut want = keys.to_vec();
+        want.sort_unstable();
+        assert_eq!(found, want, "{json}");
         assert_eq!(object["runtime"], row.run.runtime);
+        // Only the critical-worker row reports its idle critical workers' CPU time.
+        let critical = row.run.scenario == Scenario::BCritical && row.run.runtime == "hetsched";
+        assert_eq!(
+            object.contains_key("idle_critical_cpu_ms"),
+            critical,
+            "{json}"
+        );
+    }
+    // The inversion probe's request waits for its awaited task: done comes after poll.
+    for row in rows
+        .iter()
+        .filter(|r| r.run.scenario == Scenario::Inversion)
+    {
+        assert!(
+            !row.run.done.is_empty(),
+            "{} never finished a request",
+            row.run.runtime
+        );
     }
     let isolated = rows.iter().find(|r| r.run.runtime == "tokio_isolated");
     if let Some(row) = isolated {

@@ -7,6 +7,12 @@
 //! `Background` (so it may run only on efficiency workers). Scenario B: the machine's
 //! defaults (here: two performance workers), batch at `Default`; a cooperative runtime
 //! cannot preempt a running chunk, so the chunk bounds the wait.
+//! Scenario `B_critical`: B's load on B's runtime plus one critical worker
+//! (`Builder::critical_workers`), which takes only the Critical lane at a raised OS priority,
+//! so the kernel preempts a batch chunk for the probe. Scenario `inversion`: A's classes and
+//! batch; the Interactive probe does its work in a Background task it spawns and awaits (a
+//! request path waiting on a lower-Qos computation), with Qos escalation on (`hetsched`)
+//! and off (`hetsched_no_escalation`).
 //! tokio runs the same load on one runtime with the same number of workers (`tokio`). In
 //! scenario A it also runs it the way a tokio user would isolate the probe (`tokio_isolated`):
 //! the batch load on a multi-thread runtime with one worker fewer (as many as hetsched has
@@ -27,31 +33,47 @@ use std::time::{Duration, Instant};
 use super::exec::Latch;
 use super::spin_for;
 
-/// The two scenarios of the issue.
+/// The latency scenarios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scenario {
     /// Declared P/E classes, batch at Background.
     A,
     /// Defaults (every worker a P worker here), batch at Default.
     B,
+    /// B plus one critical worker (hetsched); tokio runs B's load again.
+    BCritical,
+    /// A's classes and batch; the probe awaits a Background task that does its work.
+    Inversion,
 }
 
 impl Scenario {
-    /// "A" or "B" (the JSON contract).
+    /// "A", "B", "B_critical" or "inversion" (the JSON contract).
     pub fn name(self) -> &'static str {
         match self {
             Scenario::A => "A",
             Scenario::B => "B",
+            Scenario::BCritical => "B_critical",
+            Scenario::Inversion => "inversion",
         }
     }
 
     /// The Qos hetsched's batch tasks get.
     pub fn batch_qos(self) -> Qos {
         match self {
-            Scenario::A => Qos::Background,
-            Scenario::B => Qos::Default,
+            Scenario::A | Scenario::Inversion => Qos::Background,
+            Scenario::B | Scenario::BCritical => Qos::Default,
         }
     }
+}
+
+/// Where the probe does its work on each wake.
+#[derive(Clone, Copy)]
+pub enum ProbeWork {
+    /// In its own poll.
+    Inline,
+    /// In a task it spawns (at Background, on hetsched) and awaits: given the work, the
+    /// function spawns it and returns the wait for its end.
+    Awaited(fn(BoxFuture) -> BoxFuture),
 }
 
 /// Knobs of one latency run.
@@ -103,6 +125,8 @@ pub struct LatencyRun {
     pub background_ops_per_sec: f64,
     /// Share of hetsched polls on efficiency workers during the run (None for tokio).
     pub efficiency_poll_share: Option<f64>,
+    /// CPU time the critical workers used during the measured window (None without them).
+    pub critical_cpu: Option<Duration>,
 }
 
 impl LatencyRun {
@@ -133,6 +157,11 @@ pub struct Target<'a> {
     pub spawn_probe: &'a dyn Fn(BoxFuture),
     /// Polls per class so far (hetsched only), as (performance, efficiency).
     pub polls: Option<&'a dyn Fn() -> (u64, u64)>,
+    /// Where the probe's work runs.
+    pub probe_work: ProbeWork,
+    /// CPU time used so far by the runtime's critical workers (hetsched with critical
+    /// workers only).
+    pub critical_cpu: Option<&'a dyn Fn() -> Duration>,
 }
 
 /// The timer → probe signal: a sequence number, the wake time, and the probe's waker
@@ -238,11 +267,12 @@ pub fn run(
     )));
     let probe_done = Latch::new(usize::from(probe));
     if probe {
-        let (sig, samples, done, work) = (
+        let (sig, samples, done, work, where_) = (
             signal.clone(),
             samples.clone(),
             probe_done.clone(),
             cfg.probe_work,
+            target.probe_work,
         );
         (target.spawn_probe)(Box::pin(async move {
             let mut seen = 0;
@@ -253,7 +283,12 @@ pub fn run(
                     break;
                 }
                 let woke = sig.wake_ns.load(Ordering::Acquire);
-                spin_for(work);
+                match where_ {
+                    ProbeWork::Inline => spin_for(work),
+                    ProbeWork::Awaited(spawn) => {
+                        spawn(Box::pin(async move { spin_for(work) })).await
+                    }
+                }
                 let finished = sig.now_ns();
                 if let Ok(mut s) = samples.lock() {
                     s.push((first.saturating_sub(woke), finished.saturating_sub(woke)));
@@ -265,6 +300,7 @@ pub fn run(
     }
 
     let polls_before = target.polls.map(|f| f());
+    let critical_before = target.critical_cpu.map(|f| f());
     let chunks_before = chunks.load(Ordering::Relaxed);
     let started = Instant::now();
     let mut skipped = 0;
@@ -294,6 +330,10 @@ pub fn run(
     let elapsed = started.elapsed();
     let chunks_done = chunks.load(Ordering::Relaxed) - chunks_before;
     let polls_after = target.polls.map(|f| f());
+    let critical_cpu = target
+        .critical_cpu
+        .zip(critical_before)
+        .map(|(f, before)| f().saturating_sub(before));
 
     signal.stop.store(true, Ordering::Release);
     signal.seq.fetch_add(1, Ordering::AcqRel);
@@ -328,6 +368,7 @@ pub fn run(
         skipped,
         background_ops_per_sec: chunks_done as f64 / elapsed.as_secs_f64(),
         efficiency_poll_share,
+        critical_cpu,
     }
 }
 
@@ -393,6 +434,23 @@ pub fn scenario_b_hetsched() -> io::Result<hetsched::Runtime> {
     Builder::new().build()
 }
 
+/// Thread-name prefix of the `B_critical` runtime (its critical workers are `crit-c-N`).
+const CRITICAL_PREFIX: &str = "crit";
+
+/// The `B_critical` hetsched runtime: scenario B's (the machine's defaults) plus one
+/// critical worker. One is enough for one probe task; more would sleep.
+pub fn scenario_b_critical_hetsched() -> io::Result<hetsched::Runtime> {
+    Builder::new()
+        .critical_workers(1)
+        .thread_name(CRITICAL_PREFIX)
+        .build()
+}
+
+/// The `inversion` hetsched runtime: scenario A's classes, escalation on or off.
+pub fn inversion_hetsched(escalation: bool) -> io::Result<hetsched::Runtime> {
+    scenario_a_builder()?.qos_escalation(escalation).build()
+}
+
 /// A tokio multi-thread runtime with `workers` workers.
 pub fn tokio_runtime(workers: usize) -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -401,14 +459,51 @@ pub fn tokio_runtime(workers: usize) -> io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// The inversion probe's computation on hetsched: a Background task the probe awaits.
+fn hetsched_background_computation(work: BoxFuture) -> BoxFuture {
+    let handle = hetsched::spawn_with(Qos::Background, work);
+    Box::pin(async move {
+        let _ = handle.await;
+    })
+}
+
+/// The inversion probe's computation on tokio: a spawned task the probe awaits.
+fn tokio_computation(work: BoxFuture) -> BoxFuture {
+    let handle = tokio::spawn(work);
+    Box::pin(async move {
+        let _ = handle.await;
+    })
+}
+
+/// Where the probe's work runs in `scenario`: inline, or in an awaited task spawned by
+/// `spawn`.
+fn probe_work(scenario: Scenario, spawn: fn(BoxFuture) -> BoxFuture) -> ProbeWork {
+    match scenario {
+        Scenario::Inversion => ProbeWork::Awaited(spawn),
+        _ => ProbeWork::Inline,
+    }
+}
+
+/// Run `target` without the probe (the baseline throughput), then with it.
+fn measure_row(target: &Target<'_>, scenario: Scenario, cfg: &LatencyConfig) -> LatencyRow {
+    let baseline = run(target, scenario, false, cfg);
+    LatencyRow {
+        run: run(target, scenario, true, cfg),
+        baseline_ops_per_sec: baseline.background_ops_per_sec,
+        baseline_critical_cpu: baseline.critical_cpu,
+        experiment: false,
+    }
+}
+
 /// Run `scenario` on hetsched with the probe at `probe_qos` (and once without the probe
-/// for the baseline throughput). Returns (with probe, baseline chunks/s).
+/// for the baseline throughput), reported as `runtime`.
 pub fn run_hetsched(
     rt: &hetsched::Runtime,
+    runtime: &'static str,
     scenario: Scenario,
     probe_qos: Qos,
     cfg: &LatencyConfig,
-) -> (LatencyRun, f64) {
+) -> LatencyRow {
     let batch_qos = scenario.batch_qos();
     let spawn_batch = |f: BoxFuture| drop(rt.spawn_with(batch_qos, f));
     let spawn_probe = |f: BoxFuture| drop(rt.spawn_with(probe_qos, f));
@@ -419,25 +514,29 @@ pub fn run_hetsched(
             m.polls_by_class(CoreClass::Efficiency),
         )
     };
+    let workers = row_workers(rt);
+    let has_critical = workers < rt.metrics().workers.len();
+    let critical_cpu = || thread_cpu_time(&format!("{CRITICAL_PREFIX}-c-"));
     let target = Target {
-        runtime: "hetsched",
+        runtime,
         probe_qos: probe_qos.as_str(),
-        workers: rt.metrics().workers.len(),
+        workers,
         spawn_batch: &spawn_batch,
         spawn_probe: &spawn_probe,
         polls: Some(&polls),
+        probe_work: probe_work(scenario, hetsched_background_computation),
+        critical_cpu: has_critical.then_some(&critical_cpu as &dyn Fn() -> Duration),
     };
-    let baseline = run(&target, scenario, false, cfg).background_ops_per_sec;
-    (run(&target, scenario, true, cfg), baseline)
+    measure_row(&target, scenario, cfg)
 }
 
-/// Run `scenario`'s load on tokio (no lanes: one priority). Returns (with probe, baseline).
+/// Run `scenario`'s load on tokio (no lanes: one priority).
 pub fn run_tokio(
     rt: &tokio::runtime::Runtime,
     workers: usize,
     scenario: Scenario,
     cfg: &LatencyConfig,
-) -> (LatencyRun, f64) {
+) -> LatencyRow {
     let spawn = |f: BoxFuture| drop(rt.spawn(f));
     let target = Target {
         runtime: "tokio",
@@ -446,9 +545,10 @@ pub fn run_tokio(
         spawn_batch: &spawn,
         spawn_probe: &spawn,
         polls: None,
+        probe_work: probe_work(scenario, tokio_computation),
+        critical_cpu: None,
     };
-    let baseline = run(&target, scenario, false, cfg).background_ops_per_sec;
-    (run(&target, scenario, true, cfg), baseline)
+    measure_row(&target, scenario, cfg)
 }
 
 /// The runtimes of the `tokio_isolated` row for a hetsched runtime of `workers` workers:
@@ -472,14 +572,13 @@ pub fn tokio_isolated_runtimes(
 
 /// Run `scenario`'s load on tokio with the probe isolated on its own runtime (see
 /// [`tokio_isolated_runtimes`]); `workers` sets the batch task count, as for the other rows.
-/// Returns (with probe, baseline).
 pub fn run_tokio_isolated(
     batch: &tokio::runtime::Runtime,
     probe: &tokio::runtime::Runtime,
     workers: usize,
     scenario: Scenario,
     cfg: &LatencyConfig,
-) -> (LatencyRun, f64) {
+) -> LatencyRow {
     let spawn_batch = |f: BoxFuture| drop(batch.spawn(f));
     let spawn_probe = |f: BoxFuture| drop(probe.spawn(f));
     let target = Target {
@@ -489,9 +588,10 @@ pub fn run_tokio_isolated(
         spawn_batch: &spawn_batch,
         spawn_probe: &spawn_probe,
         polls: None,
+        probe_work: probe_work(scenario, tokio_computation),
+        critical_cpu: None,
     };
-    let baseline = run(&target, scenario, false, cfg).background_ops_per_sec;
-    (run(&target, scenario, true, cfg), baseline)
+    measure_row(&target, scenario, cfg)
 }
 
 /// One row of the latency table: a run with the probe and the batch throughput without it.
@@ -500,126 +600,132 @@ pub struct LatencyRow {
     pub run: LatencyRun,
     /// Batch chunks/s on the same runtime and load without the probe.
     pub baseline_ops_per_sec: f64,
-    /// An experiment beyond the issue's scenarios (printed as `A*` / `B*`, not in the JSON).
+    /// CPU time of the critical workers during the run without the probe (they had
+    /// nothing to do: it should be about zero). None without critical workers.
+    pub baseline_critical_cpu: Option<Duration>,
+    /// An experiment beyond the issue's scenarios (printed as `A*`, not in the JSON).
     pub experiment: bool,
 }
 
-/// Experiment for scenario B's chunk bound: let the OS preempt batch work. One critical
-/// worker (a P worker, nice -10) that finds nothing but the Interactive probe to run, plus
-/// one batch worker per CPU (E workers, nice 0), nobody pinned: 3 threads on the machine's
-/// CPUs, batch at `Background` so only the batch workers take it. When the probe is woken,
-/// the kernel's wakeup preemption runs the favoured thread at once on a busy CPU.
-/// Uses only public API (`Builder::on_thread_start`, `sys::set_current_thread_nice`).
-pub fn priority_experiment_hetsched() -> io::Result<hetsched::Runtime> {
-    let allowed: Vec<usize> = Topology::detect().allowed().iter().collect();
-    if allowed.len() < 2 {
-        return Err(io::Error::other("the priority experiment needs 2 CPUs"));
-    }
-    let p = CpuSet::from_cpus([allowed[0]]).map_err(io::Error::other)?;
-    let e = CpuSet::from_cpus(allowed[1..].iter().copied()).map_err(io::Error::other)?;
-    let topology = Topology::with_classes(p, e).map_err(io::Error::other)?;
-    Builder::new()
-        .topology(topology)
-        .workers(CoreClass::Performance, 1)
-        .workers(CoreClass::Efficiency, allowed.len())
-        .pin(false)
-        .thread_name("prio")
-        .on_thread_start(nice_critical_workers)
-        .build()
+/// CPU time of this process's threads whose name starts with `prefix` (Linux:
+/// /proc/self/task/*/schedstat, nanoseconds on CPU; zero where that is not available).
+pub fn thread_cpu_time(prefix: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.trim_end().starts_with(prefix))
+        })
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            stat.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .map(Duration::from_nanos)
+        .sum()
 }
 
-/// Both scenarios: hetsched (probe Interactive; in B also at Default) and tokio (in A also
-/// `tokio_isolated`), one runtime at a time. A scenario whose runtime cannot be built is reported on stderr and
-/// skipped.
+/// Every scenario, one runtime at a time: A (hetsched with the probe Interactive, tokio,
+/// `tokio_isolated`), B (hetsched with the probe Interactive and Default, tokio),
+/// `B_critical` (hetsched with a critical worker, tokio), `inversion` (hetsched with and
+/// without escalation, tokio), and the experiment `A*`. A scenario whose runtime cannot be
+/// built is reported on stderr and skipped.
 pub fn run_all(cfg: &LatencyConfig) -> Vec<LatencyRow> {
     let mut rows = Vec::new();
-    for scenario in [Scenario::A, Scenario::B] {
-        let built = match scenario {
-            Scenario::A => scenario_a_hetsched(),
-            Scenario::B => scenario_b_hetsched(),
+    let scenarios = [
+        Scenario::A,
+        Scenario::B,
+        Scenario::BCritical,
+        Scenario::Inversion,
+    ];
+    for scenario in scenarios {
+        let built: Vec<(&'static str, io::Result<hetsched::Runtime>)> = match scenario {
+            Scenario::A => vec![("hetsched", scenario_a_hetsched())],
+            Scenario::B => vec![("hetsched", scenario_b_hetsched())],
+            Scenario::BCritical => vec![("hetsched", scenario_b_critical_hetsched())],
+            Scenario::Inversion => vec![
+                ("hetsched", inversion_hetsched(true)),
+                ("hetsched_no_escalation", inversion_hetsched(false)),
+            ],
         };
-        let rt = match built {
-            Ok(rt) => rt,
-            Err(err) => {
-                eprintln!("latency scenario {}: skipped: {err}", scenario.name());
-                continue;
+        let mut workers = None;
+        for (name, rt) in built {
+            let rt = match rt {
+                Ok(rt) => rt,
+                Err(err) => {
+                    eprintln!(
+                        "latency scenario {}: {name} skipped: {err}",
+                        scenario.name()
+                    );
+                    continue;
+                }
+            };
+            let probes: &[Qos] = match scenario {
+                Scenario::B => &[Qos::Interactive, Qos::Default],
+                _ => &[Qos::Interactive],
+            };
+            for &qos in probes {
+                let row = run_hetsched(&rt, name, scenario, qos, cfg);
+                workers = Some(row_workers(&rt));
+                rows.push(row);
             }
-        };
-        let workers = rt.metrics().workers.len();
-        let probes: &[Qos] = match scenario {
-            Scenario::A => &[Qos::Interactive],
-            Scenario::B => &[Qos::Interactive, Qos::Default],
-        };
-        for &qos in probes {
-            let (run, baseline_ops_per_sec) = run_hetsched(&rt, scenario, qos, cfg);
-            rows.push(LatencyRow {
-                run,
-                baseline_ops_per_sec,
-                experiment: false,
-            });
         }
-        drop(rt);
+        // tokio gets as many workers as hetsched has ordinary workers.
+        let Some(workers) = workers else { continue };
         match tokio_runtime(workers) {
-            Ok(tokio) => {
-                let (run, baseline_ops_per_sec) = run_tokio(&tokio, workers, scenario, cfg);
-                rows.push(LatencyRow {
-                    run,
-                    baseline_ops_per_sec,
-                    experiment: false,
-                });
-            }
+            Ok(tokio) => rows.push(run_tokio(&tokio, workers, scenario, cfg)),
             Err(err) => eprintln!("latency scenario {}: tokio skipped: {err}", scenario.name()),
         }
         if scenario == Scenario::A {
             match tokio_isolated_runtimes(workers) {
                 Ok((batch, probe)) => {
-                    let (run, baseline_ops_per_sec) =
-                        run_tokio_isolated(&batch, &probe, workers, scenario, cfg);
-                    rows.push(LatencyRow {
-                        run,
-                        baseline_ops_per_sec,
-                        experiment: false,
-                    });
+                    rows.push(run_tokio_isolated(&batch, &probe, workers, scenario, cfg))
                 }
                 Err(err) => eprintln!("latency scenario A: tokio_isolated skipped: {err}"),
             }
         }
     }
-    for (scenario, built) in [
-        (Scenario::A, scenario_a_niced_hetsched()),
-        (Scenario::B, priority_experiment_hetsched()),
-    ] {
-        match built {
-            Ok(rt) => {
-                // Batch at Background in both: only the (nice 0) E workers take it.
-                let (mut run, baseline_ops_per_sec) =
-                    run_hetsched(&rt, Scenario::A, Qos::Interactive, cfg);
-                run.scenario = scenario;
-                rows.push(LatencyRow {
-                    run,
-                    baseline_ops_per_sec,
-                    experiment: true,
-                });
-            }
-            Err(err) => eprintln!("latency priority experiment skipped: {err}"),
+    match scenario_a_niced_hetsched() {
+        Ok(rt) => {
+            let mut row = run_hetsched(&rt, "hetsched", Scenario::A, Qos::Interactive, cfg);
+            row.experiment = true;
+            rows.push(row);
         }
+        Err(err) => eprintln!("latency priority experiment skipped: {err}"),
     }
     rows
+}
+
+/// The ordinary (non-critical) workers of `rt`: the batch's workers, and tokio's count.
+fn row_workers(rt: &hetsched::Runtime) -> usize {
+    let m = rt.metrics();
+    m.workers.len() - m.workers_with_role(hetsched::WorkerRole::Critical).count()
 }
 
 /// A row of the `latency` array of the harness's JSON (experiments are not written).
 pub fn json_row(row: &LatencyRow) -> serde_json::Value {
     let r = &row.run;
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "runtime": r.runtime,
         "scenario": r.scenario.name(),
         "probe_qos": r.probe_qos,
-        // wake → first poll (the scheduler's part); wake → done is in the table.
+        // wake → first poll (the scheduler's part) ...
         "p50_us": r.first_poll_us(0.5),
         "p99_us": r.first_poll_us(0.99),
         "p999_us": r.first_poll_us(0.999),
+        // ... and wake → done (the request's latency; in `inversion`, with the awaited task).
+        "done_p50_us": r.done_us(0.5),
+        "done_p99_us": r.done_us(0.99),
+        "done_p999_us": r.done_us(0.999),
         "background_ops_per_sec": r.background_ops_per_sec,
-    })
+        "baseline_ops_per_sec": row.baseline_ops_per_sec,
+    });
+    if let Some(cpu) = row.baseline_critical_cpu {
+        json["idle_critical_cpu_ms"] = serde_json::json!(cpu.as_secs_f64() * 1e3);
+    }
+    json
 }
 
 /// The latency table as text.
@@ -635,8 +741,8 @@ pub fn format_table(rows: &[LatencyRow], cfg: &LatencyConfig) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<3} {:<14} {:<11} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>6} {:>7} | {:>10} {:>10} {:>7} {:>6}",
-        "sc", "runtime", "probe_qos", "poll p50", "p99", "p99.9", "done p50", "p99", "p99.9",
+        "{:<10} {:<22} {:<11} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>6} {:>7} | {:>10} {:>10} {:>7} {:>6}",
+        "scenario", "runtime", "probe_qos", "poll p50", "p99", "p99.9", "done p50", "p99", "p99.9",
         "wakes", "skipped", "batch/s", "no probe", "ratio", "E poll"
     );
     for row in rows {
@@ -645,14 +751,15 @@ pub fn format_table(rows: &[LatencyRow], cfg: &LatencyConfig) -> String {
             .efficiency_poll_share
             .map(|s| format!("{:.0}%", s * 100.0))
             .unwrap_or_else(|| "-".into());
+        let scenario = if row.experiment {
+            format!("{}*", r.scenario.name())
+        } else {
+            r.scenario.name().to_string()
+        };
         let _ = writeln!(
             out,
-            "{:<3} {:<14} {:<11} | {:>8.1} {:>8.1} {:>8.1} | {:>8.1} {:>8.1} {:>8.1} | {:>6} {:>7} | {:>10.0} {:>10.0} {:>7.3} {:>6}",
-            match (row.experiment, r.scenario) {
-                (false, sc) => sc.name(),
-                (true, Scenario::A) => "A*",
-                (true, Scenario::B) => "B*",
-            },
+            "{:<10} {:<22} {:<11} | {:>8.1} {:>8.1} {:>8.1} | {:>8.1} {:>8.1} {:>8.1} | {:>6} {:>7} | {:>10.0} {:>10.0} {:>7.3} {:>6}",
+            scenario,
             r.runtime,
             r.probe_qos,
             r.first_poll_us(0.5),
@@ -669,14 +776,56 @@ pub fn format_table(rows: &[LatencyRow], cfg: &LatencyConfig) -> String {
             share,
         );
     }
+    for line in comparisons(rows) {
+        let _ = writeln!(out, "{line}");
+    }
     if rows.iter().any(|r| r.experiment) {
         let _ = writeln!(
             out,
-            "experiments, not in the JSON (batch at Background, P workers at nice -10):\n\
-             A*: scenario A's runtime (P pinned to the first CPU, E to the rest)\n\
-             B*: 1 P worker + 1 E worker per CPU, unpinned: every CPU runs batch work and \
-             the OS preempts a batch chunk for the probe"
+            "experiment, not in the JSON: A*: scenario A's runtime with its P worker at nice -10"
         );
     }
     out
+}
+
+fn ms(cpu: Option<Duration>) -> String {
+    cpu.map_or("-".to_string(), |cpu| {
+        format!("{:.2} ms", cpu.as_secs_f64() * 1e3)
+    })
+}
+
+/// The ratios the critical-worker and inversion scenarios are judged by, as text lines.
+fn comparisons(rows: &[LatencyRow]) -> Vec<String> {
+    let find = |scenario: Scenario, runtime: &str| {
+        rows.iter()
+            .find(|r| !r.experiment && r.run.scenario == scenario && r.run.runtime == runtime)
+    };
+    let mut lines = Vec::new();
+    if let (Some(h), Some(t)) = (
+        find(Scenario::BCritical, "hetsched"),
+        find(Scenario::BCritical, "tokio"),
+    ) {
+        let (hp, tp) = (h.run.first_poll_us(0.99), t.run.first_poll_us(0.99));
+        lines.push(format!(
+            "B_critical: wake → poll p99 {hp:.1} µs vs tokio {tp:.1} µs ({:.1}x better); batch with probe {:.3} of without; critical worker CPU {} idle, {} serving the probe",
+            tp / hp.max(f64::MIN_POSITIVE),
+            h.run.background_ops_per_sec / h.baseline_ops_per_sec.max(f64::MIN_POSITIVE),
+            ms(h.baseline_critical_cpu),
+            ms(h.run.critical_cpu),
+        ));
+    }
+    if let (Some(on), Some(off)) = (
+        find(Scenario::Inversion, "hetsched"),
+        find(Scenario::Inversion, "hetsched_no_escalation"),
+    ) {
+        let (a, b) = (on.run.done_us(0.99), off.run.done_us(0.99));
+        let tokio = find(Scenario::Inversion, "tokio").map_or("-".to_string(), |t| {
+            format!("{:.1} µs", t.run.done_us(0.99))
+        });
+        lines.push(format!(
+            "inversion: request (wake → done) p99 {a:.1} µs with escalation vs {b:.1} µs without ({:.1}x better); tokio {tokio}",
+            b / a.max(f64::MIN_POSITIVE),
+        ));
+    }
+    lines
 }

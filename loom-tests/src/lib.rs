@@ -52,9 +52,11 @@ pub fn critical_runtime(p: usize, c: usize) -> Runtime {
 /// The polls of `lane` by workers of `role`, and the times those workers were woken.
 pub fn role_counts(rt: &Runtime, role: WorkerRole, lane: Lane) -> (u64, u64) {
     let metrics = rt.metrics();
-    metrics.workers_with_role(role).fold((0, 0), |(polls, unparks), w| {
-        (polls + w.polls_by_lane[lane.index()], unparks + w.unparks)
-    })
+    metrics
+        .workers_with_role(role)
+        .fold((0, 0), |(polls, unparks), w| {
+            (polls + w.polls_by_lane[lane.index()], unparks + w.unparks)
+        })
 }
 
 /// A runtime on `topology` with `p` P and `e` E workers placed by `pin`, without OS hints.
