@@ -381,7 +381,7 @@ fn without_cap_sys_nice_critical_workers_run_and_say_what_they_could_not_do() {
         let priority = critical.hints.as_ref().unwrap().priority.clone();
         if dropped && !rlimit_allows {
             assert!(
-                matches!(priority, HintOutcome::Failed { errno } if errno == libc_eacces()),
+                matches!(priority, HintOutcome::Failed { errno } if errno == libc::EACCES),
                 "{priority:?}"
             );
         }
@@ -395,18 +395,11 @@ fn without_cap_sys_nice_critical_workers_run_and_say_what_they_could_not_do() {
     .unwrap();
 }
 
-#[cfg(target_os = "linux")]
-fn libc_eacces() -> i32 {
-    13 // EACCES on every Linux architecture
-}
-
-/// The capability syscalls, for the test above (no crate needed for two calls).
+/// The capability syscalls, for the test above (two raw calls; no crate needed).
 #[cfg(target_os = "linux")]
 mod linux_caps {
     pub const CAP_SYS_NICE: u32 = 23;
     const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    const SYS_CAPGET: i64 = 125; // x86_64
-    const SYS_CAPSET: i64 = 126;
 
     #[repr(C)]
     struct Header {
@@ -422,16 +415,9 @@ mod linux_caps {
         inheritable: u32,
     }
 
-    extern "C" {
-        fn syscall(number: i64, ...) -> i64;
-    }
-
-    /// Drop `cap` from the calling thread's effective set. False if it could not (not on
-    /// x86_64, or the calls failed): the caller then asserts nothing about the refusal.
+    /// Drop `cap` from the calling thread's effective set. False if it could not (the
+    /// calls failed): the caller then asserts nothing about the refusal.
     pub fn drop_effective(cap: u32) -> bool {
-        if !cfg!(target_arch = "x86_64") {
-            return false;
-        }
         let mut header = Header {
             version: LINUX_CAPABILITY_VERSION_3,
             pid: 0,
@@ -439,14 +425,21 @@ mod linux_caps {
         let mut data = [Data::default(); 2];
         // SAFETY: capget writes two `Data` records (version 3) into `data` and reads the
         // header; both live for the call. pid 0 is the calling thread.
-        let rc = unsafe { syscall(SYS_CAPGET, &mut header as *mut Header, data.as_mut_ptr()) };
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_capget,
+                &mut header as *mut Header,
+                data.as_mut_ptr(),
+            )
+        };
         if rc != 0 {
             return false;
         }
         data[(cap / 32) as usize].effective &= !(1 << (cap % 32));
         // SAFETY: capset reads the header and two `Data` records; it changes only the
         // calling thread's credentials (a subset of what it holds, always allowed).
-        let rc = unsafe { syscall(SYS_CAPSET, &mut header as *mut Header, data.as_ptr()) };
+        let rc =
+            unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) };
         rc == 0
     }
 
@@ -458,7 +451,7 @@ mod linux_caps {
             .lines()
             .find(|line| line.starts_with("Max nice priority"))
             .and_then(|line| line.split_whitespace().nth(3))
-            .map_or(false, |soft| match soft.parse::<i32>() {
+            .is_some_and(|soft| match soft.parse::<i32>() {
                 Ok(n) => 20 - n <= nice,
                 Err(_) => soft == "unlimited",
             })
