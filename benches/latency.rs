@@ -3,7 +3,7 @@
 //! own main and prints the latency table (the same code as `examples/bench.rs`).
 //!
 //! ```text
-//! cargo bench --bench latency                    # 3 s per run, about 40 s in all
+//! cargo bench --bench latency                    # 3 s per run, about 80 s in all
 //! ```
 
 mod workloads;

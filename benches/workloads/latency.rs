@@ -491,6 +491,7 @@ fn measure_row(target: &Target<'_>, scenario: Scenario, cfg: &LatencyConfig) -> 
         run: run(target, scenario, true, cfg),
         baseline_ops_per_sec: baseline.background_ops_per_sec,
         baseline_critical_cpu: baseline.critical_cpu,
+        critical_priority: None,
         experiment: false,
     }
 }
@@ -527,7 +528,12 @@ pub fn run_hetsched(
         probe_work: probe_work(scenario, hetsched_background_computation),
         critical_cpu: has_critical.then_some(&critical_cpu as &dyn Fn() -> Duration),
     };
-    measure_row(&target, scenario, cfg)
+    let mut row = measure_row(&target, scenario, cfg);
+    row.critical_priority = rt
+        .metrics()
+        .workers_with_role(hetsched::WorkerRole::Critical)
+        .find_map(|w| w.hints.as_ref().map(|h| h.priority.clone()));
+    row
 }
 
 /// Run `scenario`'s load on tokio (no lanes: one priority).
@@ -603,6 +609,8 @@ pub struct LatencyRow {
     /// CPU time of the critical workers during the run without the probe (they had
     /// nothing to do: it should be about zero). None without critical workers.
     pub baseline_critical_cpu: Option<Duration>,
+    /// The outcome of the critical workers' OS priority request (None without them).
+    pub critical_priority: Option<hetsched::sys::HintOutcome>,
     /// An experiment beyond the scenarios (printed as `A*`, not in the JSON).
     pub experiment: bool,
 }
@@ -807,11 +815,14 @@ fn comparisons(rows: &[LatencyRow]) -> Vec<String> {
     ) {
         let (hp, tp) = (h.run.first_poll_us(0.99), t.run.first_poll_us(0.99));
         lines.push(format!(
-            "B_critical: wake → poll p99 {hp:.1} µs vs tokio {tp:.1} µs ({:.1}x better); batch with probe {:.3} of without; critical worker CPU {} idle, {} serving the probe",
+            "B_critical: wake → poll p99 {hp:.1} µs vs tokio {tp:.1} µs ({:.1}x better); batch with probe {:.3} of without; critical worker CPU {} idle, {} serving the probe; its raised priority: {}",
             tp / hp.max(f64::MIN_POSITIVE),
             h.run.background_ops_per_sec / h.baseline_ops_per_sec.max(f64::MIN_POSITIVE),
             ms(h.baseline_critical_cpu),
             ms(h.run.critical_cpu),
+            h.critical_priority
+                .as_ref()
+                .map_or("-".to_string(), |p| p.to_string()),
         ));
     }
     if let (Some(on), Some(off)) = (

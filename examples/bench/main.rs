@@ -1,7 +1,7 @@
 //! The ops/s harness: this machine's topology, the throughput workloads on every runtime
 //! (ops/s, ratio vs the plain pool and vs tokio, share of hetsched polls per core class),
 //! the priority-latency scenarios and the unequal-cores workloads (makespan vs tokio,
-//! rayon and the fluid bound), in about 90 s (`--quick`: about 25 s).
+//! rayon and the fluid bound), in about 110 s (`--quick`: about 25 s).
 //!
 //! `--emulate SPEED` runs only the unequal-cores workloads, on an emulated asymmetric
 //! machine: the efficiency CPUs (`HETSCHED_E_CPUS`, or every CPU but the first on a
@@ -37,7 +37,7 @@ const USAGE: &str = "\
 usage: bench [--quick] [--json FILE] [--only TEXT] [--no-latency] [--no-hetero]
              [--emulate SPEED [--method fifo|inflate|both]] [--runs N] [--help]
 
-  --quick          shorter runs (about 25 s instead of about 90 s)
+  --quick          shorter runs (about 25 s instead of about 110 s)
   --json FILE      also write the results as JSON to FILE
   --only TEXT      run only the throughput and unequal-cores workloads whose name
                    contains TEXT
