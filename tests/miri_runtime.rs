@@ -1,7 +1,9 @@
 //! The runtime under Miri: small workloads over the code paths with `unsafe` in them
-//! (the task layer's `spawn_unchecked` and `JoinHandle` header pointer, the thread-local
-//! worker pointer in `runtime/context.rs`) and the protocols around them (wake, abort,
-//! panic, shutdown, handles that outlive the runtime, drop from inside a task).
+//! (the task layer's `spawn_unchecked` and `JoinHandle` header pointer, also read by
+//! `JoinHandle::qos` and by Qos escalation, the thread-local worker pointer in
+//! `runtime/context.rs`) and the protocols around them (wake, abort, panic, shutdown,
+//! handles that outlive the runtime, drop from inside a task, escalation's rescue, critical
+//! workers).
 //!
 //! ```text
 //! cargo +nightly miri test --test miri_runtime        # (also in .ci/run)
@@ -189,4 +191,49 @@ fn homogeneous_machine_small_tree() {
         .unwrap();
     let depth = if cfg!(miri) { 4 } else { 12 };
     assert_eq!(rt.block_on(rt.spawn(tree(depth))).unwrap(), 1 << depth);
+}
+
+#[test]
+fn escalation_rescues_a_queued_task_and_critical_workers_take_critical_work() {
+    let rt = Builder::new()
+        .topology(Topology::with_classes("0".parse().unwrap(), "1".parse().unwrap()).unwrap())
+        .workers(CoreClass::Performance, 1)
+        .workers(CoreClass::Efficiency, 1)
+        .critical_workers(1)
+        .pin(Pin::Off)
+        .qos_hints(false)
+        .build()
+        .unwrap();
+    let drops = DropCounter::default();
+    let (token_a, token_b) = (drops.token(), drops.token());
+    let out = rt
+        .block_on(rt.spawn_with(Qos::Interactive, async move {
+            // Two Background tasks queued; awaiting the second raises it and may take the
+            // queue apart to find it (the first is put back).
+            let first = hetsched::spawn_with(Qos::Background, async move {
+                let _token = token_a;
+                hetsched::current_qos()
+            });
+            let second = hetsched::spawn_with(Qos::Background, async move {
+                let _token = token_b;
+                hetsched::current_qos()
+            });
+            let seen = second.qos();
+            let raised = (seen, second.await.unwrap());
+            (raised, first.await.unwrap())
+        }))
+        .unwrap();
+    let ((before, second_ran_at), first_ran_at) = out;
+    assert_eq!(before, Qos::Background);
+    // Polled at Background if the E worker took it before the await, else raised.
+    assert!(matches!(
+        second_ran_at,
+        Some(Qos::Background | Qos::Interactive)
+    ));
+    assert!(matches!(
+        first_ran_at,
+        Some(Qos::Background | Qos::Interactive)
+    ));
+    drop(rt);
+    assert_eq!(drops.get(), 2);
 }

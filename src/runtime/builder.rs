@@ -748,8 +748,9 @@ impl Builder {
                         // After the QoS hint: on Linux that one is a sched_setattr keeping
                         // the policy, so it cannot undo SCHED_IDLE, and the reverse order
                         // would not matter either; this keeps the outcome readable.
-                        // Not under loom: its model threads share one OS thread.
-                        priority: if cfg!(loom) {
+                        // Not under loom (its model threads share one OS thread) nor
+                        // Miri (which runs no FFI call).
+                        priority: if cfg!(any(loom, miri)) {
                             HintOutcome::Disabled
                         } else if slot.idle_priority {
                             sys::set_current_thread_idle_priority()
