@@ -3,6 +3,9 @@
 //! (`common::two_class_builder`), so "every ordinary worker is busy" is two spinning tasks.
 
 mod common;
+#[cfg(target_os = "linux")]
+#[path = "../benches/workloads/mod.rs"]
+mod workloads;
 
 use common::{spin_until, two_class_builder, wait_until, ReleaseOnDrop};
 use futures::channel::oneshot;
@@ -488,7 +491,7 @@ fn idle_critical_workers_use_no_cpu_time() {
     for handle in work {
         rt.block_on(handle).unwrap();
     }
-    let cpu = thread_cpu_times("idlecrit-");
+    let cpu = workloads::latency::thread_cpu_times("idlecrit-");
     let ordinary: Duration = cpu
         .iter()
         .filter(|(name, _)| !name.contains("-c-"))
@@ -505,40 +508,4 @@ fn idle_critical_workers_use_no_cpu_time() {
             "{name} used {time:?} while the ordinary workers used {ordinary:?}"
         );
     }
-}
-
-/// CPU time of this process's threads whose name starts with `prefix`, from
-/// /proc/self/task/*/schedstat (nanoseconds on CPU) or, without schedstat, from the
-/// utime + stime clock ticks of /proc/self/task/*/stat.
-#[cfg(target_os = "linux")]
-fn thread_cpu_times(prefix: &str) -> Vec<(String, Duration)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let dir = entry.path();
-        let Ok(name) = std::fs::read_to_string(dir.join("comm")) else {
-            continue;
-        };
-        let name = name.trim().to_owned();
-        if !name.starts_with(prefix) {
-            continue;
-        }
-        let from_schedstat = std::fs::read_to_string(dir.join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-            .map(Duration::from_nanos);
-        let time = from_schedstat.unwrap_or_else(|| {
-            let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
-            // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
-            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-            let ticks: u64 = rest
-                .split_whitespace()
-                .skip(11)
-                .take(2)
-                .filter_map(|f| f.parse::<u64>().ok())
-                .sum();
-            Duration::from_millis(ticks * 10)
-        });
-        out.push((name, time));
-    }
-    out
 }

@@ -615,24 +615,49 @@ pub struct LatencyRow {
     pub experiment: bool,
 }
 
-/// CPU time of this process's threads whose name starts with `prefix` (Linux:
-/// /proc/self/task/*/schedstat, nanoseconds on CPU; zero where that is not available).
+/// CPU time of this process's threads whose name starts with `prefix`, summed (see
+/// [`thread_cpu_times`]).
 pub fn thread_cpu_time(prefix: &str) -> Duration {
+    thread_cpu_times(prefix).iter().map(|(_, t)| *t).sum()
+}
+
+/// CPU time of each of this process's threads whose name starts with `prefix`, from
+/// /proc/self/task/*/schedstat (nanoseconds on CPU) or, where the kernel has no schedstat,
+/// from the utime + stime clock ticks of /proc/self/task/*/stat (assumed 100 per second).
+/// Empty where there is no /proc (not Linux).
+pub fn thread_cpu_times(prefix: &str) -> Vec<(String, Duration)> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Duration::ZERO;
+        return Vec::new();
     };
-    tasks
-        .flatten()
-        .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm"))
-                .is_ok_and(|name| name.trim_end().starts_with(prefix))
-        })
-        .filter_map(|task| {
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-            stat.split_whitespace().next()?.parse::<u64>().ok()
-        })
-        .map(Duration::from_nanos)
-        .sum()
+    let mut out = Vec::new();
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let Ok(name) = std::fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        let name = name.trim_end().to_owned();
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        let from_schedstat = std::fs::read_to_string(dir.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .map(Duration::from_nanos);
+        let time = from_schedstat.unwrap_or_else(|| {
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+            // After the parenthesised name: state is field 3, utime 14, stime 15.
+            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let ticks: u64 = rest
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|field| field.parse::<u64>().ok())
+                .sum();
+            Duration::from_millis(ticks * 10)
+        });
+        out.push((name, time));
+    }
+    out
 }
 
 /// Every scenario, one runtime at a time: A (hetsched with the probe Interactive, tokio,
