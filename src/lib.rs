@@ -19,6 +19,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod loom;
 pub mod runtime;
 pub mod sys;

@@ -1,0 +1,322 @@
+//! A small HTTP service on hyper 1.x, served by hetsched (or, for comparison, by tokio).
+//!
+//! ```text
+//! cargo run --release --example http_server                       # 127.0.0.1:8080, until Ctrl-C
+//! cargo run --release --example http_server -- --addr 127.0.0.1:9000
+//! cargo run --release --example http_server -- --selftest         # serve, check, exit 0
+//! cargo run --release --example http_server -- --runtime tokio    # the same service on tokio
+//! ```
+//!
+//! Routes: `GET /` (hello), `GET /work?us=N` (N µs of CPU work on the request path),
+//! `POST /jobs?chunks=M` (queues a batch job of M chunks of about 1 ms of CPU with a yield
+//! between, at `Background` on hetsched; default 10), `GET /metrics` (the runtime's
+//! metrics and the service's counters, JSON). A bad request gets a 4xx and a one-line
+//! reason. On hetsched every connection is an `Interactive` task (performance cores), the
+//! jobs are `Background` (efficiency cores); tokio has one priority for both.
+
+mod service;
+
+use hetsched::hyper::{HyperIo, HyperTimer};
+use hetsched::Qos;
+use service::{App, BoxFuture};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+const USAGE: &str = "\
+usage: http_server [--addr HOST:PORT] [--runtime hetsched|tokio] [--workers N] [--selftest]
+
+  --addr A        listen on A (default 127.0.0.1:8080; --selftest: a free loopback port)
+  --runtime R     hetsched (default; HETSCHED_* variables apply) or tokio
+  --workers N     tokio's worker threads (default: the CPUs this process may use)
+  --selftest      serve, send a few hundred requests of every kind from an in-process
+                  hyper client, check every answer, exit 0 (1 on a wrong answer)";
+
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rt {
+    Hetsched,
+    Tokio,
+}
+
+#[derive(Debug)]
+struct Options {
+    addr: Option<SocketAddr>,
+    runtime: Rt,
+    workers: Option<usize>,
+    selftest: bool,
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        addr: None,
+        runtime: Rt::Hetsched,
+        workers: None,
+        selftest: false,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |what: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs {what}"))
+        };
+        match flag.as_str() {
+            "--help" | "-h" => return Ok(None),
+            "--selftest" => options.selftest = true,
+            "--addr" => {
+                let text = value("an address such as 127.0.0.1:8080")?;
+                options.addr = Some(text.parse().map_err(|_| {
+                    format!(
+                        "--addr {text:?}: expected an IP address and port, such as 127.0.0.1:8080"
+                    )
+                })?);
+            }
+            "--runtime" => {
+                let text = value("hetsched or tokio")?;
+                options.runtime = match text.as_str() {
+                    "hetsched" => Rt::Hetsched,
+                    "tokio" => Rt::Tokio,
+                    _ => return Err(format!("--runtime {text:?}: expected hetsched or tokio")),
+                };
+            }
+            "--workers" => {
+                let text = value("a number of threads")?;
+                options.workers = Some(match text.parse::<usize>() {
+                    Ok(n) if (1..=1024).contains(&n) => n,
+                    _ => {
+                        return Err(format!(
+                            "--workers {text:?}: expected a whole number from 1 to 1024"
+                        ))
+                    }
+                });
+            }
+            _ => return Err(format!("unknown argument {arg:?} (try --help)")),
+        }
+    }
+    Ok(Some(options))
+}
+
+/// Serve HTTP/1.1 on `listener` with hetsched: one Interactive task per connection.
+async fn serve_hetsched(listener: async_net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let app = app.clone();
+        drop(hetsched::spawn_with(Qos::Interactive, async move {
+            let service = hyper::service::service_fn(move |req| service::handle(app.clone(), req));
+            // A client that disconnects or sends garbage ends its connection with an
+            // error; that costs its task and nothing else.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(HyperTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(HyperIo::new(stream), service)
+                .await;
+        }));
+    }
+}
+
+/// The same service on tokio (hyper-util's tokio I/O adapter and timer).
+async fn serve_tokio(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| service::handle(app.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn hetsched_app(handle: hetsched::Handle) -> Arc<App> {
+    let jobs = handle.clone();
+    App::new(
+        Box::new(move |job: BoxFuture| drop(jobs.spawn_with(Qos::Background, job))),
+        Box::new(move || service::hetsched_metrics_json(&handle.metrics())),
+    )
+}
+
+fn tokio_app(handle: tokio::runtime::Handle) -> Arc<App> {
+    let jobs = handle.clone();
+    App::new(
+        Box::new(move |job: BoxFuture| drop(jobs.spawn(job))),
+        Box::new(move || {
+            let m = handle.metrics();
+            serde_json::json!({
+                "runtime": "tokio",
+                "workers": m.num_workers(),
+                "live_tasks": m.num_alive_tasks(),
+                "global_queue_depth": m.global_queue_depth(),
+            })
+        }),
+    )
+}
+
+fn default_addr(options: &Options) -> SocketAddr {
+    let default = if options.selftest {
+        "127.0.0.1:0"
+    } else {
+        "127.0.0.1:8080"
+    };
+    options
+        .addr
+        .unwrap_or_else(|| default.parse().expect("a valid address"))
+}
+
+/// Start the server for `options`; returns the address it listens on and a guard that
+/// keeps its runtime alive.
+fn start(options: &Options) -> Result<(SocketAddr, Server), String> {
+    let addr = default_addr(options);
+    match options.runtime {
+        Rt::Hetsched => {
+            let rt = hetsched::Runtime::new().map_err(|e| format!("cannot start hetsched: {e}"))?;
+            let listener = rt
+                .block_on(async_net::TcpListener::bind(addr))
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            let app = hetsched_app(rt.handle());
+            drop(rt.spawn_with(Qos::Interactive, async move {
+                if let Err(err) = serve_hetsched(listener, app).await {
+                    eprintln!("http_server: accept failed: {err}");
+                }
+            }));
+            Ok((local, Box::new(rt)))
+        }
+        Rt::Tokio => {
+            let workers = options
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start tokio: {e}"))?;
+            let listener = rt
+                .block_on(tokio::net::TcpListener::bind(addr))
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            let app = tokio_app(rt.handle().clone());
+            rt.spawn(async move {
+                if let Err(err) = serve_tokio(listener, app).await {
+                    eprintln!("http_server: accept failed: {err}");
+                }
+            });
+            Ok((local, Box::new(rt)))
+        }
+    }
+}
+
+/// A running server's runtime (hetsched's or tokio's): serving until dropped.
+type Server = Box<dyn std::any::Any>;
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(msg) => {
+            eprintln!("http_server: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let (addr, server) = match start(&options) {
+        Ok(started) => started,
+        Err(msg) => {
+            eprintln!("http_server: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    if options.selftest {
+        return match selftest::run(addr) {
+            Ok(summary) => {
+                println!("http_server selftest ({:?}): {summary}", options.runtime);
+                drop(server);
+                ExitCode::SUCCESS
+            }
+            Err(msg) => {
+                eprintln!("http_server selftest ({:?}) failed: {msg}", options.runtime);
+                ExitCode::from(1)
+            }
+        };
+    }
+    println!(
+        "http_server ({:?}) listening on http://{addr}",
+        options.runtime
+    );
+    // Serve until the process is stopped.
+    loop {
+        std::thread::park();
+    }
+}
+
+mod selftest;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Options>, String> {
+        parse_args(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn arguments_are_checked_and_errors_name_flag_and_value() {
+        let o = parse(&["--addr", "127.0.0.1:9", "--runtime=tokio", "--workers", "3"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.addr, Some("127.0.0.1:9".parse().unwrap()));
+        assert_eq!((o.runtime, o.workers), (Rt::Tokio, Some(3)));
+        assert!(parse(&["--help"]).unwrap().is_none());
+        for (args, want) in [
+            (
+                &["--addr", "localhost"][..],
+                "--addr \"localhost\": expected an IP address and port",
+            ),
+            (
+                &["--runtime", "smol"][..],
+                "--runtime \"smol\": expected hetsched or tokio",
+            ),
+            (
+                &["--workers", "0"][..],
+                "--workers \"0\": expected a whole number from 1 to 1024",
+            ),
+            (&["--addr"][..], "--addr needs an address"),
+            (&["--bogus"][..], "unknown argument \"--bogus\""),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(err.starts_with(want), "{err}");
+        }
+    }
+
+    /// `--selftest` on both runtimes: every answer checked (see `selftest.rs`).
+    #[test]
+    fn selftest_passes_on_hetsched_and_on_tokio() {
+        for runtime in [Rt::Hetsched, Rt::Tokio] {
+            let options = Options {
+                addr: None,
+                runtime,
+                workers: Some(2),
+                selftest: true,
+            };
+            let (addr, server) = start(&options).unwrap();
+            let summary = selftest::run(addr).unwrap_or_else(|e| panic!("{runtime:?}: {e}"));
+            assert!(summary.contains("requests"), "{summary}");
+            drop(server);
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The service itself, the same on both runtimes: routes, their answers, the batch jobs.
+//! What differs per runtime (how a job is spawned, what `/metrics` reports) comes in
+//! through [`App`].
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// A spawned future, boxed so that both runtimes take the same type.
+pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Most CPU work one `/work` request may ask for: a second.
+pub const MAX_WORK_US: u64 = 1_000_000;
+/// Most chunks one `/jobs` request may queue (about 100 s of CPU).
+pub const MAX_JOB_CHUNKS: u64 = 100_000;
+/// Length of one batch chunk.
+pub const CHUNK: Duration = Duration::from_millis(1);
+
+/// What the routes need from the runtime, and the service's own counters.
+pub struct App {
+    /// Spawn a batch job's task (Background on hetsched).
+    pub spawn_job: Box<dyn Fn(BoxFuture) + Send + Sync>,
+    /// The runtime's metrics as JSON (`/metrics`).
+    pub runtime_metrics: Box<dyn Fn() -> serde_json::Value + Send + Sync>,
+    /// Jobs accepted so far.
+    pub jobs: AtomicU64,
+    /// Batch chunks completed so far.
+    pub chunks_done: AtomicU64,
+    /// Requests answered so far (all routes, errors included).
+    pub requests: AtomicU64,
+}
+
+impl App {
+    /// An app with these runtime hooks and zeroed counters.
+    pub fn new(
+        spawn_job: Box<dyn Fn(BoxFuture) + Send + Sync>,
+        runtime_metrics: Box<dyn Fn() -> serde_json::Value + Send + Sync>,
+    ) -> Arc<App> {
+        Arc::new(App {
+            spawn_job,
+            runtime_metrics,
+            jobs: AtomicU64::new(0),
+            chunks_done: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        })
+    }
+}
+
+/// One request: route it, answer it. Never fails: a bad request gets a 4xx whose body is
+/// a one-line reason.
+pub async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    app.requests.fetch_add(1, Relaxed);
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let response = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/") => text(StatusCode::OK, "hello\n"),
+        (&Method::GET, "/work") => match param(&query, "us", 0, MAX_WORK_US, None) {
+            Ok(us) => {
+                spin_for(Duration::from_micros(us));
+                text(StatusCode::OK, &format!("worked {us} us\n"))
+            }
+            Err(reason) => text(StatusCode::BAD_REQUEST, &reason),
+        },
+        (&Method::POST, "/jobs") => match param(&query, "chunks", 1, MAX_JOB_CHUNKS, Some(10)) {
+            Ok(chunks) => {
+                // The body is not used; read it so the connection stays reusable.
+                let _ = req.into_body().collect().await;
+                let id = app.jobs.fetch_add(1, Relaxed);
+                let job_app = app.clone();
+                (app.spawn_job)(Box::pin(async move {
+                    for _ in 0..chunks {
+                        spin_for(CHUNK);
+                        job_app.chunks_done.fetch_add(1, Relaxed);
+                        YieldOnce(false).await;
+                    }
+                }));
+                text(
+                    StatusCode::ACCEPTED,
+                    &format!("job {id}: {chunks} chunks queued\n"),
+                )
+            }
+            Err(reason) => text(StatusCode::BAD_REQUEST, &reason),
+        },
+        (&Method::GET, "/metrics") => {
+            let body = serde_json::json!({
+                "requests": app.requests.load(Relaxed),
+                "jobs": app.jobs.load(Relaxed),
+                "chunks_done": app.chunks_done.load(Relaxed),
+                "runtime": (app.runtime_metrics)(),
+            });
+            let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        (_, "/" | "/work" | "/metrics" | "/jobs") => text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!(
+                "method {} not allowed here: GET /, GET /work, POST /jobs, GET /metrics\n",
+                req.method()
+            ),
+        ),
+        (_, path) => text(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "no such path {path:?}: GET /, GET /work?us=N, POST /jobs?chunks=M, GET /metrics\n"
+            ),
+        ),
+    };
+    Ok(response)
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
+    *response.status_mut() = status;
+    response
+}
+
+/// The whole number `name` in `query`, within `min..=max`; `default` when absent (an
+/// error if there is none). The error is the 400's one-line reason.
+pub fn param(
+    query: &str,
+    name: &str,
+    min: u64,
+    max: u64,
+    default: Option<u64>,
+) -> Result<u64, String> {
+    let value = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value);
+    let expected = format!("a whole number from {min} to {max}");
+    match (value, default) {
+        (None, Some(default)) => Ok(default),
+        (None, None) => Err(format!(
+            "missing query parameter {name}: expected {expected}\n"
+        )),
+        (Some(text), _) => match text.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "query parameter {name}={text:?}: expected {expected}\n"
+            )),
+        },
+    }
+}
+
+/// Spin on the CPU for `d` (the request path's "N µs of CPU work").
+pub fn spin_for(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// A runtime-neutral yield: wake self, return Pending once.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// hetsched's metrics snapshot as JSON: per worker and per lane.
+pub fn hetsched_metrics_json(m: &hetsched::RuntimeMetrics) -> serde_json::Value {
+    let workers: Vec<_> = m
+        .workers
+        .iter()
+        .map(|w| {
+            serde_json::json!({
+                "name": w.name,
+                "class": w.class.to_string(),
+                "role": w.role.to_string(),
+                "polls_by_lane": w.polls_by_lane,
+                "parks": w.parks,
+                "unparks": w.unparks,
+                "escalations": w.escalations,
+                "demotions": w.demotions,
+            })
+        })
+        .collect();
+    let lanes: Vec<_> = m
+        .lanes
+        .iter()
+        .map(|l| {
+            let us = |q: f64| l.wake_to_poll.quantile(q).map(|d| d.as_secs_f64() * 1e6);
+            serde_json::json!({
+                "lane": l.lane.to_string(),
+                "spawned": l.spawned,
+                "completed": l.completed,
+                "queued": l.queued,
+                "wake_to_poll_p50_us": us(0.5),
+                "wake_to_poll_p99_us": us(0.99),
+                "long_polls": l.long_polls,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "runtime": "hetsched",
+        "live_tasks": m.live_tasks,
+        "workers": workers,
+        "lanes": lanes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_checked_and_errors_name_parameter_value_and_range() {
+        assert_eq!(
+            param("us=50", "us", 0, 10, None),
+            Err("query parameter us=\"50\": expected a whole number from 0 to 10\n".into())
+        );
+        assert_eq!(param("a=1&us=7", "us", 0, 10, None), Ok(7));
+        assert_eq!(param("", "chunks", 1, 10, Some(3)), Ok(3));
+        let missing = param("x=1", "us", 0, 10, None).unwrap_err();
+        assert!(
+            missing.starts_with("missing query parameter us"),
+            "{missing}"
+        );
+        for bad in ["us=", "us=-1", "us=1.5", "us=ten", "us"] {
+            let err = param(bad, "us", 0, 10, None).unwrap_err();
+            assert!(
+                err.contains("expected a whole number from 0 to 10"),
+                "{bad}: {err}"
+            );
+        }
+    }
+}
