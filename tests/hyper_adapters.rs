@@ -105,12 +105,13 @@ fn a_slow_client_is_cut_off_by_the_header_read_timeout() {
                 .serve_connection(HyperIo::new(stream), hyper::service::service_fn(echo_path))
                 .await
         });
+        // Before connecting: the server's timer starts after the accept.
+        let start = Instant::now();
         let mut client = async_net::TcpStream::connect(addr).await.unwrap();
         client
             .write_all(b"GET / HTTP/1.1\r\nHost: x")
             .await
             .unwrap();
-        let start = Instant::now();
         let mut rest = Vec::new();
         let read = hetsched::time::timeout(Duration::from_secs(20), client.read_to_end(&mut rest));
         read.await

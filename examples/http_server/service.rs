@@ -43,6 +43,7 @@ impl App {
         spawn_job: Box<dyn Fn(BoxFuture) + Send + Sync>,
         runtime_metrics: Box<dyn Fn() -> serde_json::Value + Send + Sync>,
     ) -> Arc<App> {
+        iterations_per_ms(); // calibrate the CPU work now, before any load
         Arc::new(App {
             spawn_job,
             runtime_metrics,
@@ -156,12 +157,41 @@ pub fn param(
     }
 }
 
-/// Spin on the CPU for `d` (the request path's "N µs of CPU work").
+/// About `d` of CPU work: a fixed number of iterations, calibrated once at start (see
+/// [`calibrate`]), never "spin until the clock says so": on a slow or shared core the same
+/// work takes longer, as real work would, instead of finishing early in CPU terms.
 pub fn spin_for(d: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < d {
-        std::hint::spin_loop();
+    let iterations = d.as_nanos() as u64 * iterations_per_ms() / 1_000_000;
+    std::hint::black_box(work(iterations));
+}
+
+static ITERATIONS_PER_MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+fn iterations_per_ms() -> u64 {
+    *ITERATIONS_PER_MS.get_or_init(calibrate)
+}
+
+/// Iterations of [`work`] per millisecond on this thread now: the best of five timed runs
+/// of 200,000 (the least disturbed). Called once, before the server takes load.
+pub fn calibrate() -> u64 {
+    const RUN: u64 = 200_000;
+    let best = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(work(RUN));
+            start.elapsed()
+        })
+        .min()
+        .unwrap_or(Duration::from_millis(1));
+    (RUN as f64 / best.as_secs_f64().max(1e-9) / 1e3).max(1.0) as u64
+}
+
+fn work(iterations: u64) -> u64 {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..iterations {
+        x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
     }
+    x
 }
 
 /// A runtime-neutral yield: wake self, return Pending once.

@@ -36,6 +36,9 @@ pub const ENV_CPU_CHECK_MS: &str = "HETSCHED_CPU_CHECK_MS";
 pub const ENV_CRITICAL_WORKERS: &str = "HETSCHED_CRITICAL_WORKERS";
 /// Environment variable: [`Builder::qos_escalation`], `on` | `off` (default on).
 pub const ENV_QOS_ESCALATION: &str = "HETSCHED_QOS_ESCALATION";
+/// Environment variable: [`Builder::drive_io`], `on` | `off` (default on; no effect
+/// without the `async-io` feature).
+pub const ENV_DRIVE_IO: &str = "HETSCHED_DRIVE_IO";
 
 /// Most workers of one class a runtime will start: far above any real core count, low
 /// enough that a typo (`HETSCHED_P_WORKERS=80000`) is an error, not 80,000 threads.
@@ -257,6 +260,7 @@ pub struct Builder {
     workers_from_env: [Option<&'static str>; 2],
     critical_workers: usize,
     qos_escalation: bool,
+    drive_io: bool,
     pin: Pin,
     qos_hints: bool,
     thread_name: String,
@@ -288,6 +292,7 @@ impl fmt::Debug for Builder {
             .field("workers", &self.workers)
             .field("critical_workers", &self.critical_workers)
             .field("qos_escalation", &self.qos_escalation)
+            .field("drive_io", &self.drive_io)
             .field("pin", &self.pin)
             .field("qos_hints", &self.qos_hints)
             .field("thread_name", &self.thread_name)
@@ -304,6 +309,7 @@ impl Builder {
             workers_from_env: [None, None],
             critical_workers: 0,
             qos_escalation: true,
+            drive_io: true,
             pin: Pin::Spill,
             qos_hints: true,
             thread_name: "hetsched".to_string(),
@@ -323,7 +329,8 @@ impl Builder {
     /// [`Topology::from_env`]), `HETSCHED_P_WORKERS`, `HETSCHED_E_WORKERS`,
     /// `HETSCHED_CRITICAL_WORKERS` (counts; see [`Builder::critical_workers`]),
     /// `HETSCHED_PIN` (`spill` | `class` | `core` | `off`), `HETSCHED_QOS_HINTS` and
-    /// `HETSCHED_QOS_ESCALATION` (`on` | `off`; see [`Builder::qos_escalation`]),
+    /// `HETSCHED_QOS_ESCALATION` and `HETSCHED_DRIVE_IO` (`on` | `off`; see
+    /// [`Builder::qos_escalation`], [`Builder::drive_io`]),
     /// `HETSCHED_E_SPEED` (see [`Topology::speed`]), `HETSCHED_LONG_POLL_MS` (see
     /// [`Builder::long_poll_threshold`]), `HETSCHED_CPU_CHECK_MS` (see
     /// [`Builder::cpu_check_interval`]).
@@ -363,6 +370,9 @@ impl Builder {
         }
         if let Some(text) = var(ENV_QOS_ESCALATION)? {
             builder.qos_escalation = parse_on_off(ENV_QOS_ESCALATION, &text)?;
+        }
+        if let Some(text) = var(ENV_DRIVE_IO)? {
+            builder.drive_io = parse_on_off(ENV_DRIVE_IO, &text)?;
         }
         if let Some(text) = var(ENV_LONG_POLL_MS)? {
             builder.long_poll_threshold = parse_ms_or_off(ENV_LONG_POLL_MS, &text)?;
@@ -449,6 +459,25 @@ impl Builder {
     /// spawned by the raised task (they keep the Qos they were spawned with).
     pub fn qos_escalation(mut self, on: bool) -> Builder {
         self.qos_escalation = on;
+        self
+    }
+
+    /// With the `async-io` feature (on with `hyper`): idle workers drive async-io's I/O
+    /// reactor while they sleep (default on). A socket that becomes ready then wakes its
+    /// task on a sleeping worker, which often runs it itself, instead of on async-io's own
+    /// thread, which would have to wake a worker: one thread hop less per I/O event.
+    /// Workers at the idle OS priority (E workers under [`Pin::Spill`]) never drive it
+    /// ([`policy::drives_reactor`](crate::runtime::policy::drives_reactor)); tasks it wakes
+    /// are scheduled in their own lanes as always. Without the feature this setting does
+    /// nothing (`HETSCHED_DRIVE_IO=off` turns it off from the environment).
+    ///
+    /// ```
+    /// let rt = hetsched::Builder::new().drive_io(false).build()?;
+    /// # drop(rt);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn drive_io(mut self, on: bool) -> Builder {
+        self.drive_io = on;
         self
     }
 
@@ -712,6 +741,7 @@ impl Builder {
         let mut shared = Shared::new(slots, has_efficiency, slots_limit, blocking);
         shared.sample_latency = self.latency_sampling;
         shared.qos_escalation = self.qos_escalation;
+        shared.drive_io = self.drive_io;
         shared.efficiency_speed = topology.efficiency_speed();
         // Not under loom: its sampling loop would be a model thread that never settles
         // (the record protocol has its own model, `loom-tests/tests/stuck.rs`).
@@ -986,6 +1016,10 @@ mod tests {
             (
                 &[("HETSCHED_CRITICAL_WORKERS", "two")],
                 "HETSCHED_CRITICAL_WORKERS=\"two\": expected a whole number",
+            ),
+            (
+                &[("HETSCHED_DRIVE_IO", "1")],
+                "HETSCHED_DRIVE_IO=\"1\": expected on or off",
             ),
             (
                 &[("HETSCHED_QOS_ESCALATION", "maybe")],

@@ -65,6 +65,21 @@ impl Drop for WorkerGuard {
     }
 }
 
+/// Run `f` with this thread's worker context hidden: while a parked worker drives the
+/// I/O reactor, the tasks it wakes are scheduled as if woken from outside the runtime
+/// (injector and a wake-up), not into the queues of a worker that is asleep.
+#[cfg(all(feature = "async-io", not(loom)))]
+pub(crate) fn outside_worker<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(*const WorkerCore);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            WORKER.with(|cell| cell.set(self.0));
+        }
+    }
+    let _restore = Restore(WORKER.with(|cell| cell.replace(ptr::null())));
+    f()
+}
+
 /// The Qos a plain `spawn` from this thread should get: the polled task's, or `Default`.
 pub(crate) fn inherited_qos() -> Qos {
     TASK_QOS.with(|q| q.get()).unwrap_or_default()

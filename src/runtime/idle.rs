@@ -15,47 +15,8 @@
 
 use super::policy::{wake_order, Lane, WorkerRole};
 use crate::loom::sync::atomic::{fence, AtomicUsize};
-use crate::loom::sync::{Condvar, Mutex};
+use crate::loom::sync::Mutex;
 use std::sync::atomic::Ordering::SeqCst;
-
-/// A worker's bed: `park` sleeps until `unpark` (a token, so an early unpark is not lost).
-#[derive(Default)]
-pub(crate) struct Parker {
-    notified: Mutex<bool>,
-    condvar: Condvar,
-}
-
-impl Parker {
-    pub(crate) fn park(&self) {
-        let mut notified = self.notified.lock();
-        while !*notified {
-            notified = self.condvar.wait(notified);
-        }
-        *notified = false;
-    }
-
-    /// [`park`](Self::park), but for at most `timeout`. True if it was unparked (the token
-    /// is consumed), false if the time ran out first.
-    pub(crate) fn park_timeout(&self, timeout: std::time::Duration) -> bool {
-        let deadline = std::time::Instant::now() + timeout;
-        let mut notified = self.notified.lock();
-        // A loop to the deadline: a spurious wake-up must not look like the time ran out
-        // (the lending rule reads "timed out" as "LEND_AFTER has passed").
-        while !*notified {
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                break;
-            }
-            notified = self.condvar.wait_timeout(notified, deadline - now).0;
-        }
-        std::mem::replace(&mut *notified, false)
-    }
-
-    pub(crate) fn unpark(&self) {
-        *self.notified.lock() = true;
-        self.condvar.notify_one();
-    }
-}
 
 /// How many worker roles there are (`WorkerRole::ALL`).
 const ROLES: usize = 3;
@@ -251,40 +212,5 @@ mod tests {
         assert_eq!(idle.worker_to_notify(Lane::Critical, true), Some(0));
         assert!(idle.cancel_sleep(0, Performance));
         assert_eq!(idle.searching(Performance), 1);
-    }
-
-    #[test]
-    fn parker_keeps_an_early_token() {
-        // Park on another thread, so that a lost token fails this test (after a bound)
-        // instead of hanging the test binary.
-        let parker = std::sync::Arc::new(Parker::default());
-        parker.unpark();
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        let sleeper = {
-            let parker = parker.clone();
-            std::thread::spawn(move || {
-                parker.park(); // returns at once: the token was left before
-                let _ = done_tx.send(());
-            })
-        };
-        let woke = done_rx.recv_timeout(std::time::Duration::from_secs(10));
-        // On failure the sleeper is left parked (a broken `unpark` could not free it); the
-        // test process ends without it.
-        assert!(
-            woke.is_ok(),
-            "park() lost the early unpark token: still asleep after 10 s"
-        );
-        sleeper.join().unwrap();
-    }
-
-    #[test]
-    fn timed_park_consumes_a_token_or_times_out() {
-        let parker = Parker::default();
-        // No token: the time runs out.
-        assert!(!parker.park_timeout(std::time::Duration::from_millis(1)));
-        // An early token: returned at once, and consumed.
-        parker.unpark();
-        assert!(parker.park_timeout(std::time::Duration::from_secs(10)));
-        assert!(!parker.park_timeout(std::time::Duration::ZERO));
     }
 }

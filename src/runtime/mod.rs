@@ -24,6 +24,7 @@ mod idle;
 mod lend;
 mod metrics;
 mod monitor;
+mod parker;
 pub mod policy;
 mod registry;
 mod shared;
@@ -161,7 +162,7 @@ pub mod __loom {
 
 pub use builder::{
     Builder, ConfigError, Pin, DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS,
-    ENV_CPU_CHECK_MS, ENV_CRITICAL_WORKERS, ENV_E_WORKERS, ENV_LONG_POLL_MS, ENV_PIN,
+    ENV_CPU_CHECK_MS, ENV_CRITICAL_WORKERS, ENV_DRIVE_IO, ENV_E_WORKERS, ENV_LONG_POLL_MS, ENV_PIN,
     ENV_P_WORKERS, ENV_QOS_ESCALATION, ENV_QOS_HINTS, MAX_WORKERS_PER_CLASS,
 };
 pub use cpu_watch::DEFAULT_CPU_CHECK_INTERVAL;

@@ -444,6 +444,22 @@ pub fn thread_placement(
     }
 }
 
+/// May an idle worker drive the I/O reactor while it sleeps (feature `async-io`,
+/// [`Builder::drive_io`](crate::Builder::drive_io))? Every worker but one at the idle OS
+/// priority (an E worker under [`Pin::Spill`]): a `SCHED_IDLE` thread woken by a ready
+/// socket runs only when its CPU has nothing else to do, so readiness it took from the
+/// reactor would wait behind whatever runs there. Such workers sleep on their condvar and
+/// leave the reactor to the others (or to async-io's own thread).
+///
+/// ```
+/// use hetsched::runtime::policy::drives_reactor;
+/// assert!(drives_reactor(false));
+/// assert!(!drives_reactor(true));
+/// ```
+pub fn drives_reactor(idle_priority: bool) -> bool {
+    !idle_priority
+}
+
 /// Where a critical worker runs under `pin`: on every P CPU (whatever the pin mode but
 /// `Off`), so that the kernel wakes it on whichever P core it can preempt first, at a raised
 /// OS priority (also under `Off`: the priority is what makes it a critical worker).

@@ -4,9 +4,10 @@
 use super::blocking::BlockingPool;
 use super::context;
 use super::cpu_watch::{CpuWatch, Placed};
-use super::idle::{Idle, Parker};
+use super::idle::Idle;
 use super::lend::{Lender, Loan};
 use super::metrics::{self, ExternalCounters, RuntimeMetrics, WorkerCounters, WorkerInfo};
+use super::parker::Parker;
 use super::policy::{self, Lane, Placement, Readiness, WorkerRole, LANES};
 use super::registry::{Registration, Registry};
 use super::stuck::{self, LaneLongPolls, PollRecord, WatchdogConfig};
@@ -77,6 +78,8 @@ pub(crate) struct Shared {
     pub(crate) sample_latency: bool,
     /// Raise awaited tasks to their waiter's Qos (`Builder::qos_escalation`).
     pub(crate) qos_escalation: bool,
+    /// Idle workers drive the I/O reactor (`Builder::drive_io`; feature `async-io`).
+    pub(crate) drive_io: bool,
     /// E-core speed relative to P from the runtime's topology (for metrics).
     pub(crate) efficiency_speed: Option<f64>,
     pub(crate) external: ExternalCounters,
@@ -107,6 +110,7 @@ impl Shared {
             efficiency_slots: efficiency_slots.map(|max| (AtomicUsize::new(0), max)),
             sample_latency: true,
             qos_escalation: true,
+            drive_io: false,
             watchdog: None,
             cpu_watch: None,
             class_cpus: Default::default(),

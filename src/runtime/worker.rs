@@ -37,6 +37,9 @@ pub(crate) struct WorkerCore {
     publish_polls: bool,
     /// The CPU watch's epoch this worker last placed itself for (`runtime/cpu_watch.rs`).
     cpu_epoch: Cell<usize>,
+    /// Sleeps in the I/O reactor when idle (`runtime/parker.rs`, `policy::drives_reactor`).
+    #[cfg_attr(not(all(feature = "async-io", not(loom))), allow(dead_code))]
+    drives_io: bool,
     /// The poll clock ([`WorkerCore::poll_clock`]) when the poll under way began: kept by
     /// critical workers only, for the demotion rule (`policy::demotes`, applied in
     /// `poll_ended`).
@@ -54,6 +57,8 @@ impl WorkerCore {
         let role = shared.workers[index].role;
         let slot_limited = class == CoreClass::Efficiency && shared.has_slot_limit();
         let publish_polls = shared.watchdog.is_some();
+        let drives_io =
+            shared.drive_io && policy::drives_reactor(shared.workers[index].idle_priority);
         WorkerCore {
             index,
             class,
@@ -70,6 +75,7 @@ impl WorkerCore {
             publish_polls,
             cpu_epoch: Cell::new(0),
             poll_started: Cell::new(None),
+            drives_io,
             // Any non-zero odd seed differing per worker will do for victim selection.
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 1 | 1)),
         }
@@ -384,6 +390,23 @@ impl WorkerCore {
         None
     }
 
+    /// Sleep on this worker's parker until unparked (or `timeout`; true if unparked):
+    /// in the I/O reactor if this worker drives it, else on its condvar.
+    fn park_thread(&self, timeout: Option<Duration>) -> bool {
+        let parker = &self.shared.workers[self.index].parker;
+        #[cfg(all(feature = "async-io", not(loom)))]
+        if self.drives_io {
+            return context::outside_worker(|| parker.park_driving_io(timeout));
+        }
+        match timeout {
+            Some(timeout) => parker.park_timeout(timeout),
+            None => {
+                parker.park();
+                true
+            }
+        }
+    }
+
     fn park(&self) {
         let shared = &self.shared;
         shared
@@ -410,12 +433,12 @@ impl WorkerCore {
                 .is_some_and(|lender| !lender.sleeps_blind(self.loans()));
             if watching {
                 let before = self.running_e_polls();
-                if !slot.parker.park_timeout(policy::LEND_AFTER) {
+                if !self.park_thread(Some(policy::LEND_AFTER)) {
                     lent_to = self.keep_or_lend(lent_to, &before);
                     continue;
                 }
             } else {
-                slot.parker.park();
+                self.park_thread(None);
             }
             if let Some(lender) = &slot.lender {
                 lender.woke();

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# HTTP on hetsched against the same service on tokio + hyper (examples/http_server.rs),
+# driven by real load generators, loopback only, every run bounded:
+#
+#   1. full speed: wrk (closed loop), GET /, the machine's defaults on both runtimes
+#      (hetsched: one P worker per CPU here; tokio: as many workers);
+#   2. fixed rate with a Background batch: the classes declared as P = first allowed CPU,
+#      E = the rest (HETSCHED_P_CPUS / HETSCHED_E_CPUS), 4 batch jobs of 1 ms chunks
+#      saturating the E side, and examples/http_load.rs sending GET / at RATE requests per
+#      second, each timed from its intended send time (no coordinated omission). tokio gets
+#      as many workers as hetsched starts. The batch's chunks per second are measured
+#      with and without the requests.
+#
+# Usage: benches/http.sh [SECONDS [RATE]]      (defaults: 10 s per run, 2000 requests/s)
+#        JSON=out.json benches/http.sh         (also write the rows as JSON)
+# Needs wrk (Debian: apt-get install wrk; installed here if missing and root), curl, python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECS=${1:-10}
+RATE=${2:-2000}
+PORT=${PORT:-18080}
+ADDR=127.0.0.1:$PORT
+JOBS=4
+CONNECTIONS=64
+
+if ! command -v wrk >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y -q wrk >/dev/null
+    else
+        echo "http.sh: wrk not found (apt-get install wrk)" >&2
+        exit 2
+    fi
+fi
+cargo build -q --release --example http_server --example http_load
+BIN=target/release/examples
+
+# CPUs this process may use, and the declared split for the batch runs.
+mapfile -t CPUS < <(python3 -c 'import os; print("\n".join(map(str, sorted(os.sched_getaffinity(0)))))')
+if [ "${#CPUS[@]}" -lt 2 ]; then
+    echo "http.sh: needs at least 2 allowed CPUs (one P, one E), found ${#CPUS[@]}" >&2
+    exit 2
+fi
+P_CPUS=${CPUS[0]}
+E_CPUS=$(IFS=,; echo "${CPUS[*]:1}")
+
+SERVER_PID=
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+    fi
+}
+trap stop_server EXIT
+
+# start_server RUNTIME WORKERS [VAR=VALUE...]: start the service and wait until it answers.
+start_server() {
+    local runtime=$1 workers=$2
+    shift 2
+    env "$@" "$BIN/http_server" --addr "$ADDR" --runtime "$runtime" --workers "$workers" >/dev/null &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        curl -sf "http://$ADDR/" >/dev/null && return 0
+        sleep 0.05
+    done
+    echo "http.sh: the $runtime server did not start" >&2
+    exit 1
+}
+
+metric() { # metric KEY: a top-level number of /metrics
+    curl -sf "http://$ADDR/metrics" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"
+}
+
+ROWS=()
+row() { ROWS+=("$1"); echo "$1"; }
+
+echo "== full speed: wrk -t1 -c$CONNECTIONS -d${SECS}s GET / (defaults; $(nproc) CPUs)"
+DEFAULT_WORKERS=${#CPUS[@]}
+# hetsched twice: idle workers driving the reactor (the default with the hyper feature)
+# and not (HETSCHED_DRIVE_IO=off: every readiness hops through async-io's thread).
+for variant in hetsched hetsched_no_drive_io tokio; do
+    case $variant in
+        hetsched_no_drive_io) start_server hetsched "$DEFAULT_WORKERS" HETSCHED_DRIVE_IO=off ;;
+        *) start_server "$variant" "$DEFAULT_WORKERS" ;;
+    esac
+    out=$(wrk -t1 -c"$CONNECTIONS" -d"${SECS}s" --latency "http://$ADDR/")
+    stop_server
+    row "$(python3 - "$variant" "$out" <<'EOF'
+import re, sys, json
+runtime, out = sys.argv[1], sys.argv[2]
+def us(text):
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    v, unit = float(m.group(1)), m.group(2)
+    return v * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+pct = dict((p, us(v)) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M))
+non2xx = int((re.search(r"Non-2xx or 3xx responses: (\d+)", out) or [0, 0])[1])
+sock = sum(map(int, re.findall(r"(?:connect|read|write|timeout) (\d+)", out)))
+print(json.dumps({"test": "full_speed", "runtime": runtime, "req_per_sec": rps,
+                  "p50_us": pct.get("50"), "p99_us": pct.get("99"), "errors": non2xx + sock}))
+EOF
+)"
+done
+
+echo "== the reactor hop: fixed rate $RATE/s, GET /, no batch, hetsched with and without drive_io"
+for variant in hetsched hetsched_no_drive_io tokio; do
+    case $variant in
+        hetsched_no_drive_io) start_server hetsched "$DEFAULT_WORKERS" HETSCHED_DRIVE_IO=off ;;
+        *) start_server "$variant" "$DEFAULT_WORKERS" ;;
+    esac
+    load=$("$BIN/http_load" --addr "$ADDR" --rate "$RATE" --seconds "$SECS" --connections 16 --json || true)
+    stop_server
+    row "$(python3 - "$variant" "$load" <<'EOF'
+import json, sys
+l = json.loads(sys.argv[2])
+print(json.dumps({"test": "fixed_rate", "runtime": sys.argv[1], "rate": l["rate"],
+                  "req_per_sec": l["achieved_per_sec"], "p50_us": l["p50_us"], "p99_us": l["p99_us"],
+                  "p999_us": l["p999_us"], "errors": l["errors"]}))
+EOF
+)"
+done
+
+echo "== fixed rate $RATE/s with a Background batch (P = CPU $P_CPUS, E = CPUs $E_CPUS), ${SECS}s"
+CLASSES=(HETSCHED_P_CPUS="$P_CPUS" HETSCHED_E_CPUS="$E_CPUS")
+# hetsched's worker count under these classes (P workers + E workers), for tokio's.
+BATCH_WORKERS=$(env "${CLASSES[@]}" python3 - "$BIN/http_server" <<'EOF'
+import json, subprocess, sys, time, urllib.request, os
+p = subprocess.Popen([sys.argv[1], "--addr", "127.0.0.1:18099"], stdout=subprocess.DEVNULL)
+try:
+    for _ in range(100):
+        try:
+            m = json.load(urllib.request.urlopen("http://127.0.0.1:18099/metrics"))
+            print(len(m["runtime"]["workers"]))
+            break
+        except OSError:
+            time.sleep(0.05)
+finally:
+    p.kill()
+EOF
+)
+for runtime in hetsched tokio; do
+    start_server "$runtime" "$BATCH_WORKERS" "${CLASSES[@]}"
+    for _ in $(seq "$JOBS"); do
+        curl -sf -X POST "http://$ADDR/jobs?chunks=100000" >/dev/null
+    done
+    sleep 0.5
+    c0=$(metric chunks_done)
+    sleep "$SECS"
+    c1=$(metric chunks_done)
+    t1=$(date +%s.%N)
+    load=$("$BIN/http_load" --addr "$ADDR" --rate "$RATE" --seconds "$SECS" --connections 16 --json || true)
+    t2=$(date +%s.%N)
+    c2=$(metric chunks_done)
+    stop_server
+    row "$(python3 - "$runtime" "$load" "$c0" "$c1" "$c2" "$SECS" "$BATCH_WORKERS" "$t1" "$t2" <<'EOF'
+import json, sys
+runtime, load, c0, c1, c2, secs, workers, t1, t2 = sys.argv[1:]
+l = json.loads(load)
+alone = (int(c1) - int(c0)) / float(secs)
+# The load's real window: a server that falls behind makes it longer than SECS.
+loaded = (int(c2) - int(c1)) / (float(t2) - float(t1))
+print(json.dumps({"test": "fixed_rate_with_batch", "runtime": runtime, "workers": int(workers),
+                  "rate": l["rate"], "req_per_sec": l["achieved_per_sec"], "p50_us": l["p50_us"],
+                  "p99_us": l["p99_us"], "p999_us": l["p999_us"], "errors": l["errors"],
+                  "batch_per_sec": loaded, "batch_alone_per_sec": alone,
+                  "batch_ratio": loaded / alone if alone else None}))
+EOF
+)"
+done
+
+if [ -n "${JSON:-}" ]; then
+    printf '%s\n' "${ROWS[@]}" | python3 -c 'import json,sys; json.dump([json.loads(l) for l in sys.stdin], open(sys.argv[1], "w"), indent=1)' "$JSON"
+    echo "wrote $JSON"
+fi

@@ -1,0 +1,103 @@
+//! Idle workers drive async-io's reactor (feature `async-io`, `Builder::drive_io`): with it
+//! on, a socket that becomes ready while the workers sleep is woken on a worker thread;
+//! with it off, always on async-io's own thread. Which thread called the waker is recorded
+//! by a waker wrapped around the task's own.
+#![cfg(all(feature = "async-io", not(miri)))]
+
+mod common;
+
+use futures::io::AsyncReadExt;
+use hetsched::{Builder, CoreClass, Qos};
+use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+/// Records the name of the thread that wakes the wrapped future's task.
+struct Recording<F> {
+    inner: Pin<Box<F>>,
+    woken_on: Arc<Mutex<Vec<String>>>,
+}
+
+struct RecordingWaker {
+    inner: Waker,
+    woken_on: Arc<Mutex<Vec<String>>>,
+}
+
+impl Wake for RecordingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let name = std::thread::current().name().unwrap_or("?").to_owned();
+        self.woken_on.lock().unwrap().push(name);
+        self.inner.wake_by_ref();
+    }
+}
+
+impl<F: Future> Future for Recording<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let waker = Waker::from(Arc::new(RecordingWaker {
+            inner: cx.waker().clone(),
+            woken_on: self.woken_on.clone(),
+        }));
+        self.inner.as_mut().poll(&mut Context::from_waker(&waker))
+    }
+}
+
+/// Threads that woke a socket reader over `rounds` messages, each sent after the runtime
+/// had time to fall asleep.
+fn wakers_of_socket_reads(drive_io: bool, rounds: usize) -> Vec<String> {
+    let rt = Builder::new()
+        .topology(common::homogeneous_topology(1))
+        .workers(CoreClass::Performance, 1)
+        .drive_io(drive_io)
+        .thread_name("rx")
+        .build()
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let woken_on = Arc::new(Mutex::new(Vec::new()));
+    let recorded = woken_on.clone();
+    let reader = rt.spawn_with(Qos::Interactive, async move {
+        let (stream, _) = listener.accept().unwrap();
+        let mut stream = async_net::TcpStream::try_from(stream).unwrap();
+        let mut buf = [0u8; 1];
+        for _ in 0..rounds {
+            Recording {
+                inner: Box::pin(stream.read_exact(&mut buf)),
+                woken_on: recorded.clone(),
+            }
+            .await
+            .unwrap();
+        }
+    });
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    for _ in 0..rounds {
+        std::thread::sleep(Duration::from_millis(3));
+        client.write_all(b"x").unwrap();
+    }
+    rt.block_on(reader).unwrap();
+    let names = woken_on.lock().unwrap().clone();
+    names
+}
+
+/// One test for both settings, off first: the reactor is process-wide, so a runtime of a
+/// test running alongside would drive it for this one's sockets too.
+#[test]
+fn idle_workers_take_socket_readiness_from_the_reactor_only_with_drive_io() {
+    let off = wakers_of_socket_reads(false, 20);
+    assert!(!off.is_empty());
+    assert!(
+        off.iter().all(|n| !n.starts_with("rx-")),
+        "a worker drove the reactor with drive_io off: {off:?}"
+    );
+    let on = wakers_of_socket_reads(true, 40);
+    assert!(
+        on.iter().any(|n| n.starts_with("rx-p-")),
+        "no socket readiness was taken by a worker: {on:?}"
+    );
+}
