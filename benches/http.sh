@@ -2,9 +2,12 @@
 # HTTP on hetsched against the same service on tokio + hyper (examples/http_server.rs),
 # driven by real load generators, loopback only, every run bounded:
 #
-#   1. full speed: wrk (closed loop), GET /, the machine's defaults on both runtimes
-#      (hetsched: one P worker per CPU here; tokio: as many workers);
-#   2. fixed rate with a Background batch: the classes declared as P = first allowed CPU,
+#   1. full speed: wrk (closed loop), GET /, the machine's defaults on every runtime
+#      (hetsched: one P worker per CPU here; tokio and smol: as many threads), and
+#      hetsched with HETSCHED_DRIVE_IO=off; smol's executor runs on the same I/O stack as
+#      hetsched (async-io), so it separates the I/O stack's cost from the scheduler's;
+#   2. the reactor hop: the same servers at a fixed rate (below), no batch;
+#   3. fixed rate with a Background batch: the classes declared as P = first allowed CPU,
 #      E = the rest (HETSCHED_P_CPUS / HETSCHED_E_CPUS), 4 batch jobs of 1 ms chunks
 #      saturating the E side, and examples/http_load.rs sending GET / at RATE requests per
 #      second, each timed from its intended send time (no coordinated omission). tokio gets
@@ -79,7 +82,7 @@ echo "== full speed: wrk -t1 -c$CONNECTIONS -d${SECS}s GET / (defaults; $(nproc)
 DEFAULT_WORKERS=${#CPUS[@]}
 # hetsched twice: idle workers driving the reactor (the default with the hyper feature)
 # and not (HETSCHED_DRIVE_IO=off: every readiness hops through async-io's thread).
-for variant in hetsched hetsched_no_drive_io tokio; do
+for variant in hetsched hetsched_no_drive_io tokio smol; do
     case $variant in
         hetsched_no_drive_io) start_server hetsched "$DEFAULT_WORKERS" HETSCHED_DRIVE_IO=off ;;
         *) start_server "$variant" "$DEFAULT_WORKERS" ;;
@@ -104,7 +107,7 @@ EOF
 done
 
 echo "== the reactor hop: fixed rate $RATE/s, GET /, no batch, hetsched with and without drive_io"
-for variant in hetsched hetsched_no_drive_io tokio; do
+for variant in hetsched hetsched_no_drive_io tokio smol; do
     case $variant in
         hetsched_no_drive_io) start_server hetsched "$DEFAULT_WORKERS" HETSCHED_DRIVE_IO=off ;;
         *) start_server "$variant" "$DEFAULT_WORKERS" ;;

@@ -28,8 +28,9 @@ const USAGE: &str = "\
 usage: http_server [--addr HOST:PORT] [--runtime hetsched|tokio] [--workers N] [--selftest]
 
   --addr A        listen on A (default 127.0.0.1:8080; --selftest: a free loopback port)
-  --runtime R     hetsched (default; HETSCHED_* variables apply) or tokio
-  --workers N     tokio's worker threads (default: the CPUs this process may use)
+  --runtime R     hetsched (default; HETSCHED_* variables apply), tokio, or smol (its
+                  executor on the same I/O stack as hetsched's, for comparison)
+  --workers N     tokio's or smol's threads (default: the CPUs this process may use)
   --selftest      serve, send a few hundred requests of every kind from an in-process
                   hyper client, check every answer, exit 0 (1 on a wrong answer)";
 
@@ -40,6 +41,8 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 enum Rt {
     Hetsched,
     Tokio,
+    /// smol's executor on the same I/O stack as hetsched (async-io), for comparison.
+    Smol,
 }
 
 #[derive(Debug)]
@@ -87,7 +90,12 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 options.runtime = match text.as_str() {
                     "hetsched" => Rt::Hetsched,
                     "tokio" => Rt::Tokio,
-                    _ => return Err(format!("--runtime {text:?}: expected hetsched or tokio")),
+                    "smol" => Rt::Smol,
+                    _ => {
+                        return Err(format!(
+                            "--runtime {text:?}: expected hetsched, tokio or smol"
+                        ))
+                    }
                 };
             }
             "--workers" => {
@@ -216,6 +224,75 @@ fn start(options: &Options) -> Result<(SocketAddr, Server), String> {
             });
             Ok((local, Box::new(rt)))
         }
+        Rt::Smol => {
+            let listener = std::net::TcpListener::bind(addr)
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            let workers = options
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            Ok((local, start_smol(listener, workers)?))
+        }
+    }
+}
+
+/// The same service on smol's executor: `workers` threads, each in `async_io::block_on`
+/// (the usual smol set-up: a thread with nothing to run drives the reactor).
+fn start_smol(listener: std::net::TcpListener, workers: usize) -> Result<Server, String> {
+    let executor = Arc::new(async_executor::Executor::<'static>::new());
+    let (stop, stopped) = async_channel_pair();
+    for i in 0..workers {
+        let (executor, stopped) = (executor.clone(), stopped.clone());
+        std::thread::Builder::new()
+            .name(format!("smol-{i}"))
+            .spawn(move || async_io::block_on(executor.run(stopped.recv())))
+            .map_err(|e| format!("cannot start smol: {e}"))?;
+    }
+    let jobs = executor.clone();
+    let app = App::new(
+        Box::new(move |job: BoxFuture| jobs.spawn(job).detach()),
+        Box::new(|| serde_json::json!({ "runtime": "smol" })),
+    );
+    let listener = async_net::TcpListener::try_from(listener).map_err(|e| e.to_string())?;
+    let spawner = executor.clone();
+    executor
+        .spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let app = app.clone();
+                spawner
+                    .spawn(async move {
+                        let service = hyper::service::service_fn(move |req| {
+                            service::handle(app.clone(), req)
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(HyperTimer::new())
+                            .header_read_timeout(HEADER_READ_TIMEOUT)
+                            .serve_connection(HyperIo::new(stream), service)
+                            .await;
+                    })
+                    .detach();
+            }
+        })
+        .detach();
+    Ok(Box::new(stop))
+}
+
+/// A sender whose drop ends the smol threads' `run` (their receiver sees it closed).
+fn async_channel_pair() -> (futures::channel::mpsc::Sender<()>, SmolStop) {
+    let (tx, rx) = futures::channel::mpsc::channel(1);
+    (tx, SmolStop(Arc::new(futures::lock::Mutex::new(rx))))
+}
+
+#[derive(Clone)]
+struct SmolStop(Arc<futures::lock::Mutex<futures::channel::mpsc::Receiver<()>>>);
+
+impl SmolStop {
+    async fn recv(self) {
+        use futures::StreamExt;
+        let _ = self.0.lock().await.next().await;
     }
 }
 
@@ -288,8 +365,8 @@ mod tests {
                 "--addr \"localhost\": expected an IP address and port",
             ),
             (
-                &["--runtime", "smol"][..],
-                "--runtime \"smol\": expected hetsched or tokio",
+                &["--runtime", "glommio"][..],
+                "--runtime \"glommio\": expected hetsched, tokio or smol",
             ),
             (
                 &["--workers", "0"][..],
@@ -303,10 +380,10 @@ mod tests {
         }
     }
 
-    /// `--selftest` on both runtimes: every answer checked (see `selftest.rs`).
+    /// `--selftest` on every runtime: every answer checked (see `selftest.rs`).
     #[test]
-    fn selftest_passes_on_hetsched_and_on_tokio() {
-        for runtime in [Rt::Hetsched, Rt::Tokio] {
+    fn selftest_passes_on_hetsched_tokio_and_smol() {
+        for runtime in [Rt::Hetsched, Rt::Tokio, Rt::Smol] {
             let options = Options {
                 addr: None,
                 runtime,
