@@ -1,7 +1,8 @@
 //! The hyper adapters (`hetsched::hyper`, feature `hyper`): the executor spawns at the
 //! requested Qos and class, the timer fires, moves and drives hyper's header-read timeout,
-//! HTTP/1 and HTTP/2 round trips between a hyper client and server on hetsched, and a client
-//! that disconnects mid-request costs its connection task and nothing else.
+//! HTTP/1 and HTTP/2 round trips between a hyper client and server on hetsched, a client
+//! that disconnects mid-request costs its connection task and nothing else, and axum's
+//! `Router` serves as a connection's hyper service.
 #![cfg(all(feature = "hyper", not(miri)))]
 
 mod common;
@@ -236,5 +237,57 @@ fn a_client_disconnecting_mid_request_costs_only_its_task() {
     });
     wait_until("every connection task ended", || {
         rt.metrics().live_tasks == live_before
+    });
+}
+
+/// axum's `Router` as the hyper service of a connection on hetsched (through hyper-util's
+/// tower adapter): routing, a path parameter, the handler running at the connection's Qos.
+#[test]
+fn an_axum_router_serves_on_hetsched() {
+    use axum::routing::get;
+    let rt = two_class_builder().build().unwrap();
+    rt.block_on(async {
+        let router = axum::Router::new()
+            .route("/", get(|| async { "root" }))
+            .route(
+                "/hello/{name}",
+                get(
+                    |axum::extract::Path(name): axum::extract::Path<String>| async move {
+                        format!("hello {name} at {:?}", hetsched::current_qos())
+                    },
+                ),
+            );
+        let listener = async_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(hetsched::spawn_with(Qos::Interactive, async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(HyperTimer::new())
+                .serve_connection(HyperIo::new(stream), service)
+                .await;
+        }));
+        let stream = async_net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
+            .await
+            .unwrap();
+        HyperExecutor::current(Qos::Interactive).spawn(conn);
+        for (path, want) in [
+            ("/", "root".to_string()),
+            ("/hello/ada", "hello ada at Some(Interactive)".to_string()),
+        ] {
+            let response = sender
+                .send_request(Request::get(path).body(Full::new(Bytes::new())).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body, want.as_bytes(), "{path}");
+        }
+        let missing = sender
+            .send_request(Request::get("/nope").body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
     });
 }

@@ -42,6 +42,8 @@ pub(crate) fn block_on<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output 
         );
     }
     let _enter = context::EnterGuard::enter(shared.clone());
+    #[cfg(feature = "tokio")]
+    let _tokio = shared.tokio.as_ref().and_then(|t| t.enter());
     let state = std::sync::Arc::new(ThreadWaker {
         thread: thread::current(),
         notified: AtomicBool::new(false),

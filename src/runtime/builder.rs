@@ -261,6 +261,8 @@ pub struct Builder {
     critical_workers: usize,
     qos_escalation: bool,
     drive_io: bool,
+    #[cfg(feature = "tokio")]
+    tokio_context: bool,
     pin: Pin,
     qos_hints: bool,
     thread_name: String,
@@ -310,6 +312,8 @@ impl Builder {
             critical_workers: 0,
             qos_escalation: true,
             drive_io: true,
+            #[cfg(feature = "tokio")]
+            tokio_context: false,
             pin: Pin::Spill,
             qos_hints: true,
             thread_name: "hetsched".to_string(),
@@ -478,6 +482,28 @@ impl Builder {
     /// ```
     pub fn drive_io(mut self, on: bool) -> Builder {
         self.drive_io = on;
+        self
+    }
+
+    /// With the `tokio` feature: give the runtime's threads a tokio context (default off),
+    /// for libraries that need tokio's reactor or timer (reqwest, tower's timeout,
+    /// `tokio::net`, `tokio::time`). A one-thread tokio runtime, `{prefix}-tokio`, drives
+    /// tokio's I/O and timers; every worker and every `block_on` caller enters it. A tokio
+    /// event then reaches its hetsched task through that thread (one hop more than a tokio
+    /// runtime's own tasks pay), and `tokio::spawn` runs on that thread, outside hetsched's
+    /// lanes: spawn with hetsched.
+    ///
+    /// ```
+    /// let rt = hetsched::Builder::new().tokio_context(true).build()?;
+    /// rt.block_on(rt.spawn(async {
+    ///     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    /// }))
+    /// .unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn tokio_context(mut self, on: bool) -> Builder {
+        self.tokio_context = on;
         self
     }
 
@@ -742,6 +768,12 @@ impl Builder {
         shared.sample_latency = self.latency_sampling;
         shared.qos_escalation = self.qos_escalation;
         shared.drive_io = self.drive_io;
+        #[cfg(feature = "tokio")]
+        if self.tokio_context {
+            shared.tokio = Some(super::tokio_context::TokioContext::start(
+                &self.thread_name,
+            )?);
+        }
         shared.efficiency_speed = topology.efficiency_speed();
         // Not under loom: its sampling loop would be a model thread that never settles
         // (the record protocol has its own model, `loom-tests/tests/stuck.rs`).
@@ -803,6 +835,8 @@ impl Builder {
                     if let Some(hook) = &start {
                         let _ = catch_unwind(AssertUnwindSafe(|| hook()));
                     }
+                    #[cfg(feature = "tokio")]
+                    let _tokio = worker_shared.tokio.as_ref().and_then(|t| t.enter());
                     worker_main(worker_shared.clone(), index, queues);
                     if let Some(hook) = &stop {
                         let _ = catch_unwind(AssertUnwindSafe(|| hook()));

@@ -29,6 +29,8 @@ pub mod policy;
 mod registry;
 mod shared;
 mod stuck;
+#[cfg(feature = "tokio")]
+mod tokio_context;
 mod worker;
 
 /// Hooks for the loom models in `loom-tests/` (built only with `--cfg loom`; not public API).

@@ -80,6 +80,9 @@ pub(crate) struct Shared {
     pub(crate) qos_escalation: bool,
     /// Idle workers drive the I/O reactor (`Builder::drive_io`; feature `async-io`).
     pub(crate) drive_io: bool,
+    /// The tokio context its threads enter (`Builder::tokio_context`; feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio: Option<super::tokio_context::TokioContext>,
     /// E-core speed relative to P from the runtime's topology (for metrics).
     pub(crate) efficiency_speed: Option<f64>,
     pub(crate) external: ExternalCounters,
@@ -111,6 +114,8 @@ impl Shared {
             sample_latency: true,
             qos_escalation: true,
             drive_io: false,
+            #[cfg(feature = "tokio")]
+            tokio: None,
             watchdog: None,
             cpu_watch: None,
             class_cpus: Default::default(),
