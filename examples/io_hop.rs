@@ -18,6 +18,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 5_000;
+
+type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Duration>> + Send>>;
 const MESSAGE: [u8; 64] = [7; 64];
 
 /// A blocking echo server on its own thread, one connection at a time.
@@ -106,23 +108,21 @@ fn main() {
     report("tokio task, tokio socket", &rtts);
     drop(tokio);
 
-    let rt = hetsched(true, true);
-    let rtts = rt
-        .block_on(rt.spawn_with(Qos::Interactive, tokio_rounds(addr)))
-        .expect("task");
-    report("hetsched task, tokio socket", &rtts);
-    drop(rt);
-
-    let rt = hetsched(true, false);
-    let rtts = rt
-        .block_on(rt.spawn_with(Qos::Interactive, async_net_rounds(addr)))
-        .expect("task");
-    report("hetsched task, async-net, drive_io", &rtts);
-    drop(rt);
-
-    let rt = hetsched(false, false);
-    let rtts = rt
-        .block_on(rt.spawn_with(Qos::Interactive, async_net_rounds(addr)))
-        .expect("task");
-    report("hetsched task, async-net, no drive_io", &rtts);
+    let hetsched_clients: [(&str, bool, bool); 3] = [
+        ("hetsched task, tokio socket", true, true),
+        ("hetsched task, async-net, drive_io", true, false),
+        ("hetsched task, async-net, no drive_io", false, false),
+    ];
+    for (name, drive_io, tokio_socket) in hetsched_clients {
+        let rt = hetsched(drive_io, tokio_socket);
+        let rounds: BoxFuture = if tokio_socket {
+            Box::pin(tokio_rounds(addr))
+        } else {
+            Box::pin(async_net_rounds(addr))
+        };
+        let rtts = rt
+            .block_on(rt.spawn_with(Qos::Interactive, rounds))
+            .expect("task");
+        report(name, &rtts);
+    }
 }
