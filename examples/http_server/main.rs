@@ -9,7 +9,8 @@
 //!
 //! Routes: `GET /` (hello), `GET /work?us=N` (N µs of CPU work on the request path),
 //! `POST /jobs?chunks=M` (queues a batch job of M chunks of about 1 ms of CPU with a yield
-//! between, at `Background` on hetsched; default 10), `GET /metrics` (the runtime's
+//! between, at `Background` on hetsched; M may also be the body, `M` or `{"chunks": M}`;
+//! default 10), `GET /metrics` (the runtime's
 //! metrics and the service's counters, JSON). A bad request gets a 4xx and a one-line
 //! reason. On hetsched every connection is an `Interactive` task (performance cores), the
 //! jobs are `Background` (efficiency cores); tokio has one priority for both.

@@ -71,26 +71,37 @@ pub async fn handle(
             }
             Err(reason) => text(StatusCode::BAD_REQUEST, &reason),
         },
-        (&Method::POST, "/jobs") => match param(&query, "chunks", 1, MAX_JOB_CHUNKS, Some(10)) {
-            Ok(chunks) => {
-                // The body is not used; read it so the connection stays reusable.
-                let _ = req.into_body().collect().await;
-                let id = app.jobs.fetch_add(1, Relaxed);
-                let job_app = app.clone();
-                (app.spawn_job)(Box::pin(async move {
-                    for _ in 0..chunks {
-                        spin_for(CHUNK);
-                        job_app.chunks_done.fetch_add(1, Relaxed);
-                        YieldOnce(false).await;
-                    }
-                }));
-                text(
-                    StatusCode::ACCEPTED,
-                    &format!("job {id}: {chunks} chunks queued\n"),
-                )
+        (&Method::POST, "/jobs") => {
+            // The chunk count: `?chunks=M`, else the body (`M` or `{"chunks": M}`), else 10.
+            // The body is read either way, so that the connection stays reusable.
+            let body = match req.into_body().collect().await {
+                Ok(body) => body.to_bytes(),
+                Err(err) => {
+                    return Ok(text(
+                        StatusCode::BAD_REQUEST,
+                        &format!("unreadable body: {err}\n"),
+                    ))
+                }
+            };
+            match job_chunks(&query, &body) {
+                Ok(chunks) => {
+                    let id = app.jobs.fetch_add(1, Relaxed);
+                    let job_app = app.clone();
+                    (app.spawn_job)(Box::pin(async move {
+                        for _ in 0..chunks {
+                            spin_for(CHUNK);
+                            job_app.chunks_done.fetch_add(1, Relaxed);
+                            YieldOnce(false).await;
+                        }
+                    }));
+                    text(
+                        StatusCode::ACCEPTED,
+                        &format!("job {id}: {chunks} chunks queued\n"),
+                    )
+                }
+                Err(reason) => text(StatusCode::BAD_REQUEST, &reason),
             }
-            Err(reason) => text(StatusCode::BAD_REQUEST, &reason),
-        },
+        }
         (&Method::GET, "/metrics") => {
             let body = serde_json::json!({
                 "requests": app.requests.load(Relaxed),
@@ -154,6 +165,37 @@ pub fn param(
                 "query parameter {name}={text:?}: expected {expected}\n"
             )),
         },
+    }
+}
+
+/// The chunk count of a `POST /jobs`: the `chunks` query parameter, else the body as a
+/// number or as JSON `{"chunks": M}`, else 10. The error is the 400's one-line reason.
+pub fn job_chunks(query: &str, body: &[u8]) -> Result<u64, String> {
+    let expected = format!("a whole number from 1 to {MAX_JOB_CHUNKS}");
+    if query
+        .split('&')
+        .any(|pair| pair.split('=').next() == Some("chunks"))
+    {
+        return param(query, "chunks", 1, MAX_JOB_CHUNKS, None);
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(10);
+    }
+    let value = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Number(n)) => n.as_u64(),
+        Ok(serde_json::Value::Object(o)) => o.get("chunks").and_then(|v| v.as_u64()),
+        _ => None,
+    };
+    match value {
+        Some(n) if (1..=MAX_JOB_CHUNKS).contains(&n) => Ok(n),
+        _ => {
+            let shown: String = text.chars().take(40).collect();
+            Err(format!(
+                "body {shown:?}: expected {expected}, or {{\"chunks\": N}}\n"
+            ))
+        }
     }
 }
 
@@ -254,6 +296,24 @@ pub fn hetsched_metrics_json(m: &hetsched::RuntimeMetrics) -> serde_json::Value 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_chunks_come_from_the_query_the_body_or_the_default() {
+        assert_eq!(job_chunks("chunks=7", b"99"), Ok(7));
+        assert_eq!(job_chunks("", b" 12 "), Ok(12));
+        assert_eq!(job_chunks("", br#"{"chunks": 3}"#), Ok(3));
+        assert_eq!(job_chunks("", b""), Ok(10));
+        for bad in [&b"zero"[..], b"0", b"{\"chunks\": -1}", b"[1]"] {
+            let err = job_chunks("", bad).unwrap_err();
+            assert!(
+                err.starts_with("body ") && err.contains("expected a whole number"),
+                "{err}"
+            );
+        }
+        assert!(job_chunks("chunks=0", b"")
+            .unwrap_err()
+            .contains("chunks=\"0\""));
+    }
 
     #[test]
     fn params_are_checked_and_errors_name_parameter_value_and_range() {
