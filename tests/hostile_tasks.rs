@@ -471,3 +471,70 @@ fn block_on_on_busy_workers_panics_in_each_task_and_the_rest_finish() {
     assert_eq!(panics, 40);
     assert_eq!(done.load(SeqCst), 360);
 }
+
+/// Two idle tasks sharing a lock: A's drop takes the lock and, holding it, wakes B; B's
+/// drop takes the same lock (what h2 does: its stream refs wake the connection task under
+/// the streams lock, and the connection's drop takes it). Shutdown drops both: B, woken
+/// inside A's drop, must be dropped later, not inside that wake (a same-thread deadlock).
+struct LockedPair {
+    lock: Mutex<()>,
+    waker_of_b: Mutex<Option<std::task::Waker>>,
+    drops: DropCounter,
+}
+
+struct TaskA(Arc<LockedPair>, common::DropToken);
+struct TaskB(Arc<LockedPair>, common::DropToken);
+
+impl std::future::Future for TaskA {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Pending
+    }
+}
+
+impl std::future::Future for TaskB {
+    type Output = ();
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        *self.0.waker_of_b.lock().unwrap() = Some(cx.waker().clone());
+        std::task::Poll::Pending
+    }
+}
+
+impl Drop for TaskA {
+    fn drop(&mut self) {
+        let _held = self.0.lock.lock().unwrap();
+        if let Some(waker) = self.0.waker_of_b.lock().unwrap().take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for TaskB {
+    fn drop(&mut self) {
+        drop(self.0.lock.lock().unwrap());
+    }
+}
+
+child_scenario!(
+    a_future_whose_drop_wakes_another_under_a_lock_does_not_deadlock_shutdown,
+    {
+        for _ in 0..50 {
+            let rt = common::two_class_builder().build().unwrap();
+            let pair = Arc::new(LockedPair {
+                lock: Mutex::new(()),
+                waker_of_b: Mutex::new(None),
+                drops: DropCounter::default(),
+            });
+            drop(rt.spawn(TaskB(pair.clone(), pair.drops.token())));
+            common::wait_until("B registered its waker", || {
+                pair.waker_of_b.lock().unwrap().is_some()
+            });
+            drop(rt.spawn(TaskA(pair.clone(), pair.drops.token())));
+            drop(rt);
+            assert_eq!(pair.drops.get(), 2, "both futures dropped exactly once");
+        }
+    }
+);

@@ -276,6 +276,8 @@ fn an_axum_router_serves_on_hetsched() {
             ("/", "root".to_string()),
             ("/hello/ada", "hello ada at Some(Interactive)".to_string()),
         ] {
+            // An HTTP/1 connection takes the next request once the last response is done.
+            sender.ready().await.unwrap();
             let response = sender
                 .send_request(Request::get(path).body(Full::new(Bytes::new())).unwrap())
                 .await
@@ -284,6 +286,7 @@ fn an_axum_router_serves_on_hetsched() {
             let body = response.into_body().collect().await.unwrap().to_bytes();
             assert_eq!(body, want.as_bytes(), "{path}");
         }
+        sender.ready().await.unwrap();
         let missing = sender
             .send_request(Request::get("/nope").body(Full::new(Bytes::new())).unwrap())
             .await

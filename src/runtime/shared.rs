@@ -205,8 +205,7 @@ impl Shared {
     /// A task became runnable (spawned or woken): put it where the policy says.
     pub(crate) fn schedule(&self, task: Task, readiness: Readiness) {
         if self.is_shutdown() {
-            // Dropping the runnable drops the future (exactly once, async-task guarantees).
-            drop(task);
+            self.defer_drop(task);
             return;
         }
         let header = task.metadata();
@@ -262,10 +261,11 @@ impl Shared {
     /// Push to the lane's injector and wake a worker that may run it.
     pub(crate) fn inject(&self, lane: Lane, task: Task) {
         self.injectors[lane.index()].push(task);
-        // A push racing with shutdown: if shutdown began, whoever sees it second drains.
+        // A push racing with shutdown: if shutdown began, the task is dropped by the last
+        // worker's drain, or here if every worker is gone (`defer_drop`).
         fence(SeqCst);
         if self.shutdown.load(SeqCst) && !crate::loom::mutation!("no_inject_recheck") {
-            self.drain_injectors();
+            self.drain_if_workers_gone();
             return;
         }
         if !crate::loom::mutation!("inject_no_notify") {
@@ -362,15 +362,46 @@ impl Shared {
         // Workers that are awake see the flag at their next look for work.
     }
 
+    /// A task scheduled (spawned or woken) after shutdown began: to be dropped, but not
+    /// here. `schedule` runs inside wakers, and a waker may be called with a lock held that
+    /// the future's drop takes: h2 wakes its connection task while holding its streams
+    /// lock, and dropping the connection takes that lock (a same-thread deadlock when a
+    /// runtime with open HTTP/2 connections was dropped). The task waits in its lane's
+    /// injector for the last worker's drain, which drops futures outside any wake; only
+    /// once every worker is gone does the thread that scheduled it drop it.
+    fn defer_drop(&self, task: Task) {
+        let lane = task.metadata().lane();
+        self.injectors[lane.index()].push(task);
+        self.drain_if_workers_gone();
+    }
+
+    /// After a push during shutdown: drop what is queued if no worker is left to. Read
+    /// under the lock the last worker counts itself out under, after its last look at the
+    /// injectors: a push it did not see finds zero here, and one that finds a worker left
+    /// is seen by that worker's look (`worker_exited`).
+    fn drain_if_workers_gone(&self) {
+        let gone = *self.running.lock() == 0;
+        if gone {
+            self.drain_injectors();
+        }
+    }
+
     /// A worker left its loop (its own queues already drained).
     pub(crate) fn worker_exited(&self) {
         let mut running = self.running.lock();
         if *running == 1 {
             // The last worker out drops what is left everywhere else, *before* it counts
-            // itself out, so a shutdown that sees zero workers also sees no live task.
-            drop(running);
-            self.drop_remaining_tasks();
-            running = self.running.lock();
+            // itself out, so a shutdown that sees zero workers also sees no live task. Until
+            // the injectors stay empty: a future's drop may wake another task, which is
+            // deferred to an injector too (`defer_drop`).
+            loop {
+                drop(running);
+                self.drop_remaining_tasks();
+                running = self.running.lock();
+                if self.injectors.iter().all(|i| i.is_empty()) {
+                    break;
+                }
+            }
         }
         *running -= 1;
         if *running == 0 {
@@ -404,10 +435,11 @@ impl Shared {
     /// Safe to call more than once and from any thread.
     pub(crate) fn drop_remaining_tasks(&self) {
         self.drain_injectors();
-        // Idle tasks: waking them schedules them, and `schedule` drops them (shutdown).
+        // Idle tasks: waking them schedules them into the injectors (shutdown), drained here.
         if !crate::loom::mutation!("no_wake_all") {
             self.registry.wake_all();
         }
+        self.drain_injectors();
     }
 
     fn drain_injectors(&self) {

@@ -160,6 +160,15 @@ impl WorkerCore {
     }
 
     fn poll(&self, task: Task) {
+        if self.shared.is_shutdown() {
+            // Taken as shutdown began (perhaps deferred to an injector by `defer_drop`): it
+            // is not run; dropped here, on the worker, outside any waker.
+            if self.holds_slot.replace(false) {
+                self.shared.release_slot();
+            }
+            drop(task);
+            return;
+        }
         let header = task.metadata();
         let (qos, lane) = header.qos_and_lane();
         if !policy::may_run(self.role, self.shared.has_efficiency, lane) {
