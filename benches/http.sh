@@ -4,8 +4,10 @@
 #
 #   1. full speed: wrk (closed loop), GET /, the machine's defaults on every runtime
 #      (hetsched: one P worker per CPU here; tokio and smol: as many threads), and
-#      hetsched with HETSCHED_DRIVE_IO=off; smol's executor runs on the same I/O stack as
-#      hetsched (async-io), so it separates the I/O stack's cost from the scheduler's;
+#      hetsched with HETSCHED_DRIVE_IO=off, and hetsched tasks on tokio's sockets
+#      (hetsched_tokio_io: Builder::tokio_context); smol's executor runs on the same I/O
+#      stack as hetsched (async-io), so it separates the I/O stack's cost from the
+#      scheduler's;
 #   2. the reactor hop: the same servers at a fixed rate (below), no batch;
 #   3. fixed rate with a Background batch: the classes declared as P = first allowed CPU,
 #      E = the rest (HETSCHED_P_CPUS / HETSCHED_E_CPUS), 4 batch jobs of 1 ms chunks
@@ -82,9 +84,10 @@ echo "== full speed: wrk -t1 -c$CONNECTIONS -d${SECS}s GET / (defaults; $(nproc)
 DEFAULT_WORKERS=${#CPUS[@]}
 # hetsched twice: idle workers driving the reactor (the default with the hyper feature)
 # and not (HETSCHED_DRIVE_IO=off: every readiness hops through async-io's thread).
-for variant in hetsched hetsched_no_drive_io tokio smol; do
+for variant in hetsched hetsched_no_drive_io hetsched_tokio_io tokio smol; do
     case $variant in
         hetsched_no_drive_io) start_server hetsched "$DEFAULT_WORKERS" HETSCHED_DRIVE_IO=off ;;
+        hetsched_tokio_io) start_server hetsched-tokio-io "$DEFAULT_WORKERS" ;;
         *) start_server "$variant" "$DEFAULT_WORKERS" ;;
     esac
     out=$(wrk -t1 -c"$CONNECTIONS" -d"${SECS}s" --latency "http://$ADDR/")
@@ -107,9 +110,10 @@ EOF
 done
 
 echo "== the reactor hop: fixed rate $RATE/s, GET /, no batch, hetsched with and without drive_io"
-for variant in hetsched hetsched_no_drive_io tokio smol; do
+for variant in hetsched hetsched_no_drive_io hetsched_tokio_io tokio smol; do
     case $variant in
         hetsched_no_drive_io) start_server hetsched "$DEFAULT_WORKERS" HETSCHED_DRIVE_IO=off ;;
+        hetsched_tokio_io) start_server hetsched-tokio-io "$DEFAULT_WORKERS" ;;
         *) start_server "$variant" "$DEFAULT_WORKERS" ;;
     esac
     load=$("$BIN/http_load" --addr "$ADDR" --rate "$RATE" --seconds "$SECS" --connections 16 --json || true)

@@ -29,8 +29,9 @@ const USAGE: &str = "\
 usage: http_server [--addr HOST:PORT] [--runtime hetsched|tokio] [--workers N] [--selftest]
 
   --addr A        listen on A (default 127.0.0.1:8080; --selftest: a free loopback port)
-  --runtime R     hetsched (default; HETSCHED_* variables apply), tokio, or smol (its
-                  executor on the same I/O stack as hetsched's, for comparison)
+  --runtime R     hetsched (default; HETSCHED_* variables apply), tokio, smol (its
+                  executor on the same I/O stack as hetsched's), or hetsched-tokio-io
+                  (hetsched tasks on tokio's sockets, through Builder::tokio_context)
   --workers N     tokio's or smol's threads (default: the CPUs this process may use)
   --selftest      serve, send a few hundred requests of every kind from an in-process
                   hyper client, check every answer, exit 0 (1 on a wrong answer)";
@@ -44,6 +45,9 @@ enum Rt {
     Tokio,
     /// smol's executor on the same I/O stack as hetsched (async-io), for comparison.
     Smol,
+    /// hetsched tasks on tokio's sockets (`Builder::tokio_context`): tokio's I/O driver,
+    /// hetsched's scheduling.
+    HetschedTokioIo,
 }
 
 #[derive(Debug)]
@@ -92,11 +96,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                     "hetsched" => Rt::Hetsched,
                     "tokio" => Rt::Tokio,
                     "smol" => Rt::Smol,
-                    _ => {
-                        return Err(format!(
-                            "--runtime {text:?}: expected hetsched, tokio or smol"
-                        ))
-                    }
+                    "hetsched-tokio-io" => Rt::HetschedTokioIo,
+                    _ => return Err(format!(
+                        "--runtime {text:?}: expected hetsched, tokio, smol or hetsched-tokio-io"
+                    )),
                 };
             }
             "--workers" => {
@@ -134,19 +137,24 @@ async fn serve_hetsched(listener: async_net::TcpListener, app: Arc<App>) -> std:
     }
 }
 
-/// The same service on tokio (hyper-util's tokio I/O adapter and timer).
-async fn serve_tokio(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
+/// The same service on tokio sockets (hyper-util's tokio I/O adapter and timer), each
+/// connection a task spawned by `spawn`: on tokio, or on hetsched with a tokio context.
+async fn serve_tokio(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    spawn: fn(BoxFuture),
+) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let app = app.clone();
-        tokio::spawn(async move {
+        spawn(Box::pin(async move {
             let service = hyper::service::service_fn(move |req| service::handle(app.clone(), req));
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
-        });
+        }));
     }
 }
 
@@ -219,10 +227,29 @@ fn start(options: &Options) -> Result<(SocketAddr, Server), String> {
             let local = listener.local_addr().map_err(|e| e.to_string())?;
             let app = tokio_app(rt.handle().clone());
             rt.spawn(async move {
-                if let Err(err) = serve_tokio(listener, app).await {
+                if let Err(err) = serve_tokio(listener, app, |f| drop(tokio::spawn(f))).await {
                     eprintln!("http_server: accept failed: {err}");
                 }
             });
+            Ok((local, Box::new(rt)))
+        }
+        Rt::HetschedTokioIo => {
+            let rt = hetsched::Builder::from_env()
+                .map_err(|e| e.to_string())?
+                .tokio_context(true)
+                .build()
+                .map_err(|e| format!("cannot start hetsched: {e}"))?;
+            let listener = rt
+                .block_on(async { tokio::net::TcpListener::bind(addr).await })
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            let app = hetsched_app(rt.handle());
+            drop(rt.spawn_with(Qos::Interactive, async move {
+                let spawn = |f| drop(hetsched::spawn_with(Qos::Interactive, f));
+                if let Err(err) = serve_tokio(listener, app, spawn).await {
+                    eprintln!("http_server: accept failed: {err}");
+                }
+            }));
             Ok((local, Box::new(rt)))
         }
         Rt::Smol => {
@@ -367,7 +394,7 @@ mod tests {
             ),
             (
                 &["--runtime", "glommio"][..],
-                "--runtime \"glommio\": expected hetsched, tokio or smol",
+                "--runtime \"glommio\": expected hetsched, tokio, smol or hetsched-tokio-io",
             ),
             (
                 &["--workers", "0"][..],
@@ -384,7 +411,7 @@ mod tests {
     /// `--selftest` on every runtime: every answer checked (see `selftest.rs`).
     #[test]
     fn selftest_passes_on_hetsched_tokio_and_smol() {
-        for runtime in [Rt::Hetsched, Rt::Tokio, Rt::Smol] {
+        for runtime in [Rt::Hetsched, Rt::Tokio, Rt::Smol, Rt::HetschedTokioIo] {
             let options = Options {
                 addr: None,
                 runtime,
