@@ -97,9 +97,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                     "tokio" => Rt::Tokio,
                     "smol" => Rt::Smol,
                     "hetsched-tokio-io" => Rt::HetschedTokioIo,
-                    _ => return Err(format!(
+                    _ => {
+                        return Err(format!(
                         "--runtime {text:?}: expected hetsched, tokio, smol or hetsched-tokio-io"
-                    )),
+                    ))
+                    }
                 };
             }
             "--workers" => {
