@@ -1,6 +1,7 @@
 //! A worker's bed: `park` sleeps until `unpark` (a token, so an early unpark is not lost).
 //!
-//! With the `async-io` feature, a worker that may drive the reactor
+//! With the `async-io` feature (not under loom or Miri, which have no OS reactor), a
+//! worker that may drive the reactor
 //! ([`policy::drives_reactor`](super::policy::drives_reactor)) sleeps inside
 //! `async_io::block_on` instead of on the condvar: while it is idle it waits in the
 //! reactor's `epoll_wait` (or kqueue) itself, if no other thread does, so a socket that
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 struct State {
     notified: bool,
     /// The waker of a park that drives the reactor, while it waits.
-    #[cfg(all(feature = "async-io", not(loom)))]
+    #[cfg(all(feature = "async-io", not(loom), not(miri)))]
     waker: Option<std::task::Waker>,
 }
 
@@ -57,7 +58,7 @@ impl Parker {
 
     /// [`park`](Self::park) (`timeout` None) or [`park_timeout`](Self::park_timeout),
     /// processing I/O events while asleep (see the module docs).
-    #[cfg(all(feature = "async-io", not(loom)))]
+    #[cfg(all(feature = "async-io", not(loom), not(miri)))]
     pub(crate) fn park_driving_io(&self, timeout: Option<Duration>) -> bool {
         use std::future::Future;
         let mut timer = timeout.map(async_io::Timer::after);
@@ -83,11 +84,11 @@ impl Parker {
     pub(crate) fn unpark(&self) {
         let mut state = self.state.lock();
         state.notified = true;
-        #[cfg(all(feature = "async-io", not(loom)))]
+        #[cfg(all(feature = "async-io", not(loom), not(miri)))]
         let waker = state.waker.take();
         drop(state);
         self.condvar.notify_one();
-        #[cfg(all(feature = "async-io", not(loom)))]
+        #[cfg(all(feature = "async-io", not(loom), not(miri)))]
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -133,7 +134,7 @@ mod tests {
         assert!(!parker.park_timeout(std::time::Duration::ZERO));
     }
 
-    #[cfg(all(feature = "async-io", not(loom)))]
+    #[cfg(all(feature = "async-io", not(loom), not(miri)))]
     #[test]
     fn a_park_driving_io_keeps_tokens_times_out_and_is_woken() {
         let parker = std::sync::Arc::new(Parker::default());

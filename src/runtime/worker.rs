@@ -38,7 +38,7 @@ pub(crate) struct WorkerCore {
     /// The CPU watch's epoch this worker last placed itself for (`runtime/cpu_watch.rs`).
     cpu_epoch: Cell<usize>,
     /// Sleeps in the I/O reactor when idle (`runtime/parker.rs`, `policy::drives_reactor`).
-    #[cfg_attr(not(all(feature = "async-io", not(loom))), allow(dead_code))]
+    #[cfg_attr(not(all(feature = "async-io", not(loom), not(miri))), allow(dead_code))]
     drives_io: bool,
     /// The poll clock ([`WorkerCore::poll_clock`]) when the poll under way began: kept by
     /// critical workers only, for the demotion rule (`policy::demotes`, applied in
@@ -403,7 +403,7 @@ impl WorkerCore {
     /// in the I/O reactor if this worker drives it, else on its condvar.
     fn park_thread(&self, timeout: Option<Duration>) -> bool {
         let parker = &self.shared.workers[self.index].parker;
-        #[cfg(all(feature = "async-io", not(loom)))]
+        #[cfg(all(feature = "async-io", not(loom), not(miri)))]
         if self.drives_io {
             return context::outside_worker(|| parker.park_driving_io(timeout));
         }
