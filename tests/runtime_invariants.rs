@@ -142,6 +142,12 @@ fn efficiency_workers_take_default_work_while_performance_workers_are_busy() {
             let (release, busy, tally, done) =
                 (release.clone(), busy.clone(), tally.clone(), done.clone());
             blockers.push(rt.spawn_with(Qos::Interactive, async move {
+                // Only once every P worker is held by a blocker: a P worker still idle may
+                // rightly take Default work, which is not what this test is about.
+                busy.fetch_add(1, SeqCst);
+                while busy.load(SeqCst) < p && !release.load(SeqCst) {
+                    std::hint::spin_loop();
+                }
                 // Spawned from a P worker: lands in its own queue, must be stolen.
                 for _ in 0..10 {
                     let (tally, done) = (tally.clone(), done.clone());
@@ -150,7 +156,6 @@ fn efficiency_workers_take_default_work_while_performance_workers_are_busy() {
                         done.fetch_add(1, SeqCst);
                     });
                 }
-                busy.fetch_add(1, SeqCst);
                 spin_until(&release);
             }));
         }
