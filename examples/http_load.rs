@@ -12,6 +12,9 @@
 //! `start + i / rate` and goes out on connection `i mod connections`; a connection still
 //! busy with an earlier request sends the next one late, and that lateness is counted.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use hdrhistogram::Histogram;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -178,17 +181,11 @@ fn run_connection(options: &Options, index: usize, start: Instant) -> Tally {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("http_load: {msg}");
-            return ExitCode::from(2);
-        }
-    };
+    let options =
+        match cli::options_or_exit("http_load", USAGE, parse_args(std::env::args().skip(1))) {
+            Ok(options) => options,
+            Err(code) => return code,
+        };
     let start = Instant::now() + Duration::from_millis(100);
     let tallies: Vec<Tally> = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..options.connections)
@@ -247,7 +244,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Option<Options>, String> {
-        parse_args(args.iter().map(|a| a.to_string()))
+        parse_args(cli::strings(args))
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! Errors (missing directory, unreadable dump, unknown flag, bad environment variable)
 //! print one line on stderr and exit with status 2.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::process::ExitCode;
 
 #[path = "topology/watch.rs"]
@@ -196,17 +199,11 @@ fn print_capabilities(caps: &hetsched::sys::Capabilities) {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("topology: {msg}");
-            return ExitCode::from(2);
-        }
-    };
+    let options =
+        match cli::options_or_exit("topology", USAGE, parse_args(std::env::args().skip(1))) {
+            Ok(options) => options,
+            Err(code) => return code,
+        };
     if let Some(secs) = options.watch {
         return match watch::run(secs, options.json) {
             Ok(true) => ExitCode::SUCCESS,
@@ -247,7 +244,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Option<Options>, String> {
-        parse_args(args.iter().map(|a| a.to_string()))
+        parse_args(cli::strings(args))
     }
 
     #[test]

@@ -17,6 +17,9 @@
 
 mod service;
 
+#[path = "../common/cli.rs"]
+mod cli;
+
 use hetsched::hyper::{HyperIo, HyperTimer};
 use hetsched::Qos;
 use service::{App, BoxFuture};
@@ -330,17 +333,11 @@ impl SmolStop {
 type Server = Box<dyn std::any::Any>;
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("http_server: {msg}");
-            return ExitCode::from(2);
-        }
-    };
+    let options =
+        match cli::options_or_exit("http_server", USAGE, parse_args(std::env::args().skip(1))) {
+            Ok(options) => options,
+            Err(code) => return code,
+        };
     let (addr, server) = match start(&options) {
         Ok(started) => started,
         Err(msg) => {
@@ -378,7 +375,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Option<Options>, String> {
-        parse_args(args.iter().map(|a| a.to_string()))
+        parse_args(cli::strings(args))
     }
 
     #[test]
