@@ -205,7 +205,14 @@ impl Shared {
     /// A task became runnable (spawned or woken): put it where the policy says.
     pub(crate) fn schedule(&self, task: Task, readiness: Readiness) {
         if self.is_shutdown() {
-            self.defer_drop(task);
+            // Not dropped here: `schedule` runs inside wakers, and a waker may be called
+            // with a lock held that the future's drop takes (h2 wakes its connection task
+            // while holding its streams lock, and dropping the connection takes that lock:
+            // a same-thread deadlock when a runtime with open HTTP/2 connections was
+            // dropped). `inject` sees the shutdown and leaves the task to the last worker's
+            // drain, which drops futures outside any wake, or drops it itself once every
+            // worker is gone.
+            self.inject(task.metadata().lane(), task);
             return;
         }
         let header = task.metadata();
@@ -261,8 +268,8 @@ impl Shared {
     /// Push to the lane's injector and wake a worker that may run it.
     pub(crate) fn inject(&self, lane: Lane, task: Task) {
         self.injectors[lane.index()].push(task);
-        // A push racing with shutdown: if shutdown began, the task is dropped by the last
-        // worker's drain, or here if every worker is gone (`defer_drop`).
+        // A push racing with shutdown, or made after it (`schedule`): the task is dropped
+        // by the last worker's drain, or here if every worker is gone.
         fence(SeqCst);
         if self.shutdown.load(SeqCst) && !crate::loom::mutation!("no_inject_recheck") {
             self.drain_if_workers_gone();
@@ -362,19 +369,6 @@ impl Shared {
         // Workers that are awake see the flag at their next look for work.
     }
 
-    /// A task scheduled (spawned or woken) after shutdown began: to be dropped, but not
-    /// here. `schedule` runs inside wakers, and a waker may be called with a lock held that
-    /// the future's drop takes: h2 wakes its connection task while holding its streams
-    /// lock, and dropping the connection takes that lock (a same-thread deadlock when a
-    /// runtime with open HTTP/2 connections was dropped). The task waits in its lane's
-    /// injector for the last worker's drain, which drops futures outside any wake; only
-    /// once every worker is gone does the thread that scheduled it drop it.
-    fn defer_drop(&self, task: Task) {
-        let lane = task.metadata().lane();
-        self.injectors[lane.index()].push(task);
-        self.drain_if_workers_gone();
-    }
-
     /// After a push during shutdown: drop what is queued if no worker is left to. Read
     /// under the lock the last worker counts itself out under, after its last look at the
     /// injectors: a push it did not see finds zero here, and one that finds a worker left
@@ -393,7 +387,7 @@ impl Shared {
             // The last worker out drops what is left everywhere else, *before* it counts
             // itself out, so a shutdown that sees zero workers also sees no live task. Until
             // the injectors stay empty: a future's drop may wake another task, which is
-            // deferred to an injector too (`defer_drop`).
+            // left in an injector too (`schedule`).
             loop {
                 drop(running);
                 self.drop_remaining_tasks();
@@ -548,7 +542,7 @@ mod tests {
         shared.begin_shutdown();
         let drops = std::sync::Arc::new(AtomicUsize::new(0));
         core.push_local(Lane::Critical, counted_task(Qos::Interactive, &drops));
-        // Not dropped by the push (it may run inside a waker; see `defer_drop`) ...
+        // Not dropped by the push (it may run inside a waker; see `schedule`) ...
         assert_eq!(drops.load(SeqCst), 0, "dropped inside the push");
         assert!(!shared.injectors[Lane::Critical.index()].is_empty());
         // ... but by the last worker on its way out.

@@ -161,7 +161,7 @@ impl WorkerCore {
 
     fn poll(&self, task: Task) {
         if self.shared.is_shutdown() {
-            // Taken as shutdown began (perhaps deferred to an injector by `defer_drop`): it
+            // Taken as shutdown began (perhaps left in an injector by `Shared::schedule`): it
             // is not run; dropped here, on the worker, outside any waker.
             if self.holds_slot.replace(false) {
                 self.shared.release_slot();

@@ -11,8 +11,13 @@ use std::sync::atomic::Ordering;
 const DEMOTED: u8 = 0x80;
 
 /// The lane of a task whose `TaskHeader::qos` state is `state`.
+/// The effective Qos in a `qos` state word (the demotion bit aside).
+fn qos_of(state: u8) -> Qos {
+    Qos::from_urgency(state & !DEMOTED)
+}
+
 fn lane_of(state: u8) -> Lane {
-    match Lane::of(Qos::from_urgency(state & !DEMOTED)) {
+    match Lane::of(qos_of(state)) {
         Lane::Critical if state & DEMOTED != 0 => Lane::Default,
         lane => lane,
     }
@@ -53,7 +58,7 @@ impl TaskHeader {
 
     /// The task's effective Qos: its spawn Qos, or the Qos it was escalated to.
     pub(crate) fn qos(&self) -> Qos {
-        Qos::from_urgency(self.qos.load(Ordering::Acquire) & !DEMOTED)
+        qos_of(self.qos.load(Ordering::Acquire))
     }
 
     /// The lane the task is scheduled and polled in now: its effective Qos's, except that a
@@ -68,7 +73,7 @@ impl TaskHeader {
     /// run (the raise takes effect from the next scheduling, as `escalate` promises).
     pub(crate) fn qos_and_lane(&self) -> (Qos, Lane) {
         let state = self.qos.load(Ordering::Acquire);
-        (Qos::from_urgency(state & !DEMOTED), lane_of(state))
+        (qos_of(state), lane_of(state))
     }
 
     /// A task of `waiter` Qos waits for this one: raise its effective Qos to `waiter`'s if
@@ -76,7 +81,7 @@ impl TaskHeader {
     pub(crate) fn escalate(&self, waiter: Qos) -> Option<Lane> {
         let mut state = self.qos.load(Ordering::Acquire);
         loop {
-            let now = Qos::from_urgency(state & !DEMOTED);
+            let now = qos_of(state);
             let raised = policy::escalated(now, waiter)?;
             let new = raised.urgency() | (state & DEMOTED);
             match self
