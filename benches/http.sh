@@ -73,6 +73,16 @@ start_server() {
     exit 1
 }
 
+# start_variant VARIANT WORKERS: a row's server (hetsched_no_drive_io and hetsched_tokio_io are
+# hetsched with HETSCHED_DRIVE_IO=off / on tokio's sockets).
+start_variant() {
+    case $1 in
+        hetsched_no_drive_io) start_server hetsched "$2" HETSCHED_DRIVE_IO=off ;;
+        hetsched_tokio_io) start_server hetsched-tokio-io "$2" ;;
+        *) start_server "$1" "$2" ;;
+    esac
+}
+
 metric() { # metric KEY: a top-level number of /metrics
     curl -sf "http://$ADDR/metrics" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"
 }
@@ -85,11 +95,7 @@ DEFAULT_WORKERS=${#CPUS[@]}
 # hetsched twice: idle workers driving the reactor (the default with the hyper feature)
 # and not (HETSCHED_DRIVE_IO=off: every readiness hops through async-io's thread).
 for variant in hetsched hetsched_no_drive_io hetsched_tokio_io tokio smol; do
-    case $variant in
-        hetsched_no_drive_io) start_server hetsched "$DEFAULT_WORKERS" HETSCHED_DRIVE_IO=off ;;
-        hetsched_tokio_io) start_server hetsched-tokio-io "$DEFAULT_WORKERS" ;;
-        *) start_server "$variant" "$DEFAULT_WORKERS" ;;
-    esac
+    start_variant "$variant" "$DEFAULT_WORKERS"
     out=$(wrk -t1 -c"$CONNECTIONS" -d"${SECS}s" --latency "http://$ADDR/")
     stop_server
     row "$(python3 - "$variant" "$out" <<'EOF'
@@ -111,11 +117,7 @@ done
 
 echo "== the reactor hop: fixed rate $RATE/s, GET /, no batch, hetsched with and without drive_io"
 for variant in hetsched hetsched_no_drive_io hetsched_tokio_io tokio smol; do
-    case $variant in
-        hetsched_no_drive_io) start_server hetsched "$DEFAULT_WORKERS" HETSCHED_DRIVE_IO=off ;;
-        hetsched_tokio_io) start_server hetsched-tokio-io "$DEFAULT_WORKERS" ;;
-        *) start_server "$variant" "$DEFAULT_WORKERS" ;;
-    esac
+    start_variant "$variant" "$DEFAULT_WORKERS"
     load=$("$BIN/http_load" --addr "$ADDR" --rate "$RATE" --seconds "$SECS" --connections 16 --json || true)
     stop_server
     row "$(python3 - "$variant" "$load" <<'EOF'
@@ -130,24 +132,15 @@ done
 
 echo "== fixed rate $RATE/s with a Background batch (P = CPU $P_CPUS, E = CPUs $E_CPUS), ${SECS}s"
 CLASSES=(HETSCHED_P_CPUS="$P_CPUS" HETSCHED_E_CPUS="$E_CPUS")
-# hetsched's worker count under these classes (P workers + E workers), for tokio's.
-BATCH_WORKERS=$(env "${CLASSES[@]}" python3 - "$BIN/http_server" <<'EOF'
-import json, subprocess, sys, time, urllib.request, os
-p = subprocess.Popen([sys.argv[1], "--addr", "127.0.0.1:18099"], stdout=subprocess.DEVNULL)
-try:
-    for _ in range(100):
-        try:
-            m = json.load(urllib.request.urlopen("http://127.0.0.1:18099/metrics"))
-            print(len(m["runtime"]["workers"]))
-            break
-        except OSError:
-            time.sleep(0.05)
-finally:
-    p.kill()
-EOF
-)
+# tokio gets as many workers as hetsched starts under these classes (P + E workers): read
+# from the hetsched server's /metrics, which runs first.
+BATCH_WORKERS=
 for runtime in hetsched tokio; do
-    start_server "$runtime" "$BATCH_WORKERS" "${CLASSES[@]}"
+    start_server "$runtime" "${BATCH_WORKERS:-1}" "${CLASSES[@]}"
+    if [ "$runtime" = hetsched ]; then
+        BATCH_WORKERS=$(curl -sf "http://$ADDR/metrics" |
+            python3 -c 'import json,sys; print(len(json.load(sys.stdin)["runtime"]["workers"]))')
+    fi
     for _ in $(seq "$JOBS"); do
         curl -sf -X POST "http://$ADDR/jobs?chunks=100000" >/dev/null
     done

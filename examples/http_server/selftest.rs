@@ -178,13 +178,7 @@ async fn bad_requests(addr: SocketAddr) -> Result<(), String> {
 
 /// Bytes that are not HTTP get hyper's 400, and the connection is closed.
 async fn malformed_bytes(addr: SocketAddr) -> Result<(), String> {
-    let mut stream = async_net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"THIS IS NOT HTTP\r\n\r\n")
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut stream = send_raw(addr, b"THIS IS NOT HTTP\r\n\r\n").await?;
     let mut answer = Vec::new();
     let read = hetsched::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer));
     read.await
@@ -201,15 +195,17 @@ async fn malformed_bytes(addr: SocketAddr) -> Result<(), String> {
 
 /// A client sends half a request and disconnects.
 async fn hang_up_mid_request(addr: SocketAddr) -> Result<(), String> {
+    drop(send_raw(addr, b"GET /work?us=10 HTTP/1.1\r\nHost: sel").await?);
+    Ok(())
+}
+
+/// A raw TCP connection to the server that has sent `bytes`.
+async fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Result<async_net::TcpStream, String> {
     let mut stream = async_net::TcpStream::connect(addr)
         .await
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET /work?us=10 HTTP/1.1\r\nHost: sel")
-        .await
-        .map_err(|e| e.to_string())?;
-    drop(stream);
-    Ok(())
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream.write_all(bytes).await.map_err(|e| e.to_string())?;
+    Ok(stream)
 }
 
 /// Wait (bounded) until the server says `jobs` jobs of one chunk each are done.
