@@ -17,8 +17,6 @@ crate::loom::thread_local! {
     static RUNTIME: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
     /// Per-thread sample counter for wake-to-poll latency.
     static SAMPLE: Cell<u32> = const { Cell::new(0) };
-    /// Per-thread shard hint for the task registry (threads that are not workers).
-    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
     /// The task being polled on this thread called `yield_now` (and so woke itself).
     static YIELD_REQUESTED: Cell<bool> = const { Cell::new(false) };
 }
@@ -132,24 +130,6 @@ pub(crate) fn sample_latency(critical: bool) -> bool {
         let n = s.get().wrapping_add(1);
         s.set(n);
         n % crate::runtime::metrics::LATENCY_SAMPLE_EVERY == 0
-    })
-}
-
-/// A registry shard for this thread: workers pass their index; other threads get a
-/// stable per-thread value from a global counter.
-pub(crate) fn thread_shard_hint() -> usize {
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    if cfg!(loom) {
-        // loom replays a model from scratch many times and needs every replay to make the
-        // same choices: a process-wide counter would not. Foreign threads share shard 0.
-        return 0;
-    }
-    SHARD.with(|s| {
-        if s.get() == usize::MAX {
-            s.set(NEXT.fetch_add(1, Relaxed));
-        }
-        s.get()
     })
 }
 

@@ -95,6 +95,10 @@ pub(crate) struct WorkerCounters {
     /// Critical polls it ran longer than the bound, demoting their task.
     pub(crate) demotions: Counter,
     pub(crate) scheduled: [Counter; LANES],
+    /// Tasks spawned from this worker's polls, by their spawn lane.
+    pub(crate) spawned: [Counter; LANES],
+    /// Tasks whose future ended on this worker, by their spawn lane.
+    pub(crate) completed: [Counter; LANES],
     pub(crate) latency: [Histogram; LANES],
     pub(crate) hints: Mutex<Option<Hints>>,
 }
@@ -103,6 +107,8 @@ pub(crate) struct WorkerCounters {
 #[derive(Default)]
 pub(crate) struct ExternalCounters {
     pub(crate) scheduled: [SharedCounter; LANES],
+    pub(crate) spawned: [SharedCounter; LANES],
+    pub(crate) completed: [SharedCounter; LANES],
 }
 
 /// Outcome of the OS requests made when a worker thread started.
@@ -323,7 +329,6 @@ pub(crate) struct WorkerInfo<'a> {
 
 /// Runtime-wide values that are read, not summed, for a snapshot.
 pub(crate) struct RuntimeInfo {
-    pub(crate) live_tasks: usize,
     pub(crate) blocking: BlockingMetrics,
     pub(crate) efficiency_speed: Option<f64>,
     /// The CPU watch's allowed set (`None`: it does not run, or has not looked yet).
@@ -341,17 +346,27 @@ fn cpulist(cpus: &[usize]) -> String {
 pub(crate) fn snapshot<'a>(
     workers: impl Iterator<Item = WorkerInfo<'a>>,
     external: &ExternalCounters,
-    lane_counts: [(u64, u64); LANES],
     long_polls: &[LaneLongPolls; LANES],
     info: RuntimeInfo,
 ) -> RuntimeMetrics {
     let mut scheduled = [0u64; LANES];
     let mut polled = [0u64; LANES];
+    // Read completions before spawns (a task is counted as spawned before it can end), so
+    // that a snapshot taken while tasks run never shows more tasks ended than spawned.
+    let workers: Vec<WorkerInfo<'a>> = workers.collect();
+    let mut completed: [u64; LANES] = std::array::from_fn(|l| external.completed[l].get());
+    for worker in &workers {
+        for (lane, sum) in completed.iter_mut().enumerate() {
+            *sum += worker.counters.completed[lane].get();
+        }
+    }
+    let mut spawned: [u64; LANES] = std::array::from_fn(|l| external.spawned[l].get());
     let mut latency = [[0u64; LATENCY_BUCKETS]; LANES];
     let mut out = Vec::new();
     for worker in workers {
         let c = worker.counters;
         for lane in 0..LANES {
+            spawned[lane] += c.spawned[lane].get();
             scheduled[lane] += c.scheduled[lane].get();
             polled[lane] += c.polls[lane].get();
             c.latency[lane].add_into(&mut latency[lane]);
@@ -387,8 +402,8 @@ pub(crate) fn snapshot<'a>(
             let l = lane.index();
             LaneMetrics {
                 lane,
-                spawned: lane_counts[l].0,
-                completed: lane_counts[l].1,
+                spawned: spawned[l],
+                completed: completed[l],
                 queued: scheduled[l].saturating_sub(polled[l]),
                 wake_to_poll: LatencyHistogram {
                     buckets: latency[l],
@@ -402,7 +417,14 @@ pub(crate) fn snapshot<'a>(
     RuntimeMetrics {
         workers: out,
         lanes,
-        live_tasks: info.live_tasks,
+        live_tasks: usize::try_from(
+            spawned
+                .iter()
+                .zip(&completed)
+                .map(|(s, c)| s.saturating_sub(*c))
+                .sum::<u64>(),
+        )
+        .unwrap_or(usize::MAX),
         blocking: info.blocking,
         efficiency_speed: info.efficiency_speed,
         allowed_cpus: info.allowed_cpus.map(|cpus| cpulist(&cpus)),

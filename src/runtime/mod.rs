@@ -177,13 +177,13 @@ pub use metrics::{
 pub use policy::{
     Lane, WorkerRole, CRITICAL_POLL_LIMIT, FAIRNESS_BOUND, FAIR_INTERVAL, MAX_LIFO_STREAK,
 };
+pub(crate) use shared::{task_ended, Shared};
 pub use stuck::{LongPoll, DEFAULT_LONG_POLL_THRESHOLD};
 pub(crate) use worker::poll_ended;
 
 use crate::loom::sync::Arc;
 use crate::task::{JoinHandle, Qos};
 use crate::topology::CoreClass;
-use shared::Shared;
 use std::fmt;
 use std::future::Future;
 use std::io;

@@ -9,8 +9,9 @@ use super::lend::{Lender, Loan};
 use super::metrics::{self, ExternalCounters, RuntimeMetrics, WorkerCounters, WorkerInfo};
 use super::parker::Parker;
 use super::policy::{self, Lane, Placement, Readiness, WorkerRole, LANES};
-use super::registry::{Registration, Registry};
+use super::registry::Registry;
 use super::stuck::{self, LaneLongPolls, PollRecord, WatchdogConfig};
+use super::worker::WorkerCore;
 use crate::loom::deque::{Injector, Stealer};
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
 use crate::loom::sync::{Arc, Condvar, Mutex};
@@ -54,7 +55,7 @@ pub(crate) struct Shared {
     pub(crate) injectors: [Injector<Task>; LANES],
     pub(crate) workers: Box<[WorkerSlot]>,
     pub(crate) idle: Idle,
-    pub(crate) registry: Arc<Registry>,
+    pub(crate) registry: Registry,
     pub(crate) blocking: BlockingPool,
     pub(crate) has_efficiency: bool,
     /// The runtime runs critical workers (`policy::placement` routes Critical work to them).
@@ -106,7 +107,7 @@ impl Shared {
             has_critical,
             blocking,
             injectors: std::array::from_fn(|_| Injector::new()),
-            registry: Arc::new(Registry::new(count * 4)),
+            registry: Registry::new(count),
             workers: workers.into_boxed_slice(),
             idle: Idle::new(),
             has_efficiency,
@@ -152,31 +153,18 @@ impl Shared {
             return JoinHandle::refused(qos);
         }
         let lane = Lane::of(qos);
-        let shard = context::with_worker(|w| match w {
-            Some(core) if core.belongs_to(this) => core.index,
-            _ => context::thread_shard_hint(),
+        let header = TaskHeader::owned(qos, this.clone());
+        let (runnable, handle) = spawn_raw(header, future, Some(lane), schedule_woken);
+        context::with_worker(|worker| match worker {
+            Some(core) if core.belongs_to(this) => {
+                core.counters().spawned[lane.index()].bump();
+                this.schedule_from(Some(core), runnable, Readiness::Spawned);
+            }
+            _ => {
+                this.external.spawned[lane.index()].bump();
+                this.schedule_from(None, runnable, Readiness::Spawned);
+            }
         });
-        let registry = this.registry.clone();
-        let shared = this.clone();
-        let (runnable, handle) = this.registry.register(shard, lane, |key| {
-            let guard = Registration::new(registry, key, lane);
-            let schedule = move |runnable: Task, info: async_task::ScheduleInfo| {
-                // Woken during its own poll: a yield if `yield_now` woke it; otherwise a
-                // wake that keeps the LIFO slot (see `Readiness::WokenWhileRunning`).
-                let readiness = if !info.woken_while_running {
-                    Readiness::Woken
-                } else if context::take_yield_request() {
-                    Readiness::Yielded
-                } else {
-                    Readiness::WokenWhileRunning
-                };
-                shared.schedule(runnable, readiness)
-            };
-            let (runnable, handle) = spawn_raw(qos, future, guard, schedule);
-            let waker = runnable.waker();
-            ((runnable, handle), waker)
-        });
-        this.schedule(runnable, Readiness::Spawned);
         handle
     }
 
@@ -186,24 +174,36 @@ impl Shared {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        let qos = context::inherited_qos();
         if this.is_shutdown() {
             drop(f);
-            return JoinHandle::refused(context::inherited_qos());
+            return JoinHandle::refused(qos);
         }
-        let shared = this.clone();
-        let schedule = move |runnable: Task, _: async_task::ScheduleInfo| {
-            shared.blocking.schedule(&shared, runnable)
-        };
-        // Not in the registry: a blocking job never waits on a waker (its future completes
-        // in one poll), so shutdown reaches every queued job through the pool's queue.
-        let (runnable, handle) =
-            spawn_raw(context::inherited_qos(), async move { f() }, (), schedule);
+        fn schedule_blocking(runnable: Task, _: async_task::ScheduleInfo) {
+            if let Some(owner) = runnable.metadata().owner().cloned() {
+                owner.blocking.schedule(&owner, runnable);
+            }
+        }
+        // Not counted nor ever in the registry (lane `None`): a blocking job never waits on
+        // a waker (its future completes in one poll), so shutdown reaches every queued job
+        // through the pool's queue.
+        let header = TaskHeader::owned(qos, this.clone());
+        let (runnable, handle) = spawn_raw(header, async move { f() }, None, schedule_blocking);
         runnable.schedule();
         handle
     }
 
-    /// A task became runnable (spawned or woken): put it where the policy says.
+    /// A task became runnable (spawned, woken or handed on): put it where the policy says.
     pub(crate) fn schedule(&self, task: Task, readiness: Readiness) {
+        context::with_worker(|worker| {
+            let core = worker.filter(|core| core.belongs_to(self));
+            self.schedule_from(core, task, readiness)
+        })
+    }
+
+    /// [`schedule`](Self::schedule) from `core`, this runtime's worker on this thread
+    /// (`None`: the caller is not one of them).
+    fn schedule_from(&self, core: Option<&WorkerCore>, task: Task, readiness: Readiness) {
         if self.is_shutdown() {
             // Not dropped here: `schedule` runs inside wakers, and a waker may be called
             // with a lock held that the future's drop takes (h2 wakes its connection task
@@ -222,46 +222,38 @@ impl Shared {
         if self.sample_latency && context::sample_latency(lane == Lane::Critical) {
             header.mark_scheduled(self.nanos_since_start());
         }
-        let task = context::with_worker(|worker| match worker {
-            Some(core) if core.belongs_to(self) => {
-                core.counters().scheduled[lane.index()].bump();
-                match policy::placement(
-                    lane,
-                    Some(core.role),
-                    self.has_efficiency,
-                    self.has_critical,
-                    core.slot_limited(),
-                    readiness,
-                ) {
-                    Placement::LifoSlot => {
-                        if policy::searches_injectors_next(readiness) {
-                            core.note_yield();
-                        }
-                        if let Some(displaced) = core.put_lifo(task) {
-                            let displaced_lane = displaced.metadata().lane();
-                            core.push_local(displaced_lane, displaced);
-                            self.notify(displaced_lane);
-                        }
-                        None
-                    }
-                    Placement::LocalQueue => {
-                        if policy::searches_injectors_next(readiness) {
-                            core.note_yield();
-                        }
-                        core.push_local(lane, task);
-                        self.notify(lane);
-                        None
-                    }
-                    Placement::Injector => Some(task),
+        let Some(core) = core else {
+            self.external.scheduled[lane.index()].bump();
+            self.inject(lane, task);
+            return;
+        };
+        core.counters().scheduled[lane.index()].bump();
+        match policy::placement(
+            lane,
+            Some(core.role),
+            self.has_efficiency,
+            self.has_critical,
+            core.slot_limited(),
+            readiness,
+        ) {
+            Placement::LifoSlot => {
+                if policy::searches_injectors_next(readiness) {
+                    core.note_yield();
+                }
+                if let Some(displaced) = core.put_lifo(task) {
+                    let displaced_lane = displaced.metadata().lane();
+                    core.push_local(displaced_lane, displaced);
+                    self.notify(displaced_lane);
                 }
             }
-            _ => {
-                self.external.scheduled[lane.index()].bump();
-                Some(task)
+            Placement::LocalQueue => {
+                if policy::searches_injectors_next(readiness) {
+                    core.note_yield();
+                }
+                core.push_local(lane, task);
+                self.notify(lane);
             }
-        });
-        if let Some(task) = task {
-            self.inject(lane, task);
+            Placement::Injector => self.inject(lane, task),
         }
     }
 
@@ -459,10 +451,8 @@ impl Shared {
                 counters: &w.counters,
             }),
             &self.external,
-            self.registry.lane_counts(),
             &self.long_polls,
             metrics::RuntimeInfo {
-                live_tasks: self.registry.live(),
                 blocking: {
                     let stats = self.blocking.stats();
                     metrics::BlockingMetrics {
@@ -483,10 +473,58 @@ impl Shared {
     }
 }
 
+/// async-task's schedule function for every task a runtime spawns (it captures nothing:
+/// see `TaskHeader::owner`): a woken task is scheduled by its own runtime.
+fn schedule_woken(task: Task, info: async_task::ScheduleInfo) {
+    // Woken during its own poll: a yield if `yield_now` woke it; otherwise a wake that
+    // keeps the LIFO slot (see `Readiness::WokenWhileRunning`).
+    let readiness = if !info.woken_while_running {
+        Readiness::Woken
+    } else if context::take_yield_request() {
+        Readiness::Yielded
+    } else {
+        Readiness::WokenWhileRunning
+    };
+    let Some(owner) = task.metadata().owner() else {
+        return; // unreachable: every task spawned with this function has an owner
+    };
+    let owner: *const Shared = &**owner;
+    context::with_worker(|worker| match worker {
+        // On one of the runtime's workers, whose own reference keeps the runtime alive
+        // while the task is scheduled.
+        Some(core) if std::ptr::eq(core.shared(), owner) => {
+            core.shared().schedule_from(Some(core), task, readiness)
+        }
+        // Anywhere else the task's reference to its runtime is all there may be, and it
+        // goes into a queue with the task, where a worker may finish (and free) it before
+        // this scheduling is over: hold one of our own until then.
+        _ => {
+            if let Some(owner) = task.metadata().owner().cloned() {
+                owner.schedule_from(None, task, readiness);
+            }
+        }
+    })
+}
+
+/// Called by the task wrapper once, when a task's future is gone (completed, panicked,
+/// aborted, or dropped by shutdown): count it in its spawn `lane`, and take it out of its
+/// runtime's registry if it was entered (`registry_key`).
+pub(crate) fn task_ended(header: &TaskHeader, lane: Lane, registry_key: Option<usize>) {
+    let Some(owner) = header.owner() else {
+        return;
+    };
+    if let Some(key) = registry_key {
+        owner.registry.unregister(key);
+    }
+    context::with_worker(|worker| match worker {
+        Some(core) if core.belongs_to(owner) => core.counters().completed[lane.index()].bump(),
+        _ => owner.external.completed[lane.index()].bump(),
+    });
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::runtime::worker::WorkerCore;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
     /// Shared state of a runtime with one worker of `class` and no threads.
@@ -520,11 +558,11 @@ mod tests {
         }
         let token = Token(drops.clone());
         let (task, handle) = spawn_raw(
-            qos,
+            TaskHeader::new(qos),
             async move {
                 let _token = token;
             },
-            (),
+            None,
             |_: Task, _: async_task::ScheduleInfo| {},
         );
         drop(handle); // detach

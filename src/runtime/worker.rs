@@ -588,27 +588,42 @@ impl WorkerCore {
 /// Called by the task wrapper when its poll ends, on the polling thread, where the task's
 /// header is surely alive: if the watchdog reported this poll as stuck, mark the task so
 /// that it is reported once (`runtime/stuck.rs`); on a critical worker, demote the task
-/// if the poll ran too long (`policy::demotes`).
-pub(crate) fn poll_ended(header: &crate::task::TaskHeader) {
-    // No runtime of this process runs a watchdog or critical workers: skip the lookup.
-    if !super::stuck::any_watchdog() && !ANY_CRITICAL_WORKERS.load(Relaxed) {
-        return;
+/// if the poll ran too long (`policy::demotes`); and if the task waits for the first time
+/// (`first_wait`: its waker), enter it in its runtime's registry and return its key.
+pub(crate) fn poll_ended(
+    header: &crate::task::TaskHeader,
+    first_wait: Option<&std::task::Waker>,
+) -> Option<usize> {
+    // No runtime of this process runs a watchdog or critical workers, and nothing to enter:
+    // skip the lookup.
+    let watched = super::stuck::any_watchdog() || ANY_CRITICAL_WORKERS.load(Relaxed);
+    if !watched && first_wait.is_none() {
+        return None;
     }
     context::with_worker(|worker| {
-        let Some(core) = worker else {
-            return;
-        };
-        if core.publish_polls && core.shared.workers[core.index].polls.end() {
-            header.mark_long_poll_reported();
-        }
-        if let Some(started) = core.poll_started.get() {
-            let ran = core.poll_clock().saturating_sub(started);
-            if policy::demotes(core.role, header.lane(), ran) {
-                header.demote();
-                core.counters().demotions.bump();
+        let core = worker.filter(|core| header.owner().is_some_and(|o| core.belongs_to(o)));
+        if let Some(core) = core {
+            if core.publish_polls && core.shared.workers[core.index].polls.end() {
+                header.mark_long_poll_reported();
+            }
+            if let Some(started) = core.poll_started.get() {
+                let ran = core.poll_clock().saturating_sub(started);
+                if policy::demotes(core.role, header.lane(), ran) {
+                    header.demote();
+                    core.counters().demotions.bump();
+                }
             }
         }
-    });
+        if crate::loom::mutation!("no_register_on_pending") {
+            return None;
+        }
+        let waker = first_wait?;
+        let owner = header.owner()?;
+        // Polled on one of its runtime's workers (always, but a wrong guess costs only
+        // sharing a shard): that worker's shard.
+        let shard = core.map_or(0, |core| core.index);
+        Some(owner.registry.register(shard, waker.clone()))
+    })
 }
 
 /// Has any runtime of this process started critical workers? (Read once per poll by

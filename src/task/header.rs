@@ -1,8 +1,10 @@
 //! What the runtime keeps next to every task (async-task's metadata slot).
 
 // All untracked by loom: see `crate::loom::untracked`.
+use crate::loom::sync::Arc;
 use crate::loom::untracked::{AtomicBool, AtomicU64, AtomicU8};
 use crate::runtime::policy::{self, Lane};
+use crate::runtime::Shared;
 use crate::task::Qos;
 use std::sync::atomic::Ordering;
 
@@ -10,12 +12,12 @@ use std::sync::atomic::Ordering;
 /// effective Qos's urgency.
 const DEMOTED: u8 = 0x80;
 
-/// The lane of a task whose `TaskHeader::qos` state is `state`.
 /// The effective Qos in a `qos` state word (the demotion bit aside).
 fn qos_of(state: u8) -> Qos {
     Qos::from_urgency(state & !DEMOTED)
 }
 
+/// The lane of a task whose `TaskHeader::qos` state is `state`.
 fn lane_of(state: u8) -> Lane {
     match Lane::of(qos_of(state)) {
         Lane::Critical if state & DEMOTED != 0 => Lane::Default,
@@ -24,8 +26,13 @@ fn lane_of(state: u8) -> Lane {
 }
 
 /// Per-task scheduling state, stored in the task's single allocation.
-#[derive(Debug)]
 pub(crate) struct TaskHeader {
+    /// The runtime the task belongs to (`None` only for tasks built by unit tests). Held
+    /// here, once per task, rather than in the schedule function: async-task guards a
+    /// schedule function that captures anything with a waker clone and drop around every
+    /// scheduling, and the task's future reaches the runtime through this header to count
+    /// its end and enter the registry (`runtime::task_ended`, `runtime::poll_ended`).
+    owner: Option<Arc<Shared>>,
     /// The task's effective Qos (its urgency, `Qos::urgency`), plus the `DEMOTED` bit.
     /// Spawned with the task's Qos, which only escalation changes, and only upwards
     /// (invariant 11); a task keeps its lane from one scheduling to the next otherwise
@@ -46,14 +53,29 @@ pub(crate) struct TaskHeader {
 }
 
 impl TaskHeader {
+    /// The header of a task of `owner`, spawned at `qos`.
+    pub(crate) fn owned(qos: Qos, owner: Arc<Shared>) -> TaskHeader {
+        TaskHeader {
+            owner: Some(owner),
+            ..TaskHeader::new(qos)
+        }
+    }
+
+    /// A header that belongs to no runtime (unit tests).
     pub(crate) fn new(qos: Qos) -> TaskHeader {
         TaskHeader {
+            owner: None,
             qos: AtomicU8::new(qos.urgency()),
             queued: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
             scheduled_at: AtomicU64::new(0),
             long_poll_reported: AtomicBool::new(false),
         }
+    }
+
+    /// The runtime the task belongs to.
+    pub(crate) fn owner(&self) -> Option<&Arc<Shared>> {
+        self.owner.as_ref()
     }
 
     /// The task's effective Qos: its spawn Qos, or the Qos it was escalated to.

@@ -1,5 +1,6 @@
 //! The future the runtime really runs: the user's future plus abort and panic handling.
 
+use crate::runtime::policy::Lane;
 use crate::task::{JoinError, TaskHeader};
 use std::any::Any;
 use std::future::Future;
@@ -70,29 +71,34 @@ impl<T> Drop for TaskOutput<T> {
 
 /// Wraps a task's future: returns a cancelled `JoinError` once aborted, turns a panic —
 /// in `poll` *or in the future's destructor* — into a `JoinError` (the worker lives on),
-/// and drops `guard` together with the future (the runtime uses it to unregister the task).
+/// enters the task in the runtime's registry at its first `Pending` and tells the runtime
+/// when the future is gone (`runtime::poll_ended`, `runtime::task_ended`).
 ///
 /// The inner future is dropped by this wrapper, under `catch_unwind`, as soon as it is
 /// done: async-task drops futures inside an abort-on-panic guard, so a destructor panic
 /// that reached it would abort the process. For the same reason the output is a
 /// [`TaskOutput`].
-pub(crate) struct TaskFuture<'a, F, G> {
+pub(crate) struct TaskFuture<'a, F> {
     inner: ManuallyDrop<F>,
     /// False once `inner` has been dropped (set *before* dropping, so a destructor that
     /// panics half-way is never run twice).
     inner_live: bool,
     header: &'a TaskHeader,
-    #[allow(dead_code)] // held only to be dropped after `inner`
-    guard: G,
+    /// The lane the task was spawned in (its counts are kept there); `None`: a job that is
+    /// neither counted nor entered in the registry (`spawn_raw`).
+    lane: Option<Lane>,
+    /// The task's registry key, from its first `Pending` on.
+    registry_key: Option<usize>,
 }
 
-impl<'a, F, G> TaskFuture<'a, F, G> {
-    pub(crate) fn new(inner: F, header: &'a TaskHeader, guard: G) -> Self {
+impl<'a, F> TaskFuture<'a, F> {
+    pub(crate) fn new(inner: F, header: &'a TaskHeader, lane: Option<Lane>) -> Self {
         TaskFuture {
             inner: ManuallyDrop::new(inner),
             inner_live: true,
             header,
-            guard,
+            lane,
+            registry_key: None,
         }
     }
 
@@ -105,14 +111,18 @@ impl<'a, F, G> TaskFuture<'a, F, G> {
         // SAFETY: `inner` is live (checked and cleared above, so this runs at most once)
         // and is dropped in place, never moved: this upholds the pinning guarantee for a
         // pinned `TaskFuture`, and nothing touches `inner` afterwards (`inner_live` is false).
-        catch_unwind(AssertUnwindSafe(|| unsafe {
+        let panicked = catch_unwind(AssertUnwindSafe(|| unsafe {
             ManuallyDrop::drop(&mut self.inner)
         }))
-        .err()
+        .err();
+        if let Some(lane) = self.lane {
+            crate::runtime::task_ended(self.header, lane, self.registry_key.take());
+        }
+        panicked
     }
 }
 
-impl<F: Future, G> Future for TaskFuture<'_, F, G> {
+impl<F: Future> Future for TaskFuture<'_, F> {
     type Output = TaskOutput<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -123,7 +133,7 @@ impl<F: Future, G> Future for TaskFuture<'_, F, G> {
     }
 }
 
-impl<F: Future, G> TaskFuture<'_, F, G> {
+impl<F: Future> TaskFuture<'_, F> {
     /// `poll`, on the unpinned wrapper: must never move `inner` (see `poll`).
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
         if !self.inner_live {
@@ -140,9 +150,16 @@ impl<F: Future, G> TaskFuture<'_, F, G> {
         // so it is pinned too; it is live (checked above).
         let inner = unsafe { Pin::new_unchecked(&mut *self.inner) };
         let polled = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
-        // The poll is over: if the stuck-poll watchdog reported it, mark the task (here,
-        // where its header is surely alive), so it is reported once.
-        crate::runtime::poll_ended(self.header);
+        // The poll is over (here, where the header is surely alive): the runtime marks a
+        // poll the stuck-poll watchdog reported, and enters a task that waits for the first
+        // time in its registry (so shutdown can reach it).
+        let first_wait = matches!(polled, Ok(Poll::Pending))
+            && self.lane.is_some()
+            && self.registry_key.is_none();
+        let key = crate::runtime::poll_ended(self.header, first_wait.then(|| cx.waker()));
+        if key.is_some() {
+            self.registry_key = key;
+        }
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => match self.drop_inner() {
@@ -165,7 +182,7 @@ impl<F: Future, G> TaskFuture<'_, F, G> {
     }
 }
 
-impl<F, G> Drop for TaskFuture<'_, F, G> {
+impl<F> Drop for TaskFuture<'_, F> {
     fn drop(&mut self) {
         // Dropped by async-task (abort before a poll, or shutdown): swallow a destructor
         // panic here, it has nowhere to go and must not abort the process (nor may its
