@@ -23,6 +23,7 @@ MUTANTS=(
   "inject_no_notify|wake|task_and_foreign_thread_wake_the_same_task|deadlock"
   "no_inject_recheck|shutdown|shutdown_races_a_spawn_from_a_foreign_thread|deadlock"
   "no_wake_all|shutdown|shutdown_races_a_wake_from_a_foreign_thread|deadlock"
+  "no_register_on_pending|shutdown|shutdown_races_a_wake_from_a_foreign_thread|deadlock"
   "abort_no_wake|join|abort_wakes_a_waiting_task_and_a_foreign_thread_takes_the_result|deadlock"
   "e_takes_critical|lanes|critical_task_woken_on_an_efficiency_worker_runs_on_a_performance_worker|polled off a performance worker"
   "e_takes_critical|lanes|critical_task_woken_from_a_foreign_thread_runs_on_a_performance_worker|polled off a performance worker"

@@ -555,3 +555,47 @@ impl Future for YieldNow {
         Poll::Pending
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::topology::Topology;
+
+    /// The registry holds exactly the tasks that returned `Pending` and are not done yet: a
+    /// task finishing in its first poll never enters it (no lock on its path), a waiting
+    /// task does, and leaves once its future is dropped.
+    #[test]
+    fn only_waiting_tasks_are_in_the_registry() {
+        let rt = Builder::new()
+            .topology(Topology::uniform(1))
+            .workers(CoreClass::Performance, 1)
+            .pin(Pin::Off)
+            .qos_hints(false)
+            .build()
+            .unwrap();
+        let registry = &rt.handle.shared.registry;
+        for _ in 0..100 {
+            rt.block_on(rt.spawn(async {})).unwrap();
+        }
+        assert_eq!(registry.waiting(), 0, "a task done in one poll was entered");
+        let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+        let waiter = rt.spawn(async move { rx.await.unwrap() });
+        // Once it has waited, it is entered (polled on the worker: wait for that).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while registry.waiting() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the waiting task was never entered"
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(registry.waiting(), 1);
+        tx.send(5).unwrap();
+        assert_eq!(rt.block_on(waiter).unwrap(), 5);
+        assert_eq!(
+            registry.waiting(),
+            0,
+            "a finished task was left in the registry"
+        );
+    }
+}
