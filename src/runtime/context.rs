@@ -23,6 +23,7 @@ crate::loom::thread_local! {
 
 /// `yield_now` is about to wake the task it runs in: its reschedule is a real yield, not
 /// a wake by someone else that happened during the poll (a channel, a timer).
+#[inline]
 pub(crate) fn request_yield() {
     YIELD_REQUESTED.with(|y| y.set(true));
 }
@@ -31,11 +32,13 @@ pub(crate) fn request_yield() {
 /// running is rescheduled on the thread that polled it, right after its poll, so the
 /// answer is about that task (and the worker clears it after every poll, so a yield whose
 /// wake-up never came cannot leak into the next task).
+#[inline]
 pub(crate) fn take_yield_request() -> bool {
     YIELD_REQUESTED.with(|y| y.replace(false))
 }
 
 /// Run `f` with the worker core of this thread, if this thread is a worker.
+#[inline]
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerCore>) -> R) -> R {
     WORKER.with(|cell| {
         let core = cell.get();
@@ -79,6 +82,7 @@ pub(crate) fn outside_worker<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// The Qos a plain `spawn` from this thread should get: the polled task's, or `Default`.
+#[inline]
 pub(crate) fn inherited_qos() -> Qos {
     TASK_QOS.with(|q| q.get()).unwrap_or_default()
 }
@@ -87,12 +91,14 @@ pub(crate) fn inherited_qos() -> Qos {
 pub(crate) struct TaskQosGuard(Option<Qos>);
 
 impl TaskQosGuard {
+    #[inline]
     pub(crate) fn set(qos: Qos) -> TaskQosGuard {
         TaskQosGuard(TASK_QOS.with(|q| q.replace(Some(qos))))
     }
 }
 
 impl Drop for TaskQosGuard {
+    #[inline]
     fn drop(&mut self) {
         TASK_QOS.with(|q| q.set(self.0));
     }
@@ -122,6 +128,7 @@ impl Drop for EnterGuard {
 }
 
 /// True if the thread's next scheduling should be timed for the latency histogram.
+#[inline]
 pub(crate) fn sample_latency(critical: bool) -> bool {
     if critical {
         return true;
@@ -134,6 +141,7 @@ pub(crate) fn sample_latency(critical: bool) -> bool {
 }
 
 /// The Qos of the task being polled on this thread, if any.
+#[inline]
 pub(crate) fn current_task_qos() -> Option<Qos> {
     TASK_QOS.with(|q| q.get())
 }

@@ -97,6 +97,13 @@ impl CpuWatch {
         self.allowed.lock().clone()
     }
 
+    /// A cheap first look (one load, for the worker loop): has the set changed since the
+    /// epoch `seen`? If so, [`follow`](Self::follow) does the real look.
+    #[inline]
+    pub(crate) fn changed_since(&self, seen: usize) -> bool {
+        crate::loom::mutation!("cpu_watch_epoch_after_set") || self.epoch.load(Acquire) != seen
+    }
+
     /// A worker's look: the allowed set, if it changed since the epoch in `seen` (which
     /// is then updated).
     pub(crate) fn follow(&self, seen: &Cell<usize>) -> Option<Vec<usize>> {

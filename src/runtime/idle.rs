@@ -39,8 +39,21 @@ impl Idle {
 
     /// Work of `lane` was just made visible to other workers. Returns the index of a
     /// sleeping worker to unpark (already counted as searching), if one should be woken.
+    #[inline]
     pub(crate) fn worker_to_notify(&self, lane: Lane, has_efficiency: bool) -> Option<usize> {
         fence(SeqCst);
+        // The common case on a busy runtime, decided inline: nobody sleeps, so nobody is to
+        // be woken (the loop below would find the same for every role it reaches). The same
+        // loads after the same fence: the protocol is unchanged.
+        if self.sleeping.iter().all(|count| count.load(SeqCst) == 0) {
+            return None;
+        }
+        self.sleeper_to_notify(lane, has_efficiency)
+    }
+
+    /// [`worker_to_notify`](Self::worker_to_notify) once some worker sleeps (after its fence).
+    #[inline(never)]
+    fn sleeper_to_notify(&self, lane: Lane, has_efficiency: bool) -> Option<usize> {
         for &role in wake_order(lane, has_efficiency) {
             let c = role.index();
             if self.searching[c].load(SeqCst) != 0 {

@@ -680,22 +680,12 @@ pub fn search_order(
     tick: u32,
     after_yield: bool,
 ) -> SearchOrder {
+    let role = role.into();
+    if !is_fair_turn(tick) {
+        return regular_search_order(role, has_efficiency_workers, after_yield);
+    }
     let lanes = lanes_for(role, has_efficiency_workers);
     let mut steps = [(Lane::Critical, Source::LocalFirst); LANES];
-    if tick % FAIR_INTERVAL != 0 {
-        let source = if after_yield {
-            Source::InjectorFirst
-        } else {
-            Source::LocalFirst
-        };
-        for (step, lane) in steps.iter_mut().zip(lanes) {
-            *step = (*lane, source);
-        }
-        return SearchOrder {
-            steps,
-            len: lanes.len(),
-        };
-    }
     let fair_turn = (tick / FAIR_INTERVAL) as usize;
     let favoured = lanes[fair_turn % lanes.len()];
     let source = if (fair_turn / lanes.len()) % 2 == 0 {
@@ -707,6 +697,35 @@ pub fn search_order(
     let rest = lanes.iter().filter(|lane| **lane != favoured);
     for (step, lane) in steps[1..].iter_mut().zip(rest) {
         *step = (*lane, Source::LocalFirst);
+    }
+    SearchOrder {
+        steps,
+        len: lanes.len(),
+    }
+}
+
+/// Is poll number `tick` a fair turn (see [`search_order`])?
+pub fn is_fair_turn(tick: u32) -> bool {
+    tick % FAIR_INTERVAL == 0
+}
+
+/// [`search_order`] for every tick that is not a fair turn: it depends on the worker and on
+/// `after_yield` only, so a worker may compute both once and reuse them (the search runs
+/// before every poll).
+pub fn regular_search_order(
+    role: impl Into<WorkerRole>,
+    has_efficiency_workers: bool,
+    after_yield: bool,
+) -> SearchOrder {
+    let lanes = lanes_for(role, has_efficiency_workers);
+    let mut steps = [(Lane::Critical, Source::LocalFirst); LANES];
+    let source = if after_yield {
+        Source::InjectorFirst
+    } else {
+        Source::LocalFirst
+    };
+    for (step, lane) in steps.iter_mut().zip(lanes) {
+        *step = (*lane, source);
     }
     SearchOrder {
         steps,
@@ -732,6 +751,24 @@ mod tests {
     use WorkerRole as R;
 
     const CLASSES: [CoreClass; 2] = [Performance, Efficiency];
+
+    #[test]
+    fn regular_search_order_is_the_search_order_of_every_tick_but_fair_turns() {
+        for role in WorkerRole::ALL {
+            for has_e in [false, true] {
+                for after_yield in [false, true] {
+                    let regular = regular_search_order(role, has_e, after_yield);
+                    for tick in 0..8 * FAIR_INTERVAL * LANES as u32 {
+                        let order = search_order(role, has_e, tick, after_yield);
+                        assert_eq!(is_fair_turn(tick), tick % FAIR_INTERVAL == 0);
+                        if !is_fair_turn(tick) {
+                            assert_eq!(order, regular, "{role:?} {has_e} {after_yield} {tick}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn critical_only_on_performance_and_critical_workers() {

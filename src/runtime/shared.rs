@@ -506,20 +506,31 @@ fn schedule_woken(task: Task, info: async_task::ScheduleInfo) {
     })
 }
 
-/// Called by the task wrapper once, when a task's future is gone (completed, panicked,
-/// aborted, or dropped by shutdown): count it in its spawn `lane`, and take it out of its
-/// runtime's registry if it was entered (`registry_key`).
-pub(crate) fn task_ended(header: &TaskHeader, lane: Lane, registry_key: Option<usize>) {
+/// Called by the task wrapper when a task's future is dropped outside a poll (aborted
+/// before it ran, or dropped by shutdown): count its end in its spawn `lane`. (A task that
+/// ends in a poll is counted by `worker::poll_ended`.)
+pub(crate) fn task_ended(header: &TaskHeader, lane: Lane) {
     let Some(owner) = header.owner() else {
         return;
     };
-    if let Some(key) = registry_key {
-        owner.registry.unregister(key);
-    }
-    context::with_worker(|worker| match worker {
+    context::with_worker(|worker| count_end(owner, worker, lane));
+}
+
+/// Count a task's end in `lane`: on `worker`'s own counters if it is one of `owner`'s, else
+/// in the shared block.
+pub(crate) fn count_end(owner: &Shared, worker: Option<&WorkerCore>, lane: Lane) {
+    match worker {
         Some(core) if core.belongs_to(owner) => core.counters().completed[lane.index()].bump(),
         _ => owner.external.completed[lane.index()].bump(),
-    });
+    }
+}
+
+/// The task's future was dropped: take it out of its runtime's registry (`key`, from its
+/// first `Pending`).
+pub(crate) fn leave_registry(header: &TaskHeader, key: usize) {
+    if let Some(owner) = header.owner() {
+        owner.registry.unregister(key);
+    }
 }
 
 #[cfg(all(test, not(loom)))]

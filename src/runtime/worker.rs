@@ -45,6 +45,12 @@ pub(crate) struct WorkerCore {
     /// `poll_ended`).
     poll_started: Cell<Option<Duration>>,
     rng: Cell<u64>,
+    /// `policy::regular_search_order` for this worker, without and with `after_yield`:
+    /// the search order of every poll that is not a fair turn, computed once.
+    regular_orders: [policy::SearchOrder; 2],
+    /// This worker's own slot, `shared.workers[index]`, looked up once (the worker loop and
+    /// every spawn and poll reach it).
+    slot: std::ptr::NonNull<super::shared::WorkerSlot>,
 }
 
 impl WorkerCore {
@@ -57,6 +63,8 @@ impl WorkerCore {
         let role = shared.workers[index].role;
         let slot_limited = class == CoreClass::Efficiency && shared.has_slot_limit();
         let publish_polls = shared.watchdog.is_some();
+        let has_efficiency = shared.has_efficiency;
+        let slot = std::ptr::NonNull::from(&shared.workers[index]);
         let drives_io =
             shared.drive_io && policy::drives_reactor(shared.workers[index].idle_priority);
         WorkerCore {
@@ -78,6 +86,9 @@ impl WorkerCore {
             drives_io,
             // Any non-zero odd seed differing per worker will do for victim selection.
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 1 | 1)),
+            slot,
+            regular_orders: [false, true]
+                .map(|after_yield| policy::regular_search_order(role, has_efficiency, after_yield)),
         }
     }
 
@@ -95,8 +106,18 @@ impl WorkerCore {
         self.slot_limited
     }
 
+    /// What other threads may see of this worker: its slot in `shared.workers`.
+    #[inline]
+    pub(crate) fn slot(&self) -> &super::shared::WorkerSlot {
+        // SAFETY: `slot` points at `self.shared.workers[self.index]`, an element of a boxed
+        // slice that is never resized nor moved and lives as long as `self.shared`, which
+        // `self` holds; slots are only ever used through shared references.
+        unsafe { self.slot.as_ref() }
+    }
+
+    #[inline]
     pub(crate) fn counters(&self) -> &WorkerCounters {
-        &self.shared.workers[self.index].counters
+        &self.slot().counters
     }
 
     /// Put `task` in the LIFO slot; returns the task it displaced.
@@ -189,7 +210,7 @@ impl WorkerCore {
             counters.latency[lane.index()].record(now.saturating_sub(queued_at));
         }
         let _qos = TaskQosGuard::set(qos);
-        let slot = &self.shared.workers[self.index];
+        let slot = self.slot();
         if let Some(loan) = &slot.loan {
             loan.begin_poll();
         }
@@ -244,12 +265,13 @@ impl WorkerCore {
     }
 
     fn find_task(&self) -> Option<Task> {
-        let order = policy::search_order(
-            self.role,
-            self.shared.has_efficiency,
-            self.next_tick(),
-            self.yielded.replace(false),
-        );
+        let tick = self.next_tick();
+        let after_yield = self.yielded.replace(false);
+        let order = if policy::is_fair_turn(tick) {
+            policy::search_order(self.role, self.shared.has_efficiency, tick, after_yield)
+        } else {
+            self.regular_orders[usize::from(after_yield)]
+        };
         for &(lane, source) in order.steps() {
             let found = self.take_with_slot(lane, || match source {
                 Source::LocalFirst => self.pop_local(lane).or_else(|| self.pop_injector(lane)),
@@ -402,7 +424,7 @@ impl WorkerCore {
     /// Sleep on this worker's parker until unparked (or `timeout`; true if unparked):
     /// in the I/O reactor if this worker drives it, else on its condvar.
     fn park_thread(&self, timeout: Option<Duration>) -> bool {
-        let parker = &self.shared.workers[self.index].parker;
+        let parker = &self.slot().parker;
         #[cfg(all(feature = "async-io", not(loom), not(miri)))]
         if self.drives_io {
             return context::outside_worker(|| parker.park_driving_io(timeout));
@@ -485,10 +507,20 @@ impl WorkerCore {
     /// nothing changed. Between polls only: an E worker is then not lent to a P worker
     /// (its poll's end took any loan back; a lender undoing a loan that raced with that
     /// end widens the thread to its placement, which the kernel keeps inside the cpuset).
+    #[inline]
     fn follow_allowed_cpus(&self) {
-        let Some(watch) = &self.shared.cpu_watch else {
-            return;
-        };
+        if let Some(watch) = &self.shared.cpu_watch {
+            if watch.changed_since(self.cpu_epoch.get()) {
+                self.replace_after_cpu_change(watch);
+            }
+        }
+    }
+
+    /// The slow half of [`follow_allowed_cpus`](Self::follow_allowed_cpus), out of the
+    /// worker loop's way.
+    #[cold]
+    #[inline(never)]
+    fn replace_after_cpu_change(&self, watch: &super::cpu_watch::CpuWatch) {
         let Some(allowed) = watch.follow(&self.cpu_epoch) else {
             return;
         };
@@ -587,23 +619,26 @@ impl WorkerCore {
 
 /// Called by the task wrapper when its poll ends, on the polling thread, where the task's
 /// header is surely alive: if the watchdog reported this poll as stuck, mark the task so
-/// that it is reported once (`runtime/stuck.rs`); on a critical worker, demote the task
-/// if the poll ran too long (`policy::demotes`); and if the task waits for the first time
-/// (`first_wait`: its waker), enter it in its runtime's registry and return its key.
+/// that it is reported once (`runtime/stuck.rs`); on a critical worker, demote the task if
+/// the poll ran too long (`policy::demotes`); if the task waits for the first time
+/// (`first_wait`: its waker), enter it in its runtime's registry and return its key; if it
+/// ended (`ended`: its spawn lane), count its end. One thread-local look for all of it.
 pub(crate) fn poll_ended(
     header: &crate::task::TaskHeader,
     first_wait: Option<&std::task::Waker>,
+    ended: Option<Lane>,
 ) -> Option<usize> {
-    // No runtime of this process runs a watchdog or critical workers, and nothing to enter:
-    // skip the lookup.
+    // No runtime of this process runs a watchdog or critical workers, and nothing to enter
+    // or count: skip the lookup.
     let watched = super::stuck::any_watchdog() || ANY_CRITICAL_WORKERS.load(Relaxed);
-    if !watched && first_wait.is_none() {
+    if !watched && first_wait.is_none() && ended.is_none() {
         return None;
     }
+    let owner = header.owner()?;
     context::with_worker(|worker| {
-        let core = worker.filter(|core| header.owner().is_some_and(|o| core.belongs_to(o)));
+        let core = worker.filter(|core| core.belongs_to(owner));
         if let Some(core) = core {
-            if core.publish_polls && core.shared.workers[core.index].polls.end() {
+            if core.publish_polls && core.slot().polls.end() {
                 header.mark_long_poll_reported();
             }
             if let Some(started) = core.poll_started.get() {
@@ -614,11 +649,14 @@ pub(crate) fn poll_ended(
                 }
             }
         }
+        if let Some(lane) = ended {
+            super::shared::count_end(owner, core, lane);
+            return None;
+        }
         if crate::loom::mutation!("no_register_on_pending") {
             return None;
         }
         let waker = first_wait?;
-        let owner = header.owner()?;
         // Polled on one of its runtime's workers (always, but a wrong guess costs only
         // sharing a shard): that worker's shard.
         let shard = core.map_or(0, |core| core.index);

@@ -72,7 +72,8 @@ impl<T> Drop for TaskOutput<T> {
 /// Wraps a task's future: returns a cancelled `JoinError` once aborted, turns a panic —
 /// in `poll` *or in the future's destructor* — into a `JoinError` (the worker lives on),
 /// enters the task in the runtime's registry at its first `Pending` and tells the runtime
-/// when the future is gone (`runtime::poll_ended`, `runtime::task_ended`).
+/// when the future is gone (`runtime::poll_ended` at the end of every poll;
+/// `runtime::task_ended` when it is dropped without a poll: aborted, or shutdown).
 ///
 /// The inner future is dropped by this wrapper, under `catch_unwind`, as soon as it is
 /// done: async-task drops futures inside an abort-on-panic guard, so a destructor panic
@@ -103,7 +104,8 @@ impl<'a, F> TaskFuture<'a, F> {
     }
 
     /// Drop the inner future in place, once; returns the panic payload if its destructor
-    /// panicked.
+    /// panicked. A task entered in its runtime's registry leaves it here (its future is
+    /// gone: shutdown has nothing left to reach). Counting the task's end is the caller's.
     fn drop_inner(&mut self) -> Option<Box<dyn Any + Send>> {
         if !std::mem::replace(&mut self.inner_live, false) {
             return None;
@@ -115,8 +117,8 @@ impl<'a, F> TaskFuture<'a, F> {
             ManuallyDrop::drop(&mut self.inner)
         }))
         .err();
-        if let Some(lane) = self.lane {
-            crate::runtime::task_ended(self.header, lane, self.registry_key.take());
+        if let Some(key) = self.registry_key.take() {
+            crate::runtime::leave_registry(self.header, key);
         }
         panicked
     }
@@ -140,45 +142,50 @@ impl<F: Future> TaskFuture<'_, F> {
             // Only reachable if polled after completion, which async-task never does.
             return Poll::Ready(Err(JoinError::cancelled()));
         }
-        if self.header.is_aborted() {
+        let result = if self.header.is_aborted() {
             if let Some(payload) = self.drop_inner() {
                 drop_payload(payload);
             }
-            return Poll::Ready(Err(JoinError::cancelled()));
-        }
-        // SAFETY: `inner` lives inside the pinned wrapper and is never moved (see `poll`),
-        // so it is pinned too; it is live (checked above).
-        let inner = unsafe { Pin::new_unchecked(&mut *self.inner) };
-        let polled = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
-        // The poll is over (here, where the header is surely alive): the runtime marks a
-        // poll the stuck-poll watchdog reported, and enters a task that waits for the first
-        // time in its registry (so shutdown can reach it).
-        let first_wait = matches!(polled, Ok(Poll::Pending))
-            && self.lane.is_some()
-            && self.registry_key.is_none();
-        let key = crate::runtime::poll_ended(self.header, first_wait.then(|| cx.waker()));
-        if key.is_some() {
-            self.registry_key = key;
-        }
-        match polled {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => match self.drop_inner() {
-                None => Poll::Ready(Ok(value)),
-                // The future finished but its destructor panicked: report the panic (the
-                // output goes unused; its own destructor must not unwind out of here).
-                Some(payload) => {
-                    drop_quietly(value);
+            Poll::Ready(Err(JoinError::cancelled()))
+        } else {
+            // SAFETY: `inner` lives inside the pinned wrapper and is never moved (see
+            // `poll`), so it is pinned too; it is live (checked above).
+            let inner = unsafe { Pin::new_unchecked(&mut *self.inner) };
+            match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(value)) => match self.drop_inner() {
+                    None => Poll::Ready(Ok(value)),
+                    // The future finished but its destructor panicked: report the panic
+                    // (the output goes unused; its own destructor must not unwind out of
+                    // here).
+                    Some(payload) => {
+                        drop_quietly(value);
+                        Poll::Ready(Err(JoinError::panic(payload)))
+                    }
+                },
+                Err(payload) => {
+                    // A second panic from the destructor is dropped; the first one is
+                    // reported.
+                    if let Some(second) = self.drop_inner() {
+                        drop_payload(second);
+                    }
                     Poll::Ready(Err(JoinError::panic(payload)))
                 }
-            },
-            Err(payload) => {
-                // A second panic from the destructor is dropped; the first one is reported.
-                if let Some(second) = self.drop_inner() {
-                    drop_payload(second);
-                }
-                Poll::Ready(Err(JoinError::panic(payload)))
             }
+        };
+        // The poll is over (here, where the header is surely alive): one call tells the
+        // runtime everything it needs about it — the stuck-poll watchdog's mark, the
+        // critical workers' demotion rule, a task that waits for the first time (entered in
+        // the registry, so that shutdown can reach it), a task that ended (counted).
+        let (first_wait, ended) = match (&result, self.lane) {
+            (Poll::Pending, Some(_)) if self.registry_key.is_none() => (Some(cx.waker()), None),
+            (Poll::Ready(_), lane) => (None, lane),
+            _ => (None, None),
+        };
+        if let Some(key) = crate::runtime::poll_ended(self.header, first_wait, ended) {
+            self.registry_key = Some(key);
         }
+        result
     }
 }
 
@@ -187,8 +194,12 @@ impl<F> Drop for TaskFuture<'_, F> {
         // Dropped by async-task (abort before a poll, or shutdown): swallow a destructor
         // panic here, it has nowhere to go and must not abort the process (nor may its
         // payload's own destructor).
+        let live = self.inner_live;
         if let Some(payload) = self.drop_inner() {
             drop_payload(payload);
+        }
+        if let (true, Some(lane)) = (live, self.lane) {
+            crate::runtime::task_ended(self.header, lane);
         }
     }
 }
