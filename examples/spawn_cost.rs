@@ -51,6 +51,11 @@ enum From {
 struct Options {
     tasks: usize,
     from: From,
+    /// Worker threads (1 for the instruction counts).
+    workers: usize,
+    /// Repeat the whole run this many times and print the wall time per task (for `perf`;
+    /// timing is noisy here: the harness's side-by-side ratios are the performance claims).
+    rounds: usize,
 }
 
 /// Spawn a task that counts down and spawns the next link, `left` more after it.
@@ -68,6 +73,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
     let mut options = Options {
         tasks: 100_000,
         from: From::Inside,
+        workers: 1,
+        rounds: 1,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -78,6 +85,19 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 options.tasks = value
                     .parse()
                     .map_err(|_| format!("--tasks {value:?}: expected a whole number"))?;
+            }
+            "--workers" | "--rounds" => {
+                let value = args
+                    .next()
+                    .ok_or_else(|| format!("{arg} needs a whole number of at least 1"))?;
+                let n: usize = value.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                    format!("{arg} {value:?}: expected a whole number of at least 1")
+                })?;
+                if arg == "--workers" {
+                    options.workers = n;
+                } else {
+                    options.rounds = n;
+                }
             }
             "--from" => {
                 let value = args.next().ok_or("--from needs inside, outside or chain")?;
@@ -105,8 +125,8 @@ fn main() -> ExitCode {
             Err(code) => return code,
         };
     let rt = match Builder::new()
-        .topology(Topology::uniform(1))
-        .workers(CoreClass::Performance, 1)
+        .topology(Topology::uniform(options.workers))
+        .workers(CoreClass::Performance, options.workers)
         .pin(Pin::Off)
         .qos_hints(false)
         .build()
@@ -117,6 +137,26 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let started = std::time::Instant::now();
+    for _ in 0..options.rounds {
+        run_once(&rt, &options);
+    }
+    if options.rounds > 1 {
+        let tasks = (options.tasks * options.rounds).max(1);
+        println!(
+            "{:.1} ns per task ({} rounds of {} tasks from {:?}, {} workers)",
+            started.elapsed().as_nanos() as f64 / tasks as f64,
+            options.rounds,
+            options.tasks,
+            options.from,
+            options.workers
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// Spawn `options.tasks` no-op tasks the chosen way and wait for all of them.
+fn run_once(rt: &hetsched::Runtime, options: &Options) {
     let tasks = options.tasks;
     let done = Arc::new(Done {
         left: AtomicUsize::new(tasks),
@@ -138,7 +178,7 @@ fn main() -> ExitCode {
         From::Chain => {}
     }
     waiter.wait();
-    ExitCode::SUCCESS
 }
 
-const USAGE: &str = "usage: spawn_cost [--tasks N] [--from inside|outside|chain]";
+const USAGE: &str =
+    "usage: spawn_cost [--tasks N] [--from inside|outside|chain] [--workers N] [--rounds N]";

@@ -29,8 +29,9 @@ pub mod time;
 pub mod topology;
 
 pub use runtime::{
-    current_class, current_qos, spawn, spawn_blocking, spawn_with, yield_now, Builder, ConfigError,
-    Handle, Lane, LongPoll, Pin, Runtime, RuntimeMetrics, WorkerMetrics, WorkerRole,
+    current_class, current_qos, spawn, spawn_blocking, spawn_detached, spawn_detached_with,
+    spawn_with, yield_now, Builder, ConfigError, Handle, Lane, LongPoll, Pin, Runtime,
+    RuntimeMetrics, WorkerMetrics, WorkerRole,
 };
 pub use task::{JoinError, JoinHandle, Qos};
 pub use topology::{CoreClass, CpuSet, CpuSetError, Tier, Topology, TopologyError};

@@ -37,11 +37,13 @@ impl Idle {
         }
     }
 
-    /// Work of `lane` was just made visible to other workers. Returns the index of a
-    /// sleeping worker to unpark (already counted as searching), if one should be woken.
+    /// Work of `lane` was just made visible to other workers, and the caller issued a
+    /// SeqCst fence after that (the notifier's half of the protocol: work, fence, counters;
+    /// one fence may serve several lanes and the injector's shutdown re-check). Returns the
+    /// index of a sleeping worker to unpark (already counted as searching), if one should be
+    /// woken.
     #[inline]
     pub(crate) fn worker_to_notify(&self, lane: Lane, has_efficiency: bool) -> Option<usize> {
-        fence(SeqCst);
         // The common case on a busy runtime, decided inline: nobody sleeps, so nobody is to
         // be woken (the loop below would find the same for every role it reaches). The same
         // loads after the same fence: the protocol is unchanged.

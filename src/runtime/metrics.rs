@@ -42,7 +42,10 @@ pub(crate) struct SharedCounter(AtomicU64);
 
 impl SharedCounter {
     pub(crate) fn bump(&self) {
-        self.0.fetch_add(1, Relaxed);
+        self.add(1);
+    }
+    pub(crate) fn add(&self, n: u64) {
+        self.0.fetch_add(n, Relaxed);
     }
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Relaxed)

@@ -275,6 +275,41 @@ impl Runtime {
         self.handle.spawn_with(qos, future)
     }
 
+    /// Spawn a task with no [`JoinHandle`] (fire and forget); see
+    /// [`Handle::spawn_detached`].
+    pub fn spawn_detached<F>(&self, future: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn_detached(future)
+    }
+
+    /// Spawn many tasks at `qos` with one wake-up; see [`Handle::spawn_batch`].
+    pub fn spawn_batch<I, F>(
+        &self,
+        qos: Qos,
+        futures: I,
+        handles: &mut impl Extend<JoinHandle<F::Output>>,
+    ) where
+        I: IntoIterator<Item = F>,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn_batch(qos, futures, handles)
+    }
+
+    /// Spawn many tasks at `qos` with one wake-up and no handles; see
+    /// [`Handle::spawn_batch_detached`].
+    pub fn spawn_batch_detached<I, F>(&self, qos: Qos, futures: I)
+    where
+        I: IntoIterator<Item = F>,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn_batch_detached(qos, futures)
+    }
+
     /// Run a blocking function on the runtime's blocking pool; see [`spawn_blocking`].
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
@@ -413,6 +448,110 @@ impl Handle {
         Shared::spawn(&self.shared, qos, future)
     }
 
+    /// Spawn a task with no [`JoinHandle`] (fire and forget), its Qos inherited from the
+    /// calling task, or `Default`. The same task as `drop(handle.spawn(future))`, cheaper:
+    /// no waker is made for a handle, and the task is detached before any worker can see
+    /// it, so the spawning thread touches nothing a worker is touching (dropping a handle
+    /// right after the spawn races the worker that already polls the task). Its output is
+    /// dropped when it finishes; a panic in it is caught and dropped too. The closure-pool
+    /// style of job (`pool.execute(job)`).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let rt = hetsched::Builder::new().build().unwrap();
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..100 {
+    ///     let done = done.clone();
+    ///     rt.handle().spawn_detached(async move {
+    ///         done.fetch_add(1, Ordering::Relaxed);
+    ///     });
+    /// }
+    /// while done.load(Ordering::Relaxed) < 100 {
+    ///     std::thread::yield_now();
+    /// }
+    /// ```
+    pub fn spawn_detached<F>(&self, future: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_detached_with(context::inherited_qos(), future)
+    }
+
+    /// [`spawn_detached`](Self::spawn_detached) with an explicit Qos.
+    pub fn spawn_detached_with<F>(&self, qos: Qos, future: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        context::with_worker(|worker| {
+            Shared::spawn_detached_from(&self.shared, self.shared.own(worker), qos, future)
+        })
+    }
+
+    /// Spawn every future of `futures` at `qos` and add their [`JoinHandle`]s to `handles`,
+    /// in order: for harnesses and fan-out. One wake-up serves the whole batch (the first
+    /// worker to find the work wakes the next, so the batch spreads over idle workers one
+    /// at a time) and the per-spawn bookkeeping is paid once; from one of this runtime's
+    /// workers the tasks go to its own queue, where idle peers steal them. After shutdown the
+    /// futures are dropped and their handles resolve to cancelled errors.
+    ///
+    /// Qos is explicit here; [`current_qos`]`().unwrap_or_default()` is what a plain
+    /// [`spawn`](Self::spawn) would inherit.
+    ///
+    /// ```
+    /// use hetsched::Qos;
+    ///
+    /// let rt = hetsched::Builder::new().build().unwrap();
+    /// let mut handles = Vec::new();
+    /// rt.handle().spawn_batch(Qos::Utility, (0..8u64).map(|i| async move { i * i }), &mut handles);
+    /// let squares: Vec<u64> = handles.into_iter().map(|h| rt.block_on(h).unwrap()).collect();
+    /// assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49]);
+    /// ```
+    pub fn spawn_batch<I, F>(
+        &self,
+        qos: Qos,
+        futures: I,
+        handles: &mut impl Extend<JoinHandle<F::Output>>,
+    ) where
+        I: IntoIterator<Item = F>,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let mut add = |handle| handles.extend(std::iter::once(handle));
+        Shared::spawn_batch(&self.shared, qos, futures, Some(&mut add));
+    }
+
+    /// [`spawn_batch`](Self::spawn_batch) with no handles (fire and forget, as
+    /// [`spawn_detached`](Self::spawn_detached)).
+    ///
+    /// ```
+    /// use hetsched::Qos;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let rt = hetsched::Builder::new().build().unwrap();
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// let jobs = (0..1_000).map(|_| {
+    ///     let done = done.clone();
+    ///     async move { done.fetch_add(1, Ordering::Relaxed); }
+    /// });
+    /// rt.handle().spawn_batch_detached(Qos::Background, jobs);
+    /// while done.load(Ordering::Relaxed) < 1_000 {
+    ///     std::thread::yield_now();
+    /// }
+    /// ```
+    pub fn spawn_batch_detached<I, F>(&self, qos: Qos, futures: I)
+    where
+        I: IntoIterator<Item = F>,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Shared::spawn_batch(&self.shared, qos, futures, None);
+    }
+
     /// Run a blocking function on the runtime's blocking pool; see [`spawn_blocking`].
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
@@ -454,7 +593,46 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    Handle::current().spawn(future)
+    spawn_with(context::inherited_qos(), future)
+}
+
+/// Run `spawn` on the current runtime: on one of its workers straight through the worker
+/// (no handle is made, so no reference count is touched), elsewhere through
+/// [`Handle::current`] (which panics outside any runtime).
+fn on_current<R>(spawn: impl FnOnce(&Arc<Shared>, Option<&worker::WorkerCore>) -> R) -> R {
+    context::with_worker(|worker| match worker {
+        // A worker's thread is entered in its own runtime (block_on, the only other way
+        // to enter one, refuses to run on a worker), so its runtime is the current one.
+        Some(core) => spawn(core.shared_arc(), Some(core)),
+        None => spawn(&Handle::current().shared, None),
+    })
+}
+
+/// Spawn a task with no [`JoinHandle`] onto the current runtime, its Qos inherited; see
+/// [`Handle::spawn_detached`].
+///
+/// # Panics
+///
+/// Outside a hetsched runtime (use [`Handle::spawn_detached`] there).
+pub fn spawn_detached<F>(future: F)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    spawn_detached_with(context::inherited_qos(), future)
+}
+
+/// [`spawn_detached`] with an explicit Qos.
+///
+/// # Panics
+///
+/// Outside a hetsched runtime (use [`Handle::spawn_detached_with`] there).
+pub fn spawn_detached_with<F>(qos: Qos, future: F)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    on_current(|shared, core| Shared::spawn_detached_from(shared, core, qos, future))
 }
 
 /// Spawn a task with an explicit Qos onto the current runtime.
@@ -467,7 +645,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    Handle::current().spawn_with(qos, future)
+    on_current(|shared, core| Shared::spawn_from(shared, core, qos, future))
 }
 
 /// Run a blocking function (file I/O, DNS, compression, a C library) on the current

@@ -330,6 +330,22 @@ pub enum Readiness {
     Rerouted,
 }
 
+impl Readiness {
+    /// Every reason, in [`Readiness::index`] order.
+    pub const ALL: [Readiness; 5] = [
+        Readiness::Spawned,
+        Readiness::Woken,
+        Readiness::WokenWhileRunning,
+        Readiness::Yielded,
+        Readiness::Rerouted,
+    ];
+
+    /// Position in [`Readiness::ALL`], for per-reason tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// After placing a task that became runnable this way, does the worker's next search look
 /// at the lane's injector before its own queue and LIFO slot?
 ///
@@ -767,6 +783,16 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn readiness_indices_follow_all() {
+        for (i, readiness) in Readiness::ALL.into_iter().enumerate() {
+            assert_eq!(readiness.index(), i);
+        }
+        for (i, lane) in Lane::ALL.into_iter().enumerate() {
+            assert_eq!(lane.index(), i);
         }
     }
 

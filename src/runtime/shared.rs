@@ -15,7 +15,7 @@ use super::worker::WorkerCore;
 use crate::loom::deque::{Injector, Stealer};
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use crate::task::{spawn_raw, JoinHandle, Qos, TaskHeader};
+use crate::task::{spawn_raw, spawn_raw_detached, JoinHandle, Qos, TaskHeader};
 use crate::topology::CoreClass;
 use async_task::Runnable;
 use std::future::Future;
@@ -23,6 +23,39 @@ use std::sync::atomic::Ordering::{Acquire, SeqCst};
 use std::time::{Duration, Instant};
 
 pub(crate) type Task = Runnable<TaskHeader>;
+
+/// Where [`Shared::place`] queued a task, as far as waking workers is concerned.
+#[derive(Clone, Copy)]
+enum Queued {
+    /// Nowhere another worker may take it from (the LIFO slot): nobody to wake.
+    InSlot,
+    /// In the placing worker's own queue for the lane (stealable).
+    Local(Lane),
+    /// In the lane's injector.
+    Injected(Lane),
+}
+
+/// What [`Shared::finish_placing`] still has to do for one or more placements.
+#[derive(Clone, Copy, Default)]
+struct Wakeups {
+    /// Lanes that got work other workers may take (bit `Lane::index`).
+    lanes: u8,
+    /// Something went into an injector: re-check shutdown.
+    injected: bool,
+}
+
+impl Wakeups {
+    fn add(&mut self, placed: Queued) {
+        match placed {
+            Queued::InSlot => {}
+            Queued::Local(lane) => self.lanes |= 1 << lane.index(),
+            Queued::Injected(lane) => {
+                self.lanes |= 1 << lane.index();
+                self.injected = true;
+            }
+        }
+    }
+}
 
 /// What other threads may see of one worker.
 pub(crate) struct WorkerSlot {
@@ -148,6 +181,27 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        context::with_worker(|worker| Self::spawn_from(this, this.own(worker), qos, future))
+    }
+
+    /// This runtime's worker, if `worker` (the worker of the calling thread) is one.
+    #[inline]
+    pub(crate) fn own<'a>(&self, worker: Option<&'a WorkerCore>) -> Option<&'a WorkerCore> {
+        worker.filter(|core| core.belongs_to(self))
+    }
+
+    /// [`spawn`](Self::spawn) from `core`, this runtime's worker on the calling thread
+    /// (`None`: the caller is not one of them).
+    pub(crate) fn spawn_from<F>(
+        this: &Arc<Self>,
+        core: Option<&WorkerCore>,
+        qos: Qos,
+        future: F,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         if this.is_shutdown() {
             drop(future);
             return JoinHandle::refused(qos);
@@ -155,17 +209,88 @@ impl Shared {
         let lane = Lane::of(qos);
         let header = TaskHeader::owned(qos, this.clone());
         let (runnable, handle) = spawn_raw(header, future, Some(lane), schedule_woken);
-        context::with_worker(|worker| match worker {
-            Some(core) if core.belongs_to(this) => {
-                core.counters().spawned[lane.index()].bump();
-                this.schedule_from(Some(core), runnable, Readiness::Spawned);
-            }
-            _ => {
-                this.external.spawned[lane.index()].bump();
-                this.schedule_from(None, runnable, Readiness::Spawned);
-            }
-        });
+        this.count_spawned(core, lane, 1);
+        this.schedule_from(core, runnable, Readiness::Spawned);
         handle
+    }
+
+    /// Spawn `future` at `qos` with no `JoinHandle` (fire and forget): no waker is made for
+    /// a handle, and the task is detached before anyone else can see it, so nothing about
+    /// joining is paid for. After shutdown the future is dropped at once.
+    pub(crate) fn spawn_detached_from<F>(
+        this: &Arc<Self>,
+        core: Option<&WorkerCore>,
+        qos: Qos,
+        future: F,
+    ) where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if this.is_shutdown() {
+            drop(future);
+            return;
+        }
+        let lane = Lane::of(qos);
+        let header = TaskHeader::owned(qos, this.clone());
+        let runnable = spawn_raw_detached(header, future, lane, schedule_woken);
+        this.count_spawned(core, lane, 1);
+        this.schedule_from(core, runnable, Readiness::Spawned);
+    }
+
+    /// Spawn every future of `futures` at `qos`, with one wake-up for the whole batch
+    /// instead of one per task: tasks spawned from one of this runtime's workers go to its
+    /// own queue (or the lane's injector, where the policy says), the others to the lane's
+    /// injector, and only then is a sleeping worker woken (the first searcher to find work
+    /// wakes the next, so a batch spreads over idle workers one at a time). `handle`
+    /// receives each task's `JoinHandle` (`None`: spawn detached, no handles made). After
+    /// shutdown the futures are dropped and the handles resolve to cancelled errors.
+    pub(crate) fn spawn_batch<I, F>(
+        this: &Arc<Self>,
+        qos: Qos,
+        futures: I,
+        mut handle: Option<&mut dyn FnMut(JoinHandle<F::Output>)>,
+    ) where
+        I: IntoIterator<Item = F>,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let lane = Lane::of(qos);
+        context::with_worker(|worker| {
+            let core = this.own(worker);
+            let mut placed = Wakeups::default();
+            let mut spawned = 0;
+            for future in futures {
+                if this.is_shutdown() {
+                    drop(future);
+                    if let Some(handle) = handle.as_mut() {
+                        handle(JoinHandle::refused(qos));
+                    }
+                    continue;
+                }
+                let header = TaskHeader::owned(qos, this.clone());
+                let runnable = match handle.as_mut() {
+                    Some(handle) => {
+                        let (runnable, join) =
+                            spawn_raw(header, future, Some(lane), schedule_woken);
+                        handle(join);
+                        runnable
+                    }
+                    None => spawn_raw_detached(header, future, lane, schedule_woken),
+                };
+                placed.add(this.place(core, runnable, Readiness::Spawned));
+                spawned += 1;
+            }
+            this.count_spawned(core, lane, spawned);
+            this.finish_placing(placed);
+        })
+    }
+
+    /// Count `n` tasks spawned in `lane` (on `core`'s counters, or the shared block).
+    fn count_spawned(&self, core: Option<&WorkerCore>, lane: Lane, n: u64) {
+        match core {
+            Some(core) => core.counters().spawned[lane.index()].add(n),
+            None => self.external.spawned[lane.index()].add(n),
+        }
     }
 
     /// Run `f` on the blocking pool.
@@ -195,25 +320,35 @@ impl Shared {
 
     /// A task became runnable (spawned, woken or handed on): put it where the policy says.
     pub(crate) fn schedule(&self, task: Task, readiness: Readiness) {
-        context::with_worker(|worker| {
-            let core = worker.filter(|core| core.belongs_to(self));
-            self.schedule_from(core, task, readiness)
-        })
+        context::with_worker(|worker| self.schedule_from(self.own(worker), task, readiness))
     }
 
     /// [`schedule`](Self::schedule) from `core`, this runtime's worker on this thread
     /// (`None`: the caller is not one of them).
+    #[inline]
     fn schedule_from(&self, core: Option<&WorkerCore>, task: Task, readiness: Readiness) {
+        match self.place(core, task, readiness) {
+            Queued::InSlot => {}
+            Queued::Local(lane) => self.notify(lane),
+            Queued::Injected(lane) => self.after_inject(lane),
+        }
+    }
+
+    /// Put `task` where the policy says, without waking anyone: the caller passes what
+    /// this returns to [`finish_placing`](Self::finish_placing) (after more placements, for
+    /// a batch).
+    fn place(&self, core: Option<&WorkerCore>, task: Task, readiness: Readiness) -> Queued {
         if self.is_shutdown() {
             // Not dropped here: `schedule` runs inside wakers, and a waker may be called
             // with a lock held that the future's drop takes (h2 wakes its connection task
             // while holding its streams lock, and dropping the connection takes that lock:
             // a same-thread deadlock when a runtime with open HTTP/2 connections was
-            // dropped). `inject` sees the shutdown and leaves the task to the last worker's
-            // drain, which drops futures outside any wake, or drops it itself once every
-            // worker is gone.
-            self.inject(task.metadata().lane(), task);
-            return;
+            // dropped). The injector's shutdown re-check (`finish_placing`) leaves the task
+            // to the last worker's drain, which drops futures outside any wake, or drops it
+            // itself once every worker is gone.
+            let lane = task.metadata().lane();
+            self.injectors[lane.index()].push(task);
+            return Queued::Injected(lane);
         }
         let header = task.metadata();
         // Read at every scheduling: escalation or demotion may have changed it since the last.
@@ -224,26 +359,22 @@ impl Shared {
         }
         let Some(core) = core else {
             self.external.scheduled[lane.index()].bump();
-            self.inject(lane, task);
-            return;
+            self.injectors[lane.index()].push(task);
+            return Queued::Injected(lane);
         };
         core.counters().scheduled[lane.index()].bump();
-        match policy::placement(
-            lane,
-            Some(core.role),
-            self.has_efficiency,
-            self.has_critical,
-            core.slot_limited(),
-            readiness,
-        ) {
+        match core.placement(lane, readiness) {
             Placement::LifoSlot => {
                 if policy::searches_injectors_next(readiness) {
                     core.note_yield();
                 }
-                if let Some(displaced) = core.put_lifo(task) {
-                    let displaced_lane = displaced.metadata().lane();
-                    core.push_local(displaced_lane, displaced);
-                    self.notify(displaced_lane);
+                match core.put_lifo(task) {
+                    Some(displaced) => {
+                        let displaced_lane = displaced.metadata().lane();
+                        core.push_local(displaced_lane, displaced);
+                        Queued::Local(displaced_lane)
+                    }
+                    None => Queued::InSlot,
                 }
             }
             Placement::LocalQueue => {
@@ -251,29 +382,69 @@ impl Shared {
                     core.note_yield();
                 }
                 core.push_local(lane, task);
-                self.notify(lane);
+                Queued::Local(lane)
             }
-            Placement::Injector => self.inject(lane, task),
+            Placement::Injector => {
+                self.injectors[lane.index()].push(task);
+                Queued::Injected(lane)
+            }
         }
+    }
+
+    /// After placements (a batch's): wake a worker for each lane that got work others may
+    /// take, with the injector's shutdown re-check if anything went into one (see
+    /// [`after_inject`](Self::after_inject)). One fence serves every lane.
+    fn finish_placing(&self, placed: Wakeups) {
+        if placed.lanes == 0 {
+            return;
+        }
+        fence(SeqCst);
+        if placed.injected && self.shutdown_after_inject() {
+            return;
+        }
+        for lane in Lane::ALL {
+            if placed.lanes & (1 << lane.index()) != 0 {
+                self.notify_after_fence(lane);
+            }
+        }
+    }
+
+    /// A task was pushed to `lane`'s injector: re-check shutdown (a push racing with it is
+    /// dropped by the last worker's drain, or here if every worker is gone), else wake a
+    /// worker that may run it. One fence serves the re-check and the idle protocol.
+    fn after_inject(&self, lane: Lane) {
+        fence(SeqCst);
+        if !self.shutdown_after_inject() {
+            self.notify_after_fence(lane);
+        }
+    }
+
+    /// After an injector push and a fence: true if shutdown began, in which case the task
+    /// is left to the last worker's drain, or drained here if every worker is gone (and no
+    /// worker is to be woken).
+    fn shutdown_after_inject(&self) -> bool {
+        if self.shutdown.load(SeqCst) && !crate::loom::mutation!("no_inject_recheck") {
+            self.drain_if_workers_gone();
+            return true;
+        }
+        crate::loom::mutation!("inject_no_notify")
     }
 
     /// Push to the lane's injector and wake a worker that may run it.
     pub(crate) fn inject(&self, lane: Lane, task: Task) {
         self.injectors[lane.index()].push(task);
-        // A push racing with shutdown, or made after it (`schedule`): the task is dropped
-        // by the last worker's drain, or here if every worker is gone.
-        fence(SeqCst);
-        if self.shutdown.load(SeqCst) && !crate::loom::mutation!("no_inject_recheck") {
-            self.drain_if_workers_gone();
-            return;
-        }
-        if !crate::loom::mutation!("inject_no_notify") {
-            self.notify(lane);
-        }
+        self.after_inject(lane);
     }
 
     /// Wake one sleeping worker for new work of `lane`, unless one is already searching.
     pub(crate) fn notify(&self, lane: Lane) {
+        fence(SeqCst);
+        self.notify_after_fence(lane);
+    }
+
+    /// [`notify`](Self::notify) for a caller that issued a SeqCst fence after making the
+    /// work visible (the idle protocol's half: work, fence, then the counters).
+    fn notify_after_fence(&self, lane: Lane) {
         if let Some(index) = self.idle.worker_to_notify(lane, self.has_efficiency) {
             self.workers[index].parker.unpark();
         }

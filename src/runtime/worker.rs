@@ -3,7 +3,7 @@
 
 use super::context::{self, TaskQosGuard, WorkerGuard};
 use super::metrics::WorkerCounters;
-use super::policy::{self, Lane, Readiness, Source, WorkerRole, LANES};
+use super::policy::{self, Lane, Placement, Readiness, Source, WorkerRole, LANES};
 use super::shared::{Shared, Task};
 use crate::loom::deque::{Steal, Worker};
 use crate::loom::sync::Arc;
@@ -48,6 +48,11 @@ pub(crate) struct WorkerCore {
     /// `policy::regular_search_order` for this worker, without and with `after_yield`:
     /// the search order of every poll that is not a fair turn, computed once.
     regular_orders: [policy::SearchOrder; 2],
+    /// `policy::placement` for a task this worker schedules, by lane and readiness, and
+    /// `policy::may_run` by lane: the worker's role and its runtime's shape are fixed, so
+    /// the policy is asked once per case when the worker starts, not at every scheduling.
+    placements: [[Placement; Readiness::ALL.len()]; LANES],
+    may_run: [bool; LANES],
     /// This worker's own slot, `shared.workers[index]`, looked up once (the worker loop and
     /// every spawn and poll reach it).
     slot: std::ptr::NonNull<super::shared::WorkerSlot>,
@@ -65,6 +70,19 @@ impl WorkerCore {
         let publish_polls = shared.watchdog.is_some();
         let has_efficiency = shared.has_efficiency;
         let slot = std::ptr::NonNull::from(&shared.workers[index]);
+        let placements = Lane::ALL.map(|lane| {
+            Readiness::ALL.map(|readiness| {
+                policy::placement(
+                    lane,
+                    Some(role),
+                    has_efficiency,
+                    shared.has_critical,
+                    slot_limited,
+                    readiness,
+                )
+            })
+        });
+        let may_run = Lane::ALL.map(|lane| policy::may_run(role, has_efficiency, lane));
         let drives_io =
             shared.drive_io && policy::drives_reactor(shared.workers[index].idle_priority);
         WorkerCore {
@@ -87,6 +105,8 @@ impl WorkerCore {
             // Any non-zero odd seed differing per worker will do for victim selection.
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 1 | 1)),
             slot,
+            placements,
+            may_run,
             regular_orders: [false, true]
                 .map(|after_yield| policy::regular_search_order(role, has_efficiency, after_yield)),
         }
@@ -97,13 +117,19 @@ impl WorkerCore {
         &self.shared
     }
 
+    /// The runtime this worker belongs to, as the reference its tasks clone.
+    pub(crate) fn shared_arc(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     pub(crate) fn belongs_to(&self, shared: &Shared) -> bool {
         std::ptr::eq(&*self.shared, shared)
     }
 
-    /// Does this worker need an efficiency slot for some lanes?
-    pub(crate) fn slot_limited(&self) -> bool {
-        self.slot_limited
+    /// Where a task of `lane` this worker schedules goes (`policy::placement`).
+    #[inline]
+    pub(crate) fn placement(&self, lane: Lane, readiness: Readiness) -> Placement {
+        self.placements[lane.index()][readiness.index()]
     }
 
     /// What other threads may see of this worker: its slot in `shared.workers`.
@@ -192,7 +218,7 @@ impl WorkerCore {
         }
         let header = task.metadata();
         let (qos, lane) = header.qos_and_lane();
-        if !policy::may_run(self.role, self.shared.has_efficiency, lane) {
+        if !self.may_run[lane.index()] {
             // Its lane changed while it was queued (escalated past this worker's lanes,
             // demoted off a critical worker's): hand it on (`runtime/escalate.rs`).
             self.counters().reroutes.bump();

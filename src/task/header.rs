@@ -8,21 +8,32 @@ use crate::runtime::Shared;
 use crate::task::Qos;
 use std::sync::atomic::Ordering;
 
-/// `TaskHeader::qos`'s bit for a demoted task (`policy::demotes`); the low bits hold the
-/// effective Qos's urgency.
+// `TaskHeader::qos`, one byte: the effective Qos's urgency (bits 0-2), the lane it puts the
+// task in (bits 3-4: `Lane::index`, kept next to the Qos so that the lane, read at every
+// scheduling, is one shift and mask away), and the `DEMOTED` bit.
+const URGENCY_MASK: u8 = 0b111;
+const LANE_SHIFT: u32 = 3;
+/// The bit of a demoted task (`policy::demotes`).
 const DEMOTED: u8 = 0x80;
 
-/// The effective Qos in a `qos` state word (the demotion bit aside).
-fn qos_of(state: u8) -> Qos {
-    Qos::from_urgency(state & !DEMOTED)
+/// The state word of a task whose effective Qos is `qos`: a demoted task never returns to
+/// the Critical lane.
+fn encode(qos: Qos, demoted: bool) -> u8 {
+    let lane = match Lane::of(qos) {
+        Lane::Critical if demoted => Lane::Default,
+        lane => lane,
+    };
+    qos.urgency() | ((lane.index() as u8) << LANE_SHIFT) | if demoted { DEMOTED } else { 0 }
 }
 
-/// The lane of a task whose `TaskHeader::qos` state is `state`.
+/// The effective Qos in a state word.
+fn qos_of(state: u8) -> Qos {
+    Qos::from_urgency(state & URGENCY_MASK)
+}
+
+/// The lane of a task whose state word is `state`.
 fn lane_of(state: u8) -> Lane {
-    match Lane::of(qos_of(state)) {
-        Lane::Critical if state & DEMOTED != 0 => Lane::Default,
-        lane => lane,
-    }
+    Lane::ALL[usize::from(state >> LANE_SHIFT) & 0b11]
 }
 
 /// Per-task scheduling state, stored in the task's single allocation.
@@ -33,7 +44,8 @@ pub(crate) struct TaskHeader {
     /// scheduling, and the task's future reaches the runtime through this header to count
     /// its end and enter the registry (`runtime::task_ended`, `runtime::poll_ended`).
     owner: Option<Arc<Shared>>,
-    /// The task's effective Qos (its urgency, `Qos::urgency`), plus the `DEMOTED` bit.
+    /// The task's effective Qos (its urgency, `Qos::urgency`) and lane, plus the `DEMOTED`
+    /// bit (see `encode`).
     /// Spawned with the task's Qos, which only escalation changes, and only upwards
     /// (invariant 11); a task keeps its lane from one scheduling to the next otherwise
     /// (invariant 5). Read at every scheduling and every poll, so a change applies from the
@@ -65,7 +77,7 @@ impl TaskHeader {
     pub(crate) fn new(qos: Qos) -> TaskHeader {
         TaskHeader {
             owner: None,
-            qos: AtomicU8::new(qos.urgency()),
+            qos: AtomicU8::new(encode(qos, false)),
             queued: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
             scheduled_at: AtomicU64::new(0),
@@ -105,7 +117,7 @@ impl TaskHeader {
         loop {
             let now = qos_of(state);
             let raised = policy::escalated(now, waiter)?;
-            let new = raised.urgency() | (state & DEMOTED);
+            let new = encode(raised, state & DEMOTED != 0);
             match self
                 .qos
                 .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Acquire)
@@ -119,7 +131,17 @@ impl TaskHeader {
     /// A Critical poll ran too long on a critical worker (`policy::demotes`): the task runs
     /// in the Default lane from its next scheduling on, for good.
     pub(crate) fn demote(&self) {
-        self.qos.fetch_or(DEMOTED, Ordering::AcqRel);
+        let mut state = self.qos.load(Ordering::Acquire);
+        loop {
+            let new = encode(qos_of(state), true);
+            match self
+                .qos
+                .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(actual) => state = actual,
+            }
+        }
     }
 
     /// Was the task demoted?
@@ -174,6 +196,22 @@ impl TaskHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_state_word_holds_every_qos_and_its_lane() {
+        for qos in Qos::ALL {
+            for demoted in [false, true] {
+                let state = encode(qos, demoted);
+                assert_eq!(qos_of(state), qos);
+                let lane = match Lane::of(qos) {
+                    Lane::Critical if demoted => Lane::Default,
+                    lane => lane,
+                };
+                assert_eq!(lane_of(state), lane, "{qos:?} demoted: {demoted}");
+                assert_eq!(state & DEMOTED != 0, demoted);
+            }
+        }
+    }
 
     #[test]
     fn escalation_only_raises_and_reports_the_old_lane() {

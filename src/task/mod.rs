@@ -36,6 +36,46 @@ where
     F::Output: Send + 'static,
     S: Fn(Runnable<TaskHeader>, ScheduleInfo) + Send + Sync + 'static,
 {
+    let (runnable, task) = build(header, future, lane, schedule);
+    let waker = runnable.waker();
+    (runnable, JoinHandle::new(task, waker))
+}
+
+/// Create a task with no `JoinHandle` (fire and forget; not yet scheduled): returns the
+/// runnable to schedule. The task is detached at once, before anyone else can see it, so
+/// detaching costs one uncontended compare-exchange and no waker is made for a handle; its
+/// output is dropped when it finishes (inside a `TaskOutput`, whose drop cannot unwind).
+pub(crate) fn spawn_raw_detached<F, S>(
+    header: TaskHeader,
+    future: F,
+    lane: Lane,
+    schedule: S,
+) -> Runnable<TaskHeader>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Fn(Runnable<TaskHeader>, ScheduleInfo) + Send + Sync + 'static,
+{
+    let (runnable, task) = build(header, future, Some(lane), schedule);
+    task.detach();
+    runnable
+}
+
+/// The raw task behind [`spawn_raw`] and [`spawn_raw_detached`].
+fn build<F, S>(
+    header: TaskHeader,
+    future: F,
+    lane: Option<Lane>,
+    schedule: S,
+) -> (
+    Runnable<TaskHeader>,
+    async_task::Task<wrapper::TaskOutput<F::Output>, TaskHeader>,
+)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Fn(Runnable<TaskHeader>, ScheduleInfo) + Send + Sync + 'static,
+{
     let builder = async_task::Builder::new().metadata(header);
     // SAFETY (spawn_unchecked's contract, see async-task docs):
     // - the future is `Send` (F is Send, the header reference is Sync), so the runnable may
@@ -43,12 +83,10 @@ where
     // - the future borrows nothing but the task's own metadata, which async-task keeps
     //   alive until after the future is dropped;
     // - `schedule` is `Send + Sync + 'static`, so wakers may be used from any thread.
-    let (runnable, task) = unsafe {
+    unsafe {
         builder.spawn_unchecked(
             move |header: &TaskHeader| TaskFuture::new(future, header, lane),
             async_task::WithInfo(schedule),
         )
-    };
-    let waker = runnable.waker();
-    (runnable, JoinHandle::new(task, waker))
+    }
 }

@@ -73,13 +73,15 @@ impl Qos {
 
     /// The Qos of [`urgency`](Self::urgency) `urgency` (above 4: `Interactive`).
     pub(crate) fn from_urgency(urgency: u8) -> Qos {
-        match urgency {
-            0 => Qos::Background,
-            1 => Qos::Utility,
-            2 => Qos::Default,
-            3 => Qos::UserInitiated,
-            _ => Qos::Interactive,
-        }
+        // A table, not a match: read at every poll (the task header's Qos).
+        const BY_URGENCY: [Qos; 5] = [
+            Qos::Background,
+            Qos::Utility,
+            Qos::Default,
+            Qos::UserInitiated,
+            Qos::Interactive,
+        ];
+        BY_URGENCY[usize::from(urgency).min(4)]
     }
 
     /// The name used by `Display` and `FromStr`.
