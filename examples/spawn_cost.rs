@@ -45,6 +45,10 @@ enum From {
     Outside,
     /// Each task spawns the next (one task alive at a time: the allocator's fast path).
     Chain,
+    /// The main thread, as one `spawn_batch_detached` (one wake-up for all of them).
+    Batch,
+    /// The main thread, one `spawn_detached` each (no handles).
+    Detached,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -100,16 +104,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 }
             }
             "--from" => {
-                let value = args.next().ok_or("--from needs inside, outside or chain")?;
+                let value = args.next().ok_or(FROM_EXPECTED)?;
                 options.from = match value.as_str() {
                     "inside" => From::Inside,
                     "outside" => From::Outside,
                     "chain" => From::Chain,
-                    _ => {
-                        return Err(format!(
-                            "--from {value:?}: expected inside, outside or chain"
-                        ))
-                    }
+                    "batch" => From::Batch,
+                    "detached" => From::Detached,
+                    _ => return Err(format!("--from {value:?}: expected {FROM_EXPECTED}")),
                 };
             }
             _ => return Err(format!("unknown argument {arg:?}\n{USAGE}")),
@@ -176,9 +178,23 @@ fn run_once(rt: &hetsched::Runtime, options: &Options) {
         From::Outside => spawn_all(handle, done),
         From::Chain if tasks > 0 => chain_link(handle, tasks - 1, done),
         From::Chain => {}
+        From::Batch => handle.spawn_batch_detached(
+            hetsched::Qos::Default,
+            (0..tasks).map(|_| {
+                let done = done.clone();
+                async move { done.count_down() }
+            }),
+        ),
+        From::Detached => {
+            for _ in 0..tasks {
+                let done = done.clone();
+                handle.spawn_detached(async move { done.count_down() });
+            }
+        }
     }
     waiter.wait();
 }
 
-const USAGE: &str =
-    "usage: spawn_cost [--tasks N] [--from inside|outside|chain] [--workers N] [--rounds N]";
+const FROM_EXPECTED: &str = "inside, outside, chain, batch or detached";
+const USAGE: &str = "usage: spawn_cost [--tasks N] [--from inside|outside|chain|batch|detached] \
+                     [--workers N] [--rounds N]";

@@ -71,6 +71,23 @@ impl Latch {
 pub trait AsyncRt: Sync {
     /// Spawn from a thread that is not one of the runtime's workers.
     fn spawn_outside<F: Future<Output = ()> + Send + 'static>(&self, fut: F);
+    /// Submit a job from outside with no handle wanted (a closure pool's `execute`): the
+    /// runtime's fire-and-forget spawn where it has one (hetsched's `spawn_detached`),
+    /// else a spawn whose handle is dropped at once (tokio's idiom).
+    fn spawn_job_outside<F: Future<Output = ()> + Send + 'static>(&self, fut: F) {
+        self.spawn_outside(fut)
+    }
+    /// Submit many jobs from outside, no handles wanted: the runtime's batch spawn where it
+    /// has one (hetsched's `spawn_batch_detached`), else one by one.
+    fn spawn_jobs_outside<F, I>(&self, jobs: I)
+    where
+        F: Future<Output = ()> + Send + 'static,
+        I: IntoIterator<Item = F>,
+    {
+        for job in jobs {
+            self.spawn_job_outside(job);
+        }
+    }
     /// Spawn from inside a task of this runtime.
     fn spawn_inside<F: Future<Output = ()> + Send + 'static>(fut: F);
     /// The runtime's own yield.
@@ -80,6 +97,16 @@ pub trait AsyncRt: Sync {
 impl AsyncRt for hetsched::Runtime {
     fn spawn_outside<F: Future<Output = ()> + Send + 'static>(&self, fut: F) {
         drop(self.spawn(fut));
+    }
+    fn spawn_job_outside<F: Future<Output = ()> + Send + 'static>(&self, fut: F) {
+        self.spawn_detached(fut);
+    }
+    fn spawn_jobs_outside<F, I>(&self, jobs: I)
+    where
+        F: Future<Output = ()> + Send + 'static,
+        I: IntoIterator<Item = F>,
+    {
+        self.spawn_batch_detached(hetsched::Qos::Default, jobs);
     }
     fn spawn_inside<F: Future<Output = ()> + Send + 'static>(fut: F) {
         drop(hetsched::spawn(fut));

@@ -80,6 +80,10 @@ pub enum Workload {
     ChainedSpawn,
     /// N no-op closure jobs from outside (on async runtimes: `async move { job() }`).
     ClosureSpawnMany(usize),
+    /// The same N jobs submitted the best way each runtime has for many jobs at once:
+    /// hetsched's `spawn_batch_detached`; the others have no batch API and submit one by
+    /// one, exactly as in closure_spawn_many.
+    ClosureSpawnBatch(usize),
     /// 10,000 tasks, each 10 rounds of (about 1 µs of CPU, yield).
     Concurrent10k,
 }
@@ -96,6 +100,7 @@ impl Workload {
             Workload::ChainedSpawn,
         ];
         all.extend(CLOSURE_JOBS.map(Workload::ClosureSpawnMany));
+        all.extend(CLOSURE_JOBS.map(Workload::ClosureSpawnBatch));
         all.push(Workload::Concurrent10k);
         all
     }
@@ -110,6 +115,7 @@ impl Workload {
             Workload::PingPong => "ping_pong".into(),
             Workload::ChainedSpawn => "chained_spawn".into(),
             Workload::ClosureSpawnMany(n) => format!("closure_spawn_many_{n}"),
+            Workload::ClosureSpawnBatch(n) => format!("closure_spawn_batch_{n}"),
             Workload::Concurrent10k => "concurrent_10k".into(),
         }
     }
@@ -123,7 +129,7 @@ impl Workload {
             Workload::YieldMany => YIELD_TASKS * YIELDS_PER_TASK,
             Workload::PingPong => PING_PONG_PAIRS,
             Workload::ChainedSpawn => CHAIN_LEN,
-            Workload::ClosureSpawnMany(n) => n,
+            Workload::ClosureSpawnMany(n) | Workload::ClosureSpawnBatch(n) => n,
             Workload::Concurrent10k => CONCURRENT_TASKS * CONCURRENT_ROUNDS,
         }) as u64
     }
@@ -174,6 +180,7 @@ impl Workload {
             Workload::PingPong => async_ping_pong(rt),
             Workload::ChainedSpawn => async_chained_spawn(rt),
             Workload::ClosureSpawnMany(n) => async_closure_spawn_many(rt, n),
+            Workload::ClosureSpawnBatch(n) => async_closure_spawn_batch(rt, n),
             Workload::Concurrent10k => async_concurrent(rt),
         }
     }
@@ -181,7 +188,9 @@ impl Workload {
     fn run_closure<P: ClosurePool>(self, pool: &P, workers: usize) -> Duration {
         match self {
             Workload::SpawnManyLocal => closure_spawn_many_local(pool),
-            Workload::SpawnManyRemoteIdle | Workload::ClosureSpawnMany(_) => {
+            Workload::SpawnManyRemoteIdle
+            | Workload::ClosureSpawnMany(_)
+            | Workload::ClosureSpawnBatch(_) => {
                 closure_spawn_many_remote(pool, self.ops() as usize)
             }
             Workload::SpawnManyRemoteBusy => {
@@ -232,9 +241,23 @@ fn async_closure_spawn_many<R: AsyncRt>(rt: &R, n: usize) -> Duration {
     for _ in 0..n {
         let l = latch.clone();
         let job = move || l.count_down();
-        // No closure-spawn API: a future with no await point runs the job in one poll.
-        rt.spawn_outside(async move { job() });
+        // No closure-spawn API: a future with no await point runs the job in one poll,
+        // submitted the runtime's fire-and-forget way (no handle, as a pool's `execute`).
+        rt.spawn_job_outside(async move { job() });
     }
+    latch.wait();
+    start.elapsed()
+}
+
+fn async_closure_spawn_batch<R: AsyncRt>(rt: &R, n: usize) -> Duration {
+    let latch = Latch::new(n);
+    let start = Instant::now();
+    let l = latch.clone();
+    rt.spawn_jobs_outside((0..n).map(move |_| {
+        let l = l.clone();
+        let job = move || l.count_down();
+        async move { job() }
+    }));
     latch.wait();
     start.elapsed()
 }

@@ -232,7 +232,7 @@ impl Shared {
         }
         let lane = Lane::of(qos);
         let header = TaskHeader::owned(qos, this.clone());
-        let runnable = spawn_raw_detached(header, future, lane, schedule_woken);
+        let runnable = spawn_raw_detached(header, future, Some(lane), schedule_woken);
         this.count_spawned(core, lane, 1);
         this.schedule_from(core, runnable, Readiness::Spawned);
     }
@@ -248,13 +248,30 @@ impl Shared {
         this: &Arc<Self>,
         qos: Qos,
         futures: I,
+        handle: Option<&mut dyn FnMut(JoinHandle<F::Output>)>,
+    ) where
+        I: IntoIterator<Item = F>,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Self::spawn_batch_inner(this, qos, futures, handle, true)
+    }
+
+    /// [`spawn_batch`](Self::spawn_batch); `counted`: the tasks count as spawned and
+    /// completed in their lane (false for batch carriers, which are not the caller's tasks).
+    fn spawn_batch_inner<I, F>(
+        this: &Arc<Self>,
+        qos: Qos,
+        futures: I,
         mut handle: Option<&mut dyn FnMut(JoinHandle<F::Output>)>,
+        counted: bool,
     ) where
         I: IntoIterator<Item = F>,
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let lane = Lane::of(qos);
+        let counted_lane = counted.then_some(lane);
         context::with_worker(|worker| {
             let core = this.own(worker);
             let mut placed = Wakeups::default();
@@ -271,18 +288,41 @@ impl Shared {
                 let runnable = match handle.as_mut() {
                     Some(handle) => {
                         let (runnable, join) =
-                            spawn_raw(header, future, Some(lane), schedule_woken);
+                            spawn_raw(header, future, counted_lane, schedule_woken);
                         handle(join);
                         runnable
                     }
-                    None => spawn_raw_detached(header, future, lane, schedule_woken),
+                    None => spawn_raw_detached(header, future, counted_lane, schedule_woken),
                 };
                 placed.add(this.place(core, runnable, Readiness::Spawned));
                 spawned += 1;
             }
-            this.count_spawned(core, lane, spawned);
+            if counted {
+                this.count_spawned(core, lane, spawned);
+            }
             this.finish_placing(placed);
         })
+    }
+
+    /// [`spawn_batch`](Self::spawn_batch) with no handles. On one of this runtime's workers,
+    /// exactly that; from anywhere else the futures go over in chunks of [`BATCH_CHUNK`],
+    /// each carried by one uncounted task that spawns them from the worker running it (see
+    /// `Handle::spawn_batch_detached` for why).
+    pub(crate) fn spawn_batch_detached<I, F>(this: &Arc<Self>, qos: Qos, futures: I)
+    where
+        I: IntoIterator<Item = F>,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if context::with_worker(|worker| this.own(worker).is_some()) {
+            return Self::spawn_batch(this, qos, futures, None);
+        }
+        let mut futures = futures.into_iter();
+        let carriers = std::iter::from_fn(|| {
+            let chunk: Vec<F> = futures.by_ref().take(BATCH_CHUNK).collect();
+            (!chunk.is_empty()).then(|| carry(qos, chunk))
+        });
+        Self::spawn_batch_inner(this, qos, carriers, None, false);
     }
 
     /// Count `n` tasks spawned in `lane` (on `core`'s counters, or the shared block).
@@ -642,6 +682,32 @@ impl Shared {
             },
         )
     }
+}
+
+/// Futures per carrier task when a batch is spawned from outside the runtime
+/// (`Handle::spawn_batch_detached`): enough that the calling thread's cost per future is a
+/// move into a vector, few enough that a batch of a thousand still spreads over every
+/// worker (16 carriers, stolen one by one).
+pub const BATCH_CHUNK: usize = 64;
+
+/// The carrier of one chunk of a batch: spawns each future, detached at `qos`, from the
+/// worker that polls it (where the task is then allocated and queued). Polled only by
+/// workers; if shutdown drops it instead, the chunk's futures are dropped with it, once.
+async fn carry<F>(qos: Qos, chunk: Vec<F>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    context::with_worker(|worker| match worker {
+        Some(core) => {
+            let shared = core.shared_arc();
+            for future in chunk {
+                Shared::spawn_detached_from(shared, Some(core), qos, future);
+            }
+        }
+        // Not reachable (only workers poll tasks); the futures are dropped.
+        None => drop(chunk),
+    })
 }
 
 /// async-task's schedule function for every task a runtime spawns (it captures nothing:

@@ -42,13 +42,13 @@ where
 }
 
 /// Create a task with no `JoinHandle` (fire and forget; not yet scheduled): returns the
-/// runnable to schedule. The task is detached at once, before anyone else can see it, so
+/// runnable to schedule (`lane` as for [`spawn_raw`]). The task is detached at once, before anyone else can see it, so
 /// detaching costs one uncontended compare-exchange and no waker is made for a handle; its
 /// output is dropped when it finishes (inside a `TaskOutput`, whose drop cannot unwind).
 pub(crate) fn spawn_raw_detached<F, S>(
     header: TaskHeader,
     future: F,
-    lane: Lane,
+    lane: Option<Lane>,
     schedule: S,
 ) -> Runnable<TaskHeader>
 where
@@ -56,7 +56,7 @@ where
     F::Output: Send + 'static,
     S: Fn(Runnable<TaskHeader>, ScheduleInfo) + Send + Sync + 'static,
 {
-    let (runnable, task) = build(header, future, Some(lane), schedule);
+    let (runnable, task) = build(header, future, lane, schedule);
     task.detach();
     runnable
 }
