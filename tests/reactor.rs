@@ -19,6 +19,10 @@ use std::time::Duration;
 struct Recording<F> {
     inner: Pin<Box<F>>,
     woken_on: Arc<Mutex<Vec<String>>>,
+    /// The recording waker handed to `inner`, kept while the task's own waker stays the
+    /// same: a new one at every poll would make async-io wake the one it replaces, from the
+    /// polling thread (a worker), which is not a readiness wake.
+    waker: Option<(Waker, Waker)>,
 }
 
 struct RecordingWaker {
@@ -40,11 +44,19 @@ impl Wake for RecordingWaker {
 impl<F: Future> Future for Recording<F> {
     type Output = F::Output;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let waker = Waker::from(Arc::new(RecordingWaker {
-            inner: cx.waker().clone(),
-            woken_on: self.woken_on.clone(),
-        }));
-        self.inner.as_mut().poll(&mut Context::from_waker(&waker))
+        let this = &mut *self;
+        let reuse = matches!(&this.waker, Some((task, _)) if task.will_wake(cx.waker()));
+        if !reuse {
+            let recording = Waker::from(Arc::new(RecordingWaker {
+                inner: cx.waker().clone(),
+                woken_on: this.woken_on.clone(),
+            }));
+            this.waker = Some((cx.waker().clone(), recording));
+        }
+        let recording = this.waker.as_ref().map(|(_, w)| w.clone()).unwrap();
+        this.inner
+            .as_mut()
+            .poll(&mut Context::from_waker(&recording))
     }
 }
 
@@ -70,6 +82,7 @@ fn wakers_of_socket_reads(drive_io: bool, rounds: usize) -> Vec<String> {
             Recording {
                 inner: Box::pin(stream.read_exact(&mut buf)),
                 woken_on: recorded.clone(),
+                waker: None,
             }
             .await
             .unwrap();
