@@ -4,8 +4,10 @@
 # and the difference is divided by N, so start-up and shutdown cancel out. Counts are
 # repeatable for the same binary and inputs, whatever else the machine does.
 #
-#   benches/spawn_cost.sh [N]          # N defaults to 50000; prints inside, outside and chain
-#   FROM=inside benches/spawn_cost.sh  # one mode only
+#   benches/spawn_cost.sh [N]             # N defaults to 50000; every mode on hetsched, then
+#                                         # the modes tokio has an API for, on tokio
+#   FROM=chain benches/spawn_cost.sh      # one mode only (inside outside chain detached batch yield)
+#   RUNTIMES=hetsched benches/spawn_cost.sh   # one runtime only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-50000}"
@@ -16,14 +18,18 @@ bin=target/release/examples/spawn_cost
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-instructions() { # tasks from -> total instructions of the whole run
-    valgrind --tool=callgrind --callgrind-out-file="$out/cg.$1.$2" "$bin" --tasks "$1" --from "$2" \
-        2>"$out/log.$1.$2" >/dev/null
-    sed -n 's/^summary: //p' "$out/cg.$1.$2"
+instructions() { # tasks from runtime -> total instructions of the whole run
+    valgrind --tool=callgrind --callgrind-out-file="$out/cg.$1.$2.$3" "$bin" --tasks "$1" \
+        --from "$2" --runtime "$3" 2>"$out/log.$1.$2.$3" >/dev/null
+    sed -n 's/^summary: //p' "$out/cg.$1.$2.$3"
 }
 
-for from in ${FROM:-inside outside chain}; do
-    one=$(instructions "$n" "$from")
-    two=$(instructions "$((2 * n))" "$from")
-    echo "$from: $(((two - one) / n)) instructions per task ($one at $n tasks, $two at $((2 * n)))"
+for runtime in ${RUNTIMES:-hetsched tokio}; do
+    for from in ${FROM:-inside outside chain detached batch yield}; do
+        case "$runtime:$from" in tokio:detached | tokio:batch) continue ;; esac
+        one=$(instructions "$n" "$from" "$runtime")
+        two=$(instructions "$((2 * n))" "$from" "$runtime")
+        unit=task; [ "$from" = yield ] && unit=yield
+        echo "$runtime $from: $(((two - one) / n)) instructions per $unit ($one at $n, $two at $((2 * n)))"
+    done
 done
