@@ -18,6 +18,7 @@ use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::task::{spawn_raw, spawn_raw_detached, JoinHandle, Qos, TaskHeader};
 use crate::topology::CoreClass;
 use async_task::Runnable;
+use crossbeam_utils::CachePadded;
 use std::future::Future;
 use std::sync::atomic::Ordering::{Acquire, SeqCst};
 use std::time::{Duration, Instant};
@@ -86,7 +87,10 @@ pub(crate) struct WorkerSlot {
 
 pub(crate) struct Shared {
     pub(crate) injectors: [Injector<Task>; LANES],
-    pub(crate) workers: Box<[WorkerSlot]>,
+    /// One slot per worker, each on cache lines of its own: a worker writes its slot's
+    /// counters and poll record at every poll, and a neighbour's writes must not evict
+    /// what it reads of its own.
+    pub(crate) workers: Box<[CachePadded<WorkerSlot>]>,
     pub(crate) idle: Idle,
     pub(crate) registry: Registry,
     pub(crate) blocking: BlockingPool,
@@ -141,7 +145,7 @@ impl Shared {
             blocking,
             injectors: std::array::from_fn(|_| Injector::new()),
             registry: Registry::new(count),
-            workers: workers.into_boxed_slice(),
+            workers: workers.into_iter().map(CachePadded::new).collect(),
             idle: Idle::new(),
             has_efficiency,
             efficiency_slots: efficiency_slots.map(|max| (AtomicUsize::new(0), max)),

@@ -69,7 +69,7 @@ impl WorkerCore {
         let slot_limited = class == CoreClass::Efficiency && shared.has_slot_limit();
         let publish_polls = shared.watchdog.is_some();
         let has_efficiency = shared.has_efficiency;
-        let slot = std::ptr::NonNull::from(&shared.workers[index]);
+        let slot = std::ptr::NonNull::from(&*shared.workers[index]);
         let placements = Lane::ALL.map(|lane| {
             Readiness::ALL.map(|readiness| {
                 policy::placement(
@@ -285,7 +285,11 @@ impl WorkerCore {
 
     fn next_tick(&self) -> u32 {
         // Wrap at a whole number of fair-turn cycles, not at u32::MAX (policy::TICK_PERIOD).
-        let tick = (self.tick.get() + 1) % policy::TICK_PERIOD;
+        // A compare, not a division: this runs before every poll.
+        let tick = match self.tick.get() + 1 {
+            policy::TICK_PERIOD => 0,
+            tick => tick,
+        };
         self.tick.set(tick);
         tick
     }
