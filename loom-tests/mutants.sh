@@ -22,6 +22,7 @@ MUTANTS=(
   "inject_no_notify|wake|foreign_wakes_while_running_queued_and_after_completion|deadlock"
   "inject_no_notify|wake|task_and_foreign_thread_wake_the_same_task|deadlock"
   "no_inject_recheck|shutdown|shutdown_races_a_spawn_from_a_foreign_thread|deadlock"
+  "no_inject_recheck|shutdown|shutdown_races_a_batch_spawn_from_a_foreign_thread|deadlock"
   "no_wake_all|shutdown|shutdown_races_a_wake_from_a_foreign_thread|deadlock"
   "no_register_on_pending|shutdown|shutdown_races_a_wake_from_a_foreign_thread|deadlock"
   "abort_no_wake|join|abort_wakes_a_waiting_task_and_a_foreign_thread_takes_the_result|deadlock"

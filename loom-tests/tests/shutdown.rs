@@ -47,6 +47,10 @@ fn shutdown_races_a_spawn_from_a_foreign_thread() {
 ///
 /// Planted bug `no_wake_all` (shutdown does not reach tasks waiting on a waker): the second
 /// task is never dropped and awaiting its handle hangs: loom reports a deadlock.
+///
+/// Planted bug `no_register_on_pending` (a task that waits is never entered in the registry,
+/// which since the per-task-cost work holds only tasks that returned `Pending`): shutdown
+/// cannot reach the second task either: a deadlock.
 #[test]
 fn shutdown_races_a_wake_from_a_foreign_thread() {
     model(|| {
@@ -77,5 +81,61 @@ fn shutdown_races_a_wake_from_a_foreign_thread() {
             1,
             "shutdown must drop a waiting task once"
         );
+    });
+}
+
+/// A foreign thread spawns a batch of two tasks (one wake-up for both: several injector
+/// pushes, one fence, one shutdown re-check) while the main thread drops the runtime:
+/// every future is dropped exactly once and every handle resolves.
+///
+/// Planted bug `no_inject_recheck`: a batch pushed after the last worker drained the
+/// injectors stays there; awaiting a handle hangs: a deadlock.
+#[test]
+fn shutdown_races_a_batch_spawn_from_a_foreign_thread() {
+    model(|| {
+        let rt = runtime(1, 0);
+        let drops = DropCount::new();
+        let handle = rt.handle();
+        let tokens = [drops.token(), drops.token()];
+        let spawner = loom::thread::spawn(move || {
+            let mut handles = Vec::new();
+            let futures = tokens.into_iter().map(|token| async move {
+                drop(token);
+                3
+            });
+            handle.spawn_batch(Qos::Default, futures, &mut handles);
+            drop(handle);
+            for task in handles {
+                match loom::future::block_on(task) {
+                    Ok(value) => assert_eq!(value, 3),
+                    Err(err) => assert!(err.is_cancelled(), "unexpected {err:?}"),
+                }
+            }
+        });
+        drop(rt);
+        spawner.join().unwrap();
+        assert_eq!(drops.get(), 2, "every future must be dropped exactly once");
+    });
+}
+
+/// A foreign thread spawns a detached batch (carried to the worker in one carrier task,
+/// which spawns it from there) and a detached task while the main thread drops the
+/// runtime: each future is dropped exactly once, whether it ran, was dropped in its
+/// carrier, or was refused.
+#[test]
+fn shutdown_races_detached_spawns_from_a_foreign_thread() {
+    model(|| {
+        let rt = runtime(1, 0);
+        let drops = DropCount::new();
+        let handle = rt.handle();
+        let (batch, single) = (drops.token(), drops.token());
+        let spawner = loom::thread::spawn(move || {
+            handle.spawn_batch_detached(Qos::Default, [async move { drop(batch) }]);
+            handle.spawn_detached(async move { drop(single) });
+        });
+        drop(rt);
+        spawner.join().unwrap();
+        // The runtime is gone and the spawner is done: nothing may still hold a future.
+        assert_eq!(drops.get(), 2, "every future must be dropped exactly once");
     });
 }
