@@ -186,6 +186,12 @@ impl TaskHeader {
 
     /// Take the queued-at stamp, if this scheduling was sampled.
     pub(crate) fn take_scheduled(&self) -> Option<u64> {
+        // A plain load first: most schedulings are not sampled, and a swap is a locked
+        // instruction at every poll. (A stamp written after this load belongs to a later
+        // scheduling, which its own poll takes.)
+        if self.scheduled_at.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
         match self.scheduled_at.swap(0, Ordering::Relaxed) {
             0 => None,
             stamp => Some(stamp - 1),
