@@ -340,6 +340,26 @@ fn async_concurrent<R: AsyncRt>(rt: &R) -> Duration {
     start.elapsed()
 }
 
+/// The bound no runtime can beat on concurrent_10k: its 100,000 CPU chunks alone, split
+/// evenly over `workers` plain threads, with no scheduling at all. Returns chunks/s (the
+/// workload's ops/s unit); a runtime's gap to it is its scheduling cost per chunk.
+pub fn concurrent_chunks_only(workers: usize) -> f64 {
+    let workers = workers.max(1);
+    let chunks = CONCURRENT_TASKS * CONCURRENT_ROUNDS;
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for w in 0..workers {
+            let share = chunks / workers + usize::from(w < chunks % workers);
+            scope.spawn(move || {
+                for _ in 0..share {
+                    cpu_chunk(CONCURRENT_CHUNK_ITERS);
+                }
+            });
+        }
+    });
+    chunks as f64 / start.elapsed().as_secs_f64().max(1e-9)
+}
+
 /// One busy task per worker: 10 µs spin, yield, until stopped.
 struct AsyncBusy {
     stop: Arc<AtomicBool>,

@@ -253,6 +253,38 @@ fn print_throughput(cells: &[Cell]) {
     }
 }
 
+/// For concurrent_10k: the chunks alone on plain threads (median of 5), the bound no
+/// runtime can pass, and each runtime's scheduling cost per chunk (its time per chunk per
+/// worker minus the chunk's own).
+fn print_chunk_bound(cells: &[Cell], workers: usize) {
+    let runs: Vec<&Cell> = cells
+        .iter()
+        .filter(|c| c.workload == Workload::Concurrent10k)
+        .collect();
+    if runs.is_empty() {
+        return;
+    }
+    let mut bounds: Vec<f64> = (0..5)
+        .map(|_| workloads::concurrent_chunks_only(workers))
+        .collect();
+    bounds.sort_by(f64::total_cmp);
+    let bound = bounds[bounds.len() / 2];
+    let chunk_ns = workers as f64 / bound * 1e9;
+    println!(
+        "concurrent_10k bound: the chunks alone on {workers} plain threads: {bound:.0} chunks/s \
+         ({chunk_ns:.0} ns of CPU per chunk); scheduling cost per chunk:"
+    );
+    for cell in runs {
+        let per_chunk_ns = workers as f64 / cell.ops_per_sec * 1e9;
+        println!(
+            "  {:<11} {:>6.0} ns  ({:.2}x of the bound)",
+            cell.kind.name(),
+            per_chunk_ns - chunk_ns,
+            cell.ops_per_sec / bound
+        );
+    }
+}
+
 fn to_json(cells: &[Cell], rows: &[LatencyRow], hetero: &[unequal::Row]) -> serde_json::Value {
     let results: Vec<_> = cells
         .iter()
@@ -339,8 +371,10 @@ fn run_plain_suite(
             });
         }
     }
+    let workers = rts.workers;
     drop(rts);
     print_throughput(&cells);
+    print_chunk_bound(&cells, workers);
 
     let cfg = LatencyConfig::new(if options.quick {
         Duration::from_millis(500)
