@@ -193,8 +193,10 @@ pub struct LatencyHistogram {
     buckets: [u64; LATENCY_BUCKETS],
 }
 
-/// One in this many non-critical schedulings per thread is timed.
-pub const LATENCY_SAMPLE_EVERY: u32 = 16;
+/// One in this many non-critical schedulings per thread is timed. Each sample reads the
+/// clock twice (when queued, when polled): at one in 16 those reads were 8% of a worker's
+/// time in `yield_many` (perf, BENCHMARKS.md "Per-task cost"), at one in 64 about 2%.
+pub const LATENCY_SAMPLE_EVERY: u32 = 64;
 
 impl LatencyHistogram {
     /// Number of samples.
