@@ -3,7 +3,8 @@
 //! `JoinHandle::qos` and by Qos escalation, the thread-local worker pointer in
 //! `runtime/context.rs`) and the protocols around them (wake, abort, panic, shutdown,
 //! handles that outlive the runtime, drop from inside a task, escalation's rescue, critical
-//! workers).
+//! workers, detached and batch spawns and a batch's carrier tasks, and the worker's cached
+//! pointer to its own slot).
 //!
 //! ```text
 //! cargo +nightly miri test --test miri_runtime        # (also in .ci/run)
@@ -236,4 +237,41 @@ fn escalation_rescues_a_queued_task_and_critical_workers_take_critical_work() {
     ));
     drop(rt);
     assert_eq!(drops.get(), 2);
+}
+
+#[test]
+fn detached_and_batch_spawns_from_inside_and_outside_drop_every_future_once() {
+    let rt = rt(1, 1);
+    let drops = DropCounter::default();
+    let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let job = |drops: &DropCounter, ran: &Arc<std::sync::atomic::AtomicUsize>| {
+        let (token, ran) = (drops.token(), ran.clone());
+        async move {
+            let _token = token;
+            ran.fetch_add(1, SeqCst);
+        }
+    };
+    // From outside: a detached task, a batch with handles, a carried detached batch.
+    rt.handle().spawn_detached(job(&drops, &ran));
+    let mut handles = Vec::new();
+    rt.handle()
+        .spawn_batch(Qos::Utility, (0..3).map(|_| job(&drops, &ran)), &mut handles);
+    rt.handle()
+        .spawn_batch_detached(Qos::Background, (0..3).map(|_| job(&drops, &ran)));
+    // From inside a task: the same, spawned from the worker.
+    let (inner_drops, inner_ran) = (drops.clone(), ran.clone());
+    rt.block_on(rt.spawn(async move {
+        hetsched::spawn_detached(job(&inner_drops, &inner_ran));
+        hetsched::Handle::current()
+            .spawn_batch_detached(Qos::Default, (0..2).map(|_| job(&inner_drops, &inner_ran)));
+    }))
+    .unwrap();
+    for handle in handles {
+        rt.block_on(handle).unwrap();
+    }
+    while ran.load(SeqCst) < 10 {
+        std::thread::yield_now();
+    }
+    drop(rt);
+    assert_eq!(drops.get(), 10, "every future dropped exactly once");
 }
