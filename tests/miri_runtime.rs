@@ -254,8 +254,11 @@ fn detached_and_batch_spawns_from_inside_and_outside_drop_every_future_once() {
     // From outside: a detached task, a batch with handles, a carried detached batch.
     rt.handle().spawn_detached(job(&drops, &ran));
     let mut handles = Vec::new();
-    rt.handle()
-        .spawn_batch(Qos::Utility, (0..3).map(|_| job(&drops, &ran)), &mut handles);
+    rt.handle().spawn_batch(
+        Qos::Utility,
+        (0..3).map(|_| job(&drops, &ran)),
+        &mut handles,
+    );
     rt.handle()
         .spawn_batch_detached(Qos::Background, (0..3).map(|_| job(&drops, &ran)));
     // From inside a task: the same, spawned from the worker.
