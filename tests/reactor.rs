@@ -8,57 +8,9 @@ mod common;
 
 use futures::io::AsyncReadExt;
 use hetsched::{Builder, CoreClass, Qos};
-use std::future::Future;
 use std::io::Write;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
-
-/// Records the name of the thread that wakes the wrapped future's task.
-struct Recording<F> {
-    inner: Pin<Box<F>>,
-    woken_on: Arc<Mutex<Vec<String>>>,
-    /// The recording waker handed to `inner`, kept while the task's own waker stays the
-    /// same: a new one at every poll would make async-io wake the one it replaces, from the
-    /// polling thread (a worker), which is not a readiness wake.
-    waker: Option<(Waker, Waker)>,
-}
-
-struct RecordingWaker {
-    inner: Waker,
-    woken_on: Arc<Mutex<Vec<String>>>,
-}
-
-impl Wake for RecordingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        let name = std::thread::current().name().unwrap_or("?").to_owned();
-        self.woken_on.lock().unwrap().push(name);
-        self.inner.wake_by_ref();
-    }
-}
-
-impl<F: Future> Future for Recording<F> {
-    type Output = F::Output;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = &mut *self;
-        let reuse = matches!(&this.waker, Some((task, _)) if task.will_wake(cx.waker()));
-        if !reuse {
-            let recording = Waker::from(Arc::new(RecordingWaker {
-                inner: cx.waker().clone(),
-                woken_on: this.woken_on.clone(),
-            }));
-            this.waker = Some((cx.waker().clone(), recording));
-        }
-        let recording = this.waker.as_ref().map(|(_, w)| w.clone()).unwrap();
-        this.inner
-            .as_mut()
-            .poll(&mut Context::from_waker(&recording))
-    }
-}
 
 /// Threads that woke a socket reader over `rounds` messages, each sent after the runtime
 /// had time to fall asleep.
@@ -79,13 +31,9 @@ fn wakers_of_socket_reads(drive_io: bool, rounds: usize) -> Vec<String> {
         let mut stream = async_net::TcpStream::try_from(stream).unwrap();
         let mut buf = [0u8; 1];
         for _ in 0..rounds {
-            Recording {
-                inner: Box::pin(stream.read_exact(&mut buf)),
-                woken_on: recorded.clone(),
-                waker: None,
-            }
-            .await
-            .unwrap();
+            common::Recording::new(stream.read_exact(&mut buf), &recorded)
+                .await
+                .unwrap();
         }
     });
     let mut client = std::net::TcpStream::connect(addr).unwrap();

@@ -1,11 +1,14 @@
 //! The tokio context (feature `tokio`, `Builder::tokio_context`): tokio's timers and
 //! sockets work inside hetsched tasks and in `block_on`, on every lane; without the option
-//! there is no tokio context at all.
+//! there is no tokio context at all; with `drive_io` the workers drive tokio's reactor,
+//! without it tokio's own thread does.
 #![cfg(all(feature = "tokio", not(miri)))]
 
 mod common;
 
-use hetsched::Qos;
+use hetsched::{Builder, CoreClass, Qos};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -68,4 +71,93 @@ fn without_the_option_there_is_no_tokio_context() {
         .block_on(rt.spawn(async { tokio::runtime::Handle::try_current().is_ok() }))
         .unwrap();
     assert!(has_context);
+}
+
+/// Threads that woke a tokio socket reader over `rounds` messages, each sent after the
+/// runtime had time to fall asleep, and the worker threads' name prefix.
+fn wakers_of_tokio_socket_reads(drive_io: bool, rounds: usize) -> Vec<String> {
+    let rt = Builder::new()
+        .topology(common::homogeneous_topology(2))
+        .workers(CoreClass::Performance, 2)
+        .drive_io(drive_io)
+        .tokio_context(true)
+        .thread_name("tk")
+        .build()
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let woken_on = Arc::new(Mutex::new(Vec::new()));
+    let recorded = woken_on.clone();
+    let reader = rt.spawn_with(Qos::Interactive, async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1];
+        for _ in 0..rounds {
+            common::Recording::new(stream.read_exact(&mut buf), &recorded)
+                .await
+                .unwrap();
+        }
+    });
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    for _ in 0..rounds {
+        std::thread::sleep(Duration::from_millis(3));
+        client.write_all(b"x").unwrap();
+    }
+    rt.block_on(reader).unwrap();
+    let names = woken_on.lock().unwrap().clone();
+    names
+}
+
+/// With `drive_io` on, only the workers drive tokio's reactor (there is no tokio thread),
+/// so every readiness wake comes from a worker; with it off, from tokio's own thread.
+#[test]
+fn workers_drive_tokio_only_with_drive_io() {
+    let on = wakers_of_tokio_socket_reads(true, 20);
+    assert!(!on.is_empty());
+    assert!(
+        on.iter().all(|n| n.starts_with("tk-p-")),
+        "a socket read was woken off the workers with drive_io on: {on:?}"
+    );
+    let off = wakers_of_tokio_socket_reads(false, 20);
+    assert!(!off.is_empty());
+    assert!(
+        off.iter().all(|n| n == "tk-tokio"),
+        "a socket read was woken off tokio's thread with drive_io off: {off:?}"
+    );
+}
+
+/// Workers that are all busy still run tokio's drivers (once every fair turn): a tokio
+/// timer fires while every worker keeps polling yielding tasks, with none asleep.
+#[test]
+fn busy_workers_still_drive_tokio_timers() {
+    let rt = Builder::new()
+        .topology(common::homogeneous_topology(1))
+        .workers(CoreClass::Performance, 1)
+        .tokio_context(true)
+        .build()
+        .unwrap();
+    let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = fired.clone();
+    let spinner = rt.spawn(async move {
+        // Yields (the worker never sleeps) until the timer below has fired, or gives up
+        // after 10 s so that a runtime that never drives tokio fails this test, not hangs.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !seen.load(std::sync::atomic::Ordering::SeqCst) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            hetsched::yield_now().await;
+        }
+        true
+    });
+    let done = fired.clone();
+    drop(rt.spawn(async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    }));
+    assert!(
+        rt.block_on(spinner).unwrap(),
+        "the tokio timer never fired while the only worker stayed busy"
+    );
 }

@@ -487,11 +487,14 @@ impl Builder {
 
     /// With the `tokio` feature: give the runtime's threads a tokio context (default off),
     /// for libraries that need tokio's reactor or timer (reqwest, tower's timeout,
-    /// `tokio::net`, `tokio::time`). A one-thread tokio runtime, `{prefix}-tokio`, drives
-    /// tokio's I/O and timers; every worker and every `block_on` caller enters it. A tokio
-    /// event then reaches its hetsched task through that thread (one hop more than a tokio
-    /// runtime's own tasks pay), and `tokio::spawn` runs on that thread, outside hetsched's
-    /// lanes: spawn with hetsched.
+    /// `tokio::net`, `tokio::time`); every worker and every `block_on` caller enters it.
+    /// With [`drive_io`](Self::drive_io) on (the default), the workers drive tokio's I/O and
+    /// timers themselves (a sleeping worker waits in tokio's reactor, a busy one runs it
+    /// once every [`FAIR_INTERVAL`](crate::runtime::FAIR_INTERVAL) polls), so a ready
+    /// tokio socket wakes its task on a worker; with it off, a one-thread tokio runtime,
+    /// `{prefix}-tokio`, drives them and each event hops through that thread. Tasks
+    /// `tokio::spawn` starts run where the drivers run, outside hetsched's lanes: spawn
+    /// with hetsched.
     ///
     /// ```
     /// let rt = hetsched::Builder::new().tokio_context(true).build()?;
@@ -764,6 +767,13 @@ impl Builder {
             self.thread_name.clone(),
         );
         let slots_limit = policy::efficiency_slots(self.pin, e_workers, e_cpus);
+        // Some worker may drive a reactor (`policy::drives_reactor`): else nobody would
+        // drive a tokio context that only workers drive.
+        #[cfg(feature = "tokio")]
+        let workers_may_drive = !cfg!(any(loom, miri))
+            && slots
+                .iter()
+                .any(|s| policy::drives_reactor(s.idle_priority));
         let mut shared = Shared::new(slots, has_efficiency, slots_limit, blocking);
         shared.sample_latency = self.latency_sampling;
         shared.qos_escalation = self.qos_escalation;
@@ -772,6 +782,7 @@ impl Builder {
         if self.tokio_context {
             shared.tokio = Some(super::tokio_context::TokioContext::start(
                 &self.thread_name,
+                self.drive_io && workers_may_drive,
             )?);
         }
         shared.efficiency_speed = topology.efficiency_speed();

@@ -69,7 +69,7 @@ impl Drop for WorkerGuard {
 /// Run `f` with this thread's worker context hidden: while a parked worker drives the
 /// I/O reactor, the tasks it wakes are scheduled as if woken from outside the runtime
 /// (injector and a wake-up), not into the queues of a worker that is asleep.
-#[cfg(all(feature = "async-io", not(loom), not(miri)))]
+#[cfg(all(any(feature = "async-io", feature = "tokio"), not(loom), not(miri)))]
 pub(crate) fn outside_worker<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(*const WorkerCore);
     impl Drop for Restore {

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 struct State {
     notified: bool,
-    /// The waker of a park that drives the reactor, while it waits.
-    #[cfg(all(feature = "async-io", not(loom), not(miri)))]
+    /// The waker of a park that drives a reactor (async-io's or tokio's), while it waits.
+    #[cfg(all(any(feature = "async-io", feature = "tokio"), not(loom), not(miri)))]
     waker: Option<std::task::Waker>,
 }
 
@@ -60,35 +60,60 @@ impl Parker {
     /// processing I/O events while asleep (see the module docs).
     #[cfg(all(feature = "async-io", not(loom), not(miri)))]
     pub(crate) fn park_driving_io(&self, timeout: Option<Duration>) -> bool {
-        use std::future::Future;
         let mut timer = timeout.map(async_io::Timer::after);
         async_io::block_on(std::future::poll_fn(|cx| {
-            let mut state = self.state.lock();
-            if std::mem::replace(&mut state.notified, false) {
-                state.waker = None;
-                return std::task::Poll::Ready(true);
-            }
-            if let Some(timer) = timer.as_mut() {
-                if std::pin::Pin::new(timer).poll(cx).is_ready() {
-                    state.waker = None;
-                    return std::task::Poll::Ready(false);
-                }
-            }
-            // Stored under the same lock `unpark` sets the token under: an unpark after
-            // the look above finds this waker.
-            state.waker = Some(cx.waker().clone());
-            std::task::Poll::Pending
+            self.poll_unparked(cx, timer.as_mut())
         }))
+    }
+
+    /// [`park_driving_io`](Self::park_driving_io) in tokio's drivers: `block_on` on the
+    /// tokio context's current-thread runtime drives its I/O and timers while it waits, if
+    /// no other thread holds them (see `runtime/tokio_context.rs`).
+    #[cfg(all(feature = "tokio", not(loom), not(miri)))]
+    pub(crate) fn park_driving_tokio(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        timeout: Option<Duration>,
+    ) -> bool {
+        runtime.block_on(async {
+            let mut timer = timeout.map(|t| Box::pin(tokio::time::sleep(t)));
+            std::future::poll_fn(|cx| self.poll_unparked(cx, timer.as_mut())).await
+        })
+    }
+
+    /// A park inside a reactor's `block_on`: ready (true) once unparked, (false) once
+    /// `timer` fires; else the waker is kept for `unpark`.
+    #[cfg(all(any(feature = "async-io", feature = "tokio"), not(loom), not(miri)))]
+    fn poll_unparked<T: std::future::Future + Unpin>(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        timer: Option<&mut T>,
+    ) -> std::task::Poll<bool> {
+        let mut state = self.state.lock();
+        if std::mem::replace(&mut state.notified, false) {
+            state.waker = None;
+            return std::task::Poll::Ready(true);
+        }
+        if let Some(timer) = timer {
+            if std::pin::Pin::new(timer).poll(cx).is_ready() {
+                state.waker = None;
+                return std::task::Poll::Ready(false);
+            }
+        }
+        // Stored under the same lock `unpark` sets the token under: an unpark after the
+        // look above finds this waker.
+        state.waker = Some(cx.waker().clone());
+        std::task::Poll::Pending
     }
 
     pub(crate) fn unpark(&self) {
         let mut state = self.state.lock();
         state.notified = true;
-        #[cfg(all(feature = "async-io", not(loom), not(miri)))]
+        #[cfg(all(any(feature = "async-io", feature = "tokio"), not(loom), not(miri)))]
         let waker = state.waker.take();
         drop(state);
         self.condvar.notify_one();
-        #[cfg(all(feature = "async-io", not(loom), not(miri)))]
+        #[cfg(all(any(feature = "async-io", feature = "tokio"), not(loom), not(miri)))]
         if let Some(waker) = waker {
             waker.wake();
         }

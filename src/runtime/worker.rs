@@ -190,6 +190,14 @@ impl WorkerCore {
                         }
                     }
                     self.poll(task);
+                    // Tokio's drivers, once every fair turn (a busy worker's share of
+                    // the driving; `runtime/tokio_context.rs`).
+                    #[cfg(all(feature = "tokio", not(loom), not(miri)))]
+                    if policy::is_fair_turn(self.tick.get()) && self.tokio_driven().is_some() {
+                        if let Some(tokio) = &self.shared.tokio {
+                            tokio.drive_now();
+                        }
+                    }
                 }
                 None => self.park(),
             }
@@ -451,10 +459,26 @@ impl WorkerCore {
         None
     }
 
+    /// The tokio context's runtime, if this worker drives it (`runtime/tokio_context.rs`):
+    /// the workers drive it, and this one may drive a reactor (`policy::drives_reactor`).
+    #[cfg(all(feature = "tokio", not(loom), not(miri)))]
+    fn tokio_driven(&self) -> Option<&tokio::runtime::Runtime> {
+        let may_drive = policy::drives_reactor(self.slot().idle_priority);
+        self.shared
+            .tokio
+            .as_ref()
+            .and_then(|t| t.driven_by_workers())
+            .filter(|_| may_drive)
+    }
+
     /// Sleep on this worker's parker until unparked (or `timeout`; true if unparked):
     /// in the I/O reactor if this worker drives it, else on its condvar.
     fn park_thread(&self, timeout: Option<Duration>) -> bool {
         let parker = &self.slot().parker;
+        #[cfg(all(feature = "tokio", not(loom), not(miri)))]
+        if let Some(rt) = self.tokio_driven() {
+            return context::outside_worker(|| parker.park_driving_tokio(rt, timeout));
+        }
         #[cfg(all(feature = "async-io", not(loom), not(miri)))]
         if self.drives_io {
             return context::outside_worker(|| parker.park_driving_io(timeout));

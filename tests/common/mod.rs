@@ -6,8 +6,8 @@ use hetsched::{Builder, CoreClass, CpuSet, Runtime, Topology};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 /// The CPUs this process may run on, ascending, as the runtime sees them
 /// (`Topology::detect().allowed()`: online CPUs in the affinity mask). Every CPU a test
@@ -218,5 +218,61 @@ pub fn started_workers(rt: &Runtime) -> Vec<hetsched::WorkerMetrics> {
         }
         assert!(std::time::Instant::now() < deadline, "hints never recorded");
         std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// Records the name of the thread that wakes the wrapped future's task.
+pub struct Recording<F> {
+    inner: Pin<Box<F>>,
+    woken_on: Arc<Mutex<Vec<String>>>,
+    /// The recording waker handed to `inner`, kept while the task's own waker stays the
+    /// same: a new one at every poll would make a reactor wake the one it replaces, from
+    /// the polling thread (a worker), which is not a readiness wake.
+    waker: Option<(Waker, Waker)>,
+}
+
+struct RecordingWaker {
+    inner: Waker,
+    woken_on: Arc<Mutex<Vec<String>>>,
+}
+
+impl Wake for RecordingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let name = std::thread::current().name().unwrap_or("?").to_owned();
+        self.woken_on.lock().unwrap().push(name);
+        self.inner.wake_by_ref();
+    }
+}
+
+impl<F> Recording<F> {
+    /// Wrap `inner`; the wakers' thread names go to `woken_on`.
+    pub fn new(inner: F, woken_on: &Arc<Mutex<Vec<String>>>) -> Recording<F> {
+        Recording {
+            inner: Box::pin(inner),
+            woken_on: woken_on.clone(),
+            waker: None,
+        }
+    }
+}
+
+impl<F: Future> Future for Recording<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let reuse = matches!(&this.waker, Some((task, _)) if task.will_wake(cx.waker()));
+        if !reuse {
+            let recording = Waker::from(Arc::new(RecordingWaker {
+                inner: cx.waker().clone(),
+                woken_on: this.woken_on.clone(),
+            }));
+            this.waker = Some((cx.waker().clone(), recording));
+        }
+        let recording = this.waker.as_ref().map(|(_, w)| w.clone()).unwrap();
+        this.inner
+            .as_mut()
+            .poll(&mut Context::from_waker(&recording))
     }
 }
