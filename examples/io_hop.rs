@@ -2,8 +2,10 @@
 //! round trips on loopback to a plain-thread echo server, from a task on
 //!
 //! - tokio (its workers drive tokio's reactor),
-//! - hetsched with `Builder::tokio_context` (a tokio socket: tokio's thread drives the
-//!   reactor and wakes the hetsched task: one hop),
+//! - hetsched with `Builder::tokio_context` and `drive_io` (a tokio socket: the workers
+//!   drive tokio's reactor),
+//! - hetsched with `Builder::tokio_context`, `drive_io(false)` (a tokio socket: tokio's
+//!   own thread drives the reactor and wakes the hetsched task: one hop),
 //! - hetsched with async-net, idle workers driving async-io's reactor (`drive_io`, default),
 //! - hetsched with async-net, `drive_io(false)` (async-io's thread: one hop).
 //!
@@ -108,8 +110,9 @@ fn main() {
     report("tokio task, tokio socket", &rtts);
     drop(tokio);
 
-    let hetsched_clients: [(&str, bool, bool); 3] = [
-        ("hetsched task, tokio socket", true, true),
+    let hetsched_clients: [(&str, bool, bool); 4] = [
+        ("hetsched task, tokio socket, drive_io", true, true),
+        ("hetsched task, tokio socket, no drive_io", false, true),
         ("hetsched task, async-net, drive_io", true, false),
         ("hetsched task, async-net, no drive_io", false, false),
     ];

@@ -19,6 +19,8 @@ crate::loom::thread_local! {
     static SAMPLE: Cell<u32> = const { Cell::new(0) };
     /// The task being polled on this thread called `yield_now` (and so woke itself).
     static YIELD_REQUESTED: Cell<bool> = const { Cell::new(false) };
+    /// The worker asleep on this thread while it drives a reactor (`outside_worker`).
+    static DRIVING: Cell<*const WorkerCore> = const { Cell::new(ptr::null()) };
 }
 
 /// `yield_now` is about to wake the task it runs in: its reschedule is a real yield, not
@@ -69,16 +71,34 @@ impl Drop for WorkerGuard {
 /// Run `f` with this thread's worker context hidden: while a parked worker drives the
 /// I/O reactor, the tasks it wakes are scheduled as if woken from outside the runtime
 /// (injector and a wake-up), not into the queues of a worker that is asleep.
+///
+/// The hidden worker is remembered as the one *driving* on this thread
+/// ([`with_driving_worker`]): a task its reactor wakes should wake this very worker, which is
+/// awake right after the reactor returns, rather than another sleeper (a second hop).
 #[cfg(all(any(feature = "async-io", feature = "tokio"), not(loom), not(miri)))]
 pub(crate) fn outside_worker<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(*const WorkerCore);
     impl Drop for Restore {
         fn drop(&mut self) {
+            DRIVING.with(|cell| cell.set(ptr::null()));
             WORKER.with(|cell| cell.set(self.0));
         }
     }
-    let _restore = Restore(WORKER.with(|cell| cell.replace(ptr::null())));
+    let core = WORKER.with(|cell| cell.replace(ptr::null()));
+    DRIVING.with(|cell| cell.set(core));
+    let _restore = Restore(core);
     f()
+}
+
+/// Run `f` with the worker asleep on this thread while it drives a reactor, if any.
+pub(crate) fn with_driving_worker<R>(f: impl FnOnce(Option<&WorkerCore>) -> R) -> R {
+    DRIVING.with(|cell| {
+        // SAFETY: as for `WORKER` (see `with_worker`): set by `outside_worker` from the
+        // worker pointer of this thread, which outlives the call it wraps, and cleared when
+        // that call returns; only used through `&`.
+        let core = unsafe { cell.get().as_ref() };
+        f(core)
+    })
 }
 
 /// The Qos a plain `spawn` from this thread should get: the polled task's, or `Default`.

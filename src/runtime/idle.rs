@@ -43,19 +43,34 @@ impl Idle {
     /// index of a sleeping worker to unpark (already counted as searching), if one should be
     /// woken.
     #[inline]
-    pub(crate) fn worker_to_notify(&self, lane: Lane, has_efficiency: bool) -> Option<usize> {
+    ///
+    /// `prefer`: a worker (index, role) to take off the sleeper list before any other, if it
+    /// is on it and its role is the one to wake (a worker asleep in a reactor on the
+    /// notifying thread itself: it runs the work right after the reactor returns, with no
+    /// other thread woken). Which sleeper is woken does not matter to the protocol.
+    pub(crate) fn worker_to_notify(
+        &self,
+        lane: Lane,
+        has_efficiency: bool,
+        prefer: Option<(usize, WorkerRole)>,
+    ) -> Option<usize> {
         // The common case on a busy runtime, decided inline: nobody sleeps, so nobody is to
         // be woken (the loop below would find the same for every role it reaches). The same
         // loads after the same fence: the protocol is unchanged.
         if self.sleeping.iter().all(|count| count.load(SeqCst) == 0) {
             return None;
         }
-        self.sleeper_to_notify(lane, has_efficiency)
+        self.sleeper_to_notify(lane, has_efficiency, prefer)
     }
 
     /// [`worker_to_notify`](Self::worker_to_notify) once some worker sleeps (after its fence).
     #[inline(never)]
-    fn sleeper_to_notify(&self, lane: Lane, has_efficiency: bool) -> Option<usize> {
+    fn sleeper_to_notify(
+        &self,
+        lane: Lane,
+        has_efficiency: bool,
+        prefer: Option<(usize, WorkerRole)>,
+    ) -> Option<usize> {
         for &role in wake_order(lane, has_efficiency) {
             let c = role.index();
             if self.searching[c].load(SeqCst) != 0 {
@@ -67,7 +82,14 @@ impl Idle {
                 continue;
             }
             let mut sleepers = self.sleepers.lock();
-            if let Some(index) = sleepers[c].pop() {
+            let preferred = prefer
+                .filter(|&(_, r)| r == role)
+                .and_then(|(i, _)| sleepers[c].iter().position(|&s| s == i));
+            let taken = match preferred {
+                Some(at) => Some(sleepers[c].remove(at)),
+                None => sleepers[c].pop(),
+            };
+            if let Some(index) = taken {
                 self.sleeping[c].fetch_sub(1, SeqCst);
                 self.searching[c].fetch_add(1, SeqCst);
                 return Some(index);
@@ -158,13 +180,13 @@ mod tests {
         let idle = Idle::new();
         idle.prepare_sleep(0, Performance, false);
         idle.prepare_sleep(1, Performance, false);
-        let first = idle.worker_to_notify(Lane::Default, false);
+        let first = idle.worker_to_notify(Lane::Default, false, None);
         assert!(first.is_some());
         // A searcher is up: the next unit of work wakes nobody.
-        assert_eq!(idle.worker_to_notify(Lane::Default, false), None);
+        assert_eq!(idle.worker_to_notify(Lane::Default, false, None), None);
         // The searcher finds work; it was the last one, so it should pass the baton.
         assert!(idle.stop_searching(Performance));
-        let second = idle.worker_to_notify(Lane::Default, false);
+        let second = idle.worker_to_notify(Lane::Default, false, None);
         assert!(second.is_some() && second != first);
         assert_eq!(idle.sleeping(Performance), 0);
     }
@@ -173,8 +195,8 @@ mod tests {
     fn critical_work_never_wakes_an_efficiency_worker() {
         let idle = Idle::new();
         idle.prepare_sleep(7, Efficiency, false);
-        assert_eq!(idle.worker_to_notify(Lane::Critical, true), None);
-        assert_eq!(idle.worker_to_notify(Lane::Background, true), Some(7));
+        assert_eq!(idle.worker_to_notify(Lane::Critical, true, None), None);
+        assert_eq!(idle.worker_to_notify(Lane::Background, true, None), Some(7));
     }
 
     #[test]
@@ -184,7 +206,7 @@ mod tests {
             idle.prepare_sleep(5, Critical, false);
             idle.prepare_sleep(0, Performance, false);
             for lane in [Lane::Default, Lane::Utility, Lane::Background] {
-                let woken = idle.worker_to_notify(lane, has_e);
+                let woken = idle.worker_to_notify(lane, has_e, None);
                 assert_ne!(woken, Some(5), "{lane} work woke the critical worker");
                 if let Some(i) = woken {
                     // The P worker: it finds the work, then goes back to sleep.
@@ -194,9 +216,9 @@ mod tests {
                 }
             }
             assert_eq!(idle.sleeping(Critical), 1);
-            assert_eq!(idle.worker_to_notify(Lane::Critical, has_e), Some(5));
+            assert_eq!(idle.worker_to_notify(Lane::Critical, has_e, None), Some(5));
             // While it searches, more Critical work wakes nobody else.
-            assert_eq!(idle.worker_to_notify(Lane::Critical, has_e), None);
+            assert_eq!(idle.worker_to_notify(Lane::Critical, has_e, None), None);
             assert_eq!(idle.searching(Critical), 1);
             assert_eq!(idle.sleeping(Performance), 1);
         }
@@ -206,14 +228,14 @@ mod tests {
     fn critical_work_wakes_a_p_worker_when_no_critical_worker_sleeps() {
         let idle = Idle::new();
         idle.prepare_sleep(2, Performance, false);
-        assert_eq!(idle.worker_to_notify(Lane::Critical, true), Some(2));
+        assert_eq!(idle.worker_to_notify(Lane::Critical, true, None), Some(2));
     }
 
     #[test]
     fn default_work_falls_back_to_efficiency_workers() {
         let idle = Idle::new();
         idle.prepare_sleep(3, Efficiency, false);
-        assert_eq!(idle.worker_to_notify(Lane::Default, true), Some(3));
+        assert_eq!(idle.worker_to_notify(Lane::Default, true, None), Some(3));
     }
 
     #[test]
@@ -224,8 +246,32 @@ mod tests {
         assert_eq!(idle.searching(Performance), 1);
         assert!(idle.stop_searching(Performance));
         idle.prepare_sleep(0, Performance, false);
-        assert_eq!(idle.worker_to_notify(Lane::Critical, true), Some(0));
+        assert_eq!(idle.worker_to_notify(Lane::Critical, true, None), Some(0));
         assert!(idle.cancel_sleep(0, Performance));
         assert_eq!(idle.searching(Performance), 1);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod prefer_tests {
+    use super::*;
+
+    #[test]
+    fn a_preferred_sleeper_of_the_right_role_is_woken_first() {
+        let idle = Idle::new();
+        for index in [0, 1, 2] {
+            idle.prepare_sleep(index, WorkerRole::Performance, false);
+        }
+        // Without a preference the last to sleep is woken; with one, the preferred.
+        assert_eq!(
+            idle.worker_to_notify(Lane::Default, false, Some((0, WorkerRole::Performance))),
+            Some(0)
+        );
+        assert!(idle.stop_searching(WorkerRole::Performance));
+        // A preferred worker of a role that may not run the lane is passed over.
+        assert_eq!(
+            idle.worker_to_notify(Lane::Default, false, Some((1, WorkerRole::Efficiency))),
+            Some(2)
+        );
     }
 }

@@ -489,7 +489,15 @@ impl Shared {
     /// [`notify`](Self::notify) for a caller that issued a SeqCst fence after making the
     /// work visible (the idle protocol's half: work, fence, then the counters).
     fn notify_after_fence(&self, lane: Lane) {
-        if let Some(index) = self.idle.worker_to_notify(lane, self.has_efficiency) {
+        // A worker asleep in a reactor on this very thread (its reactor woke the task) is
+        // woken first: it runs the task as soon as the reactor returns, with no other
+        // thread woken.
+        let prefer =
+            context::with_driving_worker(|core| self.own(core).map(|core| (core.index, core.role)));
+        if let Some(index) = self
+            .idle
+            .worker_to_notify(lane, self.has_efficiency, prefer)
+        {
             self.workers[index].parker.unpark();
         }
     }
