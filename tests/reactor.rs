@@ -7,13 +7,9 @@
 mod common;
 
 use futures::io::AsyncReadExt;
-use hetsched::{Builder, CoreClass, Qos};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use hetsched::{Builder, CoreClass};
 
-/// Threads that woke a socket reader over `rounds` messages, each sent after the runtime
-/// had time to fall asleep.
+/// Threads that woke an async-net socket reader over `rounds` messages.
 fn wakers_of_socket_reads(drive_io: bool, rounds: usize) -> Vec<String> {
     let rt = Builder::new()
         .topology(common::homogeneous_topology(1))
@@ -22,11 +18,7 @@ fn wakers_of_socket_reads(drive_io: bool, rounds: usize) -> Vec<String> {
         .thread_name("rx")
         .build()
         .unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let woken_on = Arc::new(Mutex::new(Vec::new()));
-    let recorded = woken_on.clone();
-    let reader = rt.spawn_with(Qos::Interactive, async move {
+    common::wakers_of_socket_reads(&rt, rounds, move |listener, recorded| async move {
         let (stream, _) = listener.accept().unwrap();
         let mut stream = async_net::TcpStream::try_from(stream).unwrap();
         let mut buf = [0u8; 1];
@@ -35,15 +27,7 @@ fn wakers_of_socket_reads(drive_io: bool, rounds: usize) -> Vec<String> {
                 .await
                 .unwrap();
         }
-    });
-    let mut client = std::net::TcpStream::connect(addr).unwrap();
-    for _ in 0..rounds {
-        std::thread::sleep(Duration::from_millis(3));
-        client.write_all(b"x").unwrap();
-    }
-    rt.block_on(reader).unwrap();
-    let names = woken_on.lock().unwrap().clone();
-    names
+    })
 }
 
 /// One test for both settings, off first: the reactor is process-wide, so a runtime of a

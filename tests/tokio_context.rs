@@ -7,8 +7,7 @@
 mod common;
 
 use hetsched::{Builder, CoreClass, Qos};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -73,8 +72,7 @@ fn without_the_option_there_is_no_tokio_context() {
     assert!(has_context);
 }
 
-/// Threads that woke a tokio socket reader over `rounds` messages, each sent after the
-/// runtime had time to fall asleep, and the worker threads' name prefix.
+/// Threads that woke a tokio socket reader over `rounds` messages.
 fn wakers_of_tokio_socket_reads(drive_io: bool, rounds: usize) -> Vec<String> {
     let rt = Builder::new()
         .topology(common::homogeneous_topology(2))
@@ -84,12 +82,8 @@ fn wakers_of_tokio_socket_reads(drive_io: bool, rounds: usize) -> Vec<String> {
         .thread_name("tk")
         .build()
         .unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let woken_on = Arc::new(Mutex::new(Vec::new()));
-    let recorded = woken_on.clone();
-    let reader = rt.spawn_with(Qos::Interactive, async move {
+    common::wakers_of_socket_reads(&rt, rounds, move |listener, recorded| async move {
+        listener.set_nonblocking(true).unwrap();
         let listener = tokio::net::TcpListener::from_std(listener).unwrap();
         let (mut stream, _) = listener.accept().await.unwrap();
         let mut buf = [0u8; 1];
@@ -98,15 +92,7 @@ fn wakers_of_tokio_socket_reads(drive_io: bool, rounds: usize) -> Vec<String> {
                 .await
                 .unwrap();
         }
-    });
-    let mut client = std::net::TcpStream::connect(addr).unwrap();
-    for _ in 0..rounds {
-        std::thread::sleep(Duration::from_millis(3));
-        client.write_all(b"x").unwrap();
-    }
-    rt.block_on(reader).unwrap();
-    let names = woken_on.lock().unwrap().clone();
-    names
+    })
 }
 
 /// With `drive_io` on, only the workers drive tokio's reactor (there is no tokio thread),

@@ -276,3 +276,30 @@ impl<F: Future> Future for Recording<F> {
             .poll(&mut Context::from_waker(&recording))
     }
 }
+
+/// The names of the threads that woke a socket reader over `rounds` one-byte messages, each
+/// sent 3 ms after the last (time for the runtime to fall asleep). `reader` gets the
+/// listening socket and the list to record into, accepts one connection and reads `rounds`
+/// bytes, each read wrapped in a [`Recording`]; it runs as an Interactive task on `rt`.
+pub fn wakers_of_socket_reads<R, F>(rt: &Runtime, rounds: usize, reader: R) -> Vec<String>
+where
+    R: FnOnce(std::net::TcpListener, Arc<Mutex<Vec<String>>>) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let woken_on = Arc::new(Mutex::new(Vec::new()));
+    let reader = rt.spawn_with(
+        hetsched::Qos::Interactive,
+        reader(listener, woken_on.clone()),
+    );
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    for _ in 0..rounds {
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        client.write_all(b"x").unwrap();
+    }
+    rt.block_on(reader).unwrap();
+    let names = woken_on.lock().unwrap().clone();
+    names
+}
