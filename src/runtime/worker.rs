@@ -303,6 +303,7 @@ impl WorkerCore {
     }
 
     fn find_task(&self) -> Option<Task> {
+        self.reroute_stranded_lifo();
         let tick = self.next_tick();
         let after_yield = self.yielded.replace(false);
         let order = if policy::is_fair_turn(tick) {
@@ -335,6 +336,27 @@ impl WorkerCore {
             self.push_local(lane, task);
         }
         self.pop_queue(lane)
+    }
+
+    /// Hand on the LIFO slot's task if its lane changed, while it waited there, to one this
+    /// worker may not run (escalated to Critical on an E worker, demoted off a critical
+    /// worker): no search of this worker's would ever take it (`lifo_task_of` takes it only
+    /// for a lane searched), so it would sit there for good once the worker went to sleep.
+    /// It goes to its new lane's injector, as a task taken from a queue is re-routed
+    /// (`poll`). One borrow and, with a task in the slot, one load per search.
+    #[inline]
+    fn reroute_stranded_lifo(&self) {
+        let stranded = {
+            let mut lifo = self.lifo.borrow_mut();
+            match lifo.as_ref() {
+                Some(task) if !self.may_run[task.metadata().lane().index()] => lifo.take(),
+                _ => None,
+            }
+        };
+        if let Some(task) = stranded {
+            self.counters().reroutes.bump();
+            self.shared.schedule(task, Readiness::Rerouted);
+        }
     }
 
     /// Take the LIFO slot's task if it is of `lane` (else leave the slot as it is).
