@@ -14,11 +14,11 @@
 //!   four times in a task's life). At most [`RESCUE_LIMIT`] tasks are passed, the places a
 //!   just-spawned task lands first;
 //! - **re-route** (`worker.rs`, at every take): a worker that takes a task whose lane it may
-//!   not run hands it to that lane's injector instead of polling it, and a worker whose
-//!   LIFO slot holds a task of a lane it may not run hands that one on before it searches
-//!   (its searches would never take it: an E worker does not look for Critical work). That
-//!   covers what a rescue cannot reach: a task in some worker's LIFO slot, one being pushed
-//!   at the instant of the rescue, one past the limit.
+//!   not run hands it to that lane's injector instead of polling it; a task of such a lane
+//!   in a worker's LIFO slot is taken at the worker's next search whatever lane it looks
+//!   at (`WorkerCore::lifo_task_of`: an E worker never looks for Critical work) and handed
+//!   on the same way. That covers what a rescue cannot reach: a task in some worker's LIFO
+//!   slot, one being pushed at the instant of the rescue, one past the limit.
 //!
 //! Why take queues apart rather than leave a forwarding entry in the new lane: crossbeam's
 //! deques can neither remove an entry from the middle nor hold a second entry for one task

@@ -42,17 +42,18 @@ impl Idle {
     /// one fence may serve several lanes and the injector's shutdown re-check). Returns the
     /// index of a sleeping worker to unpark (already counted as searching), if one should be
     /// woken.
-    #[inline]
     ///
-    /// `prefer`: a worker (index, role) to take off the sleeper list before any other, if it
-    /// is on it and its role is the one to wake (a worker asleep in a reactor on the
+    /// `prefer` names a worker (index, role) to take off the sleeper list before any other,
+    /// if it is on it and its role is the one to wake (a worker asleep in a reactor on the
     /// notifying thread itself: it runs the work right after the reactor returns, with no
-    /// other thread woken). Which sleeper is woken does not matter to the protocol.
+    /// other thread woken). Asked only once some worker sleeps, off the common path. Which
+    /// sleeper is woken does not matter to the protocol.
+    #[inline]
     pub(crate) fn worker_to_notify(
         &self,
         lane: Lane,
         has_efficiency: bool,
-        prefer: Option<(usize, WorkerRole)>,
+        prefer: impl FnOnce() -> Option<(usize, WorkerRole)>,
     ) -> Option<usize> {
         // The common case on a busy runtime, decided inline: nobody sleeps, so nobody is to
         // be woken (the loop below would find the same for every role it reaches). The same
@@ -60,7 +61,7 @@ impl Idle {
         if self.sleeping.iter().all(|count| count.load(SeqCst) == 0) {
             return None;
         }
-        self.sleeper_to_notify(lane, has_efficiency, prefer)
+        self.sleeper_to_notify(lane, has_efficiency, prefer())
     }
 
     /// [`worker_to_notify`](Self::worker_to_notify) once some worker sleeps (after its fence).
@@ -180,13 +181,13 @@ mod tests {
         let idle = Idle::new();
         idle.prepare_sleep(0, Performance, false);
         idle.prepare_sleep(1, Performance, false);
-        let first = idle.worker_to_notify(Lane::Default, false, None);
+        let first = idle.worker_to_notify(Lane::Default, false, || None);
         assert!(first.is_some());
         // A searcher is up: the next unit of work wakes nobody.
-        assert_eq!(idle.worker_to_notify(Lane::Default, false, None), None);
+        assert_eq!(idle.worker_to_notify(Lane::Default, false, || None), None);
         // The searcher finds work; it was the last one, so it should pass the baton.
         assert!(idle.stop_searching(Performance));
-        let second = idle.worker_to_notify(Lane::Default, false, None);
+        let second = idle.worker_to_notify(Lane::Default, false, || None);
         assert!(second.is_some() && second != first);
         assert_eq!(idle.sleeping(Performance), 0);
     }
@@ -195,8 +196,11 @@ mod tests {
     fn critical_work_never_wakes_an_efficiency_worker() {
         let idle = Idle::new();
         idle.prepare_sleep(7, Efficiency, false);
-        assert_eq!(idle.worker_to_notify(Lane::Critical, true, None), None);
-        assert_eq!(idle.worker_to_notify(Lane::Background, true, None), Some(7));
+        assert_eq!(idle.worker_to_notify(Lane::Critical, true, || None), None);
+        assert_eq!(
+            idle.worker_to_notify(Lane::Background, true, || None),
+            Some(7)
+        );
     }
 
     #[test]
@@ -206,7 +210,7 @@ mod tests {
             idle.prepare_sleep(5, Critical, false);
             idle.prepare_sleep(0, Performance, false);
             for lane in [Lane::Default, Lane::Utility, Lane::Background] {
-                let woken = idle.worker_to_notify(lane, has_e, None);
+                let woken = idle.worker_to_notify(lane, has_e, || None);
                 assert_ne!(woken, Some(5), "{lane} work woke the critical worker");
                 if let Some(i) = woken {
                     // The P worker: it finds the work, then goes back to sleep.
@@ -216,9 +220,12 @@ mod tests {
                 }
             }
             assert_eq!(idle.sleeping(Critical), 1);
-            assert_eq!(idle.worker_to_notify(Lane::Critical, has_e, None), Some(5));
+            assert_eq!(
+                idle.worker_to_notify(Lane::Critical, has_e, || None),
+                Some(5)
+            );
             // While it searches, more Critical work wakes nobody else.
-            assert_eq!(idle.worker_to_notify(Lane::Critical, has_e, None), None);
+            assert_eq!(idle.worker_to_notify(Lane::Critical, has_e, || None), None);
             assert_eq!(idle.searching(Critical), 1);
             assert_eq!(idle.sleeping(Performance), 1);
         }
@@ -228,14 +235,17 @@ mod tests {
     fn critical_work_wakes_a_p_worker_when_no_critical_worker_sleeps() {
         let idle = Idle::new();
         idle.prepare_sleep(2, Performance, false);
-        assert_eq!(idle.worker_to_notify(Lane::Critical, true, None), Some(2));
+        assert_eq!(
+            idle.worker_to_notify(Lane::Critical, true, || None),
+            Some(2)
+        );
     }
 
     #[test]
     fn default_work_falls_back_to_efficiency_workers() {
         let idle = Idle::new();
         idle.prepare_sleep(3, Efficiency, false);
-        assert_eq!(idle.worker_to_notify(Lane::Default, true, None), Some(3));
+        assert_eq!(idle.worker_to_notify(Lane::Default, true, || None), Some(3));
     }
 
     #[test]
@@ -246,7 +256,10 @@ mod tests {
         assert_eq!(idle.searching(Performance), 1);
         assert!(idle.stop_searching(Performance));
         idle.prepare_sleep(0, Performance, false);
-        assert_eq!(idle.worker_to_notify(Lane::Critical, true, None), Some(0));
+        assert_eq!(
+            idle.worker_to_notify(Lane::Critical, true, || None),
+            Some(0)
+        );
         assert!(idle.cancel_sleep(0, Performance));
         assert_eq!(idle.searching(Performance), 1);
     }
@@ -264,13 +277,13 @@ mod prefer_tests {
         }
         // Without a preference the last to sleep is woken; with one, the preferred.
         assert_eq!(
-            idle.worker_to_notify(Lane::Default, false, Some((0, WorkerRole::Performance))),
+            idle.worker_to_notify(Lane::Default, false, || Some((0, WorkerRole::Performance))),
             Some(0)
         );
         assert!(idle.stop_searching(WorkerRole::Performance));
         // A preferred worker of a role that may not run the lane is passed over.
         assert_eq!(
-            idle.worker_to_notify(Lane::Default, false, Some((1, WorkerRole::Efficiency))),
+            idle.worker_to_notify(Lane::Default, false, || Some((1, WorkerRole::Efficiency))),
             Some(2)
         );
     }

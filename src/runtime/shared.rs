@@ -206,16 +206,9 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        if this.is_shutdown() {
-            drop(future);
-            return JoinHandle::refused(qos);
-        }
-        let lane = Lane::of(qos);
-        let header = TaskHeader::owned(qos, this.clone());
-        let (runnable, handle) = spawn_raw(header, future, Some(lane), schedule_woken);
-        this.count_spawned(core, lane, 1);
-        this.schedule_from(core, runnable, Readiness::Spawned);
-        handle
+        Self::spawn_one(this, core, qos, JoinHandle::refused(qos), |header, lane| {
+            spawn_raw(header, future, Some(lane), schedule_woken)
+        })
     }
 
     /// Spawn `future` at `qos` with no `JoinHandle` (fire and forget): no waker is made for
@@ -230,15 +223,34 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        Self::spawn_one(this, core, qos, (), |header, lane| {
+            (
+                spawn_raw_detached(header, future, Some(lane), schedule_woken),
+                (),
+            )
+        })
+    }
+
+    /// The one spawn both of the above make: `make` builds the task (and what the caller
+    /// gets back) from its header and lane; it is counted and scheduled from `core`. After
+    /// shutdown `make` is dropped unused, and with it the future it holds, and the caller
+    /// gets `refused`.
+    fn spawn_one<R>(
+        this: &Arc<Self>,
+        core: Option<&WorkerCore>,
+        qos: Qos,
+        refused: R,
+        make: impl FnOnce(TaskHeader, Lane) -> (Task, R),
+    ) -> R {
         if this.is_shutdown() {
-            drop(future);
-            return;
+            drop(make);
+            return refused;
         }
         let lane = Lane::of(qos);
-        let header = TaskHeader::owned(qos, this.clone());
-        let runnable = spawn_raw_detached(header, future, Some(lane), schedule_woken);
+        let (runnable, made) = make(TaskHeader::owned(qos, this.clone()), lane);
         this.count_spawned(core, lane, 1);
         this.schedule_from(core, runnable, Readiness::Spawned);
+        made
     }
 
     /// Spawn every future of `futures` at `qos`, with one wake-up for the whole batch
@@ -492,8 +504,9 @@ impl Shared {
         // A worker asleep in a reactor on this very thread (its reactor woke the task) is
         // woken first: it runs the task as soon as the reactor returns, with no other
         // thread woken.
-        let prefer =
-            context::with_driving_worker(|core| self.own(core).map(|core| (core.index, core.role)));
+        let prefer = || {
+            context::with_driving_worker(|core| self.own(core).map(|core| (core.index, core.role)))
+        };
         if let Some(index) = self
             .idle
             .worker_to_notify(lane, self.has_efficiency, prefer)
@@ -768,9 +781,9 @@ pub(crate) fn task_ended(header: &TaskHeader, lane: Lane) {
 /// Count a task's end in `lane`: on `worker`'s own counters if it is one of `owner`'s, else
 /// in the shared block.
 pub(crate) fn count_end(owner: &Shared, worker: Option<&WorkerCore>, lane: Lane) {
-    match worker {
-        Some(core) if core.belongs_to(owner) => core.counters().completed[lane.index()].bump(),
-        _ => owner.external.completed[lane.index()].bump(),
+    match owner.own(worker) {
+        Some(core) => core.counters().completed[lane.index()].bump(),
+        None => owner.external.completed[lane.index()].bump(),
     }
 }
 

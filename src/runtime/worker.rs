@@ -38,7 +38,10 @@ pub(crate) struct WorkerCore {
     /// The CPU watch's epoch this worker last placed itself for (`runtime/cpu_watch.rs`).
     cpu_epoch: Cell<usize>,
     /// Sleeps in the I/O reactor when idle (`runtime/parker.rs`, `policy::drives_reactor`).
-    #[cfg_attr(not(all(feature = "async-io", not(loom), not(miri))), allow(dead_code))]
+    #[cfg_attr(
+        not(all(any(feature = "async-io", feature = "tokio"), not(loom), not(miri))),
+        allow(dead_code)
+    )]
     drives_io: bool,
     /// The poll clock ([`WorkerCore::poll_clock`]) when the poll under way began: kept by
     /// critical workers only, for the demotion rule (`policy::demotes`, applied in
@@ -193,8 +196,8 @@ impl WorkerCore {
                     // Tokio's drivers, once every fair turn (a busy worker's share of
                     // the driving; `runtime/tokio_context.rs`).
                     #[cfg(all(feature = "tokio", not(loom), not(miri)))]
-                    if policy::is_fair_turn(self.tick.get()) && self.tokio_driven().is_some() {
-                        if let Some(tokio) = &self.shared.tokio {
+                    if policy::is_fair_turn(self.tick.get()) {
+                        if let Some(tokio) = self.tokio_driven() {
                             tokio.drive_now();
                         }
                     }
@@ -303,7 +306,6 @@ impl WorkerCore {
     }
 
     fn find_task(&self) -> Option<Task> {
-        self.reroute_stranded_lifo();
         let tick = self.next_tick();
         let after_yield = self.yielded.replace(false);
         let order = if policy::is_fair_turn(tick) {
@@ -338,31 +340,19 @@ impl WorkerCore {
         self.pop_queue(lane)
     }
 
-    /// Hand on the LIFO slot's task if its lane changed, while it waited there, to one this
-    /// worker may not run (escalated to Critical on an E worker, demoted off a critical
-    /// worker): no search of this worker's would ever take it (`lifo_task_of` takes it only
-    /// for a lane searched), so it would sit there for good once the worker went to sleep.
-    /// It goes to its new lane's injector, as a task taken from a queue is re-routed
-    /// (`poll`). One borrow and, with a task in the slot, one load per search.
-    #[inline]
-    fn reroute_stranded_lifo(&self) {
-        let stranded = {
-            let mut lifo = self.lifo.borrow_mut();
-            match lifo.as_ref() {
-                Some(task) if !self.may_run[task.metadata().lane().index()] => lifo.take(),
-                _ => None,
-            }
-        };
-        if let Some(task) = stranded {
-            self.counters().reroutes.bump();
-            self.shared.schedule(task, Readiness::Rerouted);
-        }
-    }
-
-    /// Take the LIFO slot's task if it is of `lane` (else leave the slot as it is).
+    /// Take the LIFO slot's task if it is of `lane`, or of a lane this worker may not run
+    /// (else leave the slot as it is). The second case is a task whose lane changed while it
+    /// waited there (escalated to Critical on an E worker, demoted off a critical worker): no
+    /// search of this worker's names that lane, so it would sit in the slot for good once the
+    /// worker went to sleep; taken now, `poll` re-routes it to its new lane, as it does a
+    /// task taken from a queue.
     fn lifo_task_of(&self, lane: Lane) -> Option<Task> {
         let mut lifo = self.lifo.borrow_mut();
-        if lifo.as_ref().is_some_and(|t| t.metadata().lane() == lane) {
+        let takes = |task: &Task| {
+            let now = task.metadata().lane();
+            now == lane || !self.may_run[now.index()]
+        };
+        if lifo.as_ref().is_some_and(takes) {
             lifo.take()
         } else {
             None
@@ -481,16 +471,15 @@ impl WorkerCore {
         None
     }
 
-    /// The tokio context's runtime, if this worker drives it (`runtime/tokio_context.rs`):
-    /// the workers drive it, and this one may drive a reactor (`policy::drives_reactor`).
+    /// The tokio context, if this worker drives it (`runtime/tokio_context.rs`): the workers
+    /// drive it, and this one drives reactors (`drives_io`: `Builder::drive_io` and
+    /// `policy::drives_reactor`).
     #[cfg(all(feature = "tokio", not(loom), not(miri)))]
-    fn tokio_driven(&self) -> Option<&tokio::runtime::Runtime> {
-        let may_drive = policy::drives_reactor(self.slot().idle_priority);
+    fn tokio_driven(&self) -> Option<&super::tokio_context::TokioContext> {
         self.shared
             .tokio
             .as_ref()
-            .and_then(|t| t.driven_by_workers())
-            .filter(|_| may_drive)
+            .filter(|t| self.drives_io && t.driven_by_workers().is_some())
     }
 
     /// Sleep on this worker's parker until unparked (or `timeout`; true if unparked):
@@ -498,7 +487,7 @@ impl WorkerCore {
     fn park_thread(&self, timeout: Option<Duration>) -> bool {
         let parker = &self.slot().parker;
         #[cfg(all(feature = "tokio", not(loom), not(miri)))]
-        if let Some(rt) = self.tokio_driven() {
+        if let Some(rt) = self.tokio_driven().and_then(|t| t.driven_by_workers()) {
             return context::outside_worker(|| parker.park_driving_tokio(rt, timeout));
         }
         #[cfg(all(feature = "async-io", not(loom), not(miri)))]
@@ -712,7 +701,7 @@ pub(crate) fn poll_ended(
     }
     let owner = header.owner()?;
     context::with_worker(|worker| {
-        let core = worker.filter(|core| core.belongs_to(owner));
+        let core = owner.own(worker);
         if let Some(core) = core {
             if core.publish_polls && core.slot().polls.end() {
                 header.mark_long_poll_reported();

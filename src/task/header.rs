@@ -113,35 +113,24 @@ impl TaskHeader {
     /// A task of `waiter` Qos waits for this one: raise its effective Qos to `waiter`'s if
     /// that is more urgent (`policy::escalated`). Returns the lane it had before, if raised.
     pub(crate) fn escalate(&self, waiter: Qos) -> Option<Lane> {
-        let mut state = self.qos.load(Ordering::Acquire);
-        loop {
-            let now = qos_of(state);
-            let raised = policy::escalated(now, waiter)?;
-            let new = encode(raised, state & DEMOTED != 0);
-            match self
-                .qos
-                .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return Some(lane_of(state)),
-                Err(actual) => state = actual,
-            }
-        }
+        self.qos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                let raised = policy::escalated(qos_of(state), waiter)?;
+                Some(encode(raised, state & DEMOTED != 0))
+            })
+            .ok()
+            .map(lane_of)
     }
 
     /// A Critical poll ran too long on a critical worker (`policy::demotes`): the task runs
     /// in the Default lane from its next scheduling on, for good.
     pub(crate) fn demote(&self) {
-        let mut state = self.qos.load(Ordering::Acquire);
-        loop {
-            let new = encode(qos_of(state), true);
-            match self
-                .qos
-                .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return,
-                Err(actual) => state = actual,
-            }
-        }
+        // Always `Some`: the update cannot fail.
+        let _ = self
+            .qos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                Some(encode(qos_of(state), true))
+            });
     }
 
     /// Was the task demoted?
