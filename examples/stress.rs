@@ -359,6 +359,8 @@ pub struct Report {
     pub metrics_completed: u64,
     /// Live tasks by the runtime's metrics.
     pub metrics_live: usize,
+    /// Tasks queued by the runtime's metrics, summed over lanes, once the tree is done.
+    pub metrics_queued: u64,
     /// Qos escalations (a task awaiting a child of lower Qos) during the run, and how many
     /// of them moved a queued child to its new lane.
     pub escalations: u64,
@@ -429,10 +431,14 @@ impl Report {
         check(
             self.metrics_spawned == spawned
                 && self.metrics_completed == spawned
-                && self.metrics_live == 0,
+                && self.metrics_live == 0
+                && self.metrics_queued == 0,
             format!(
-                "metrics: spawned {}, completed {}, live {} (tasks spawned: {spawned})",
-                self.metrics_spawned, self.metrics_completed, self.metrics_live
+                "metrics: spawned {}, completed {}, live {}, queued {} (tasks spawned: {spawned})",
+                self.metrics_spawned,
+                self.metrics_completed,
+                self.metrics_live,
+                self.metrics_queued
             ),
         );
         problems
@@ -466,9 +472,10 @@ pub fn run(rt: &Runtime, tasks: u64, seed: u64, foreign_threads: usize) -> Repor
         let m = rt.metrics();
         let spawned: u64 = m.lanes.iter().map(|l| l.spawned).sum();
         let completed: u64 = m.lanes.iter().map(|l| l.completed).sum();
-        (spawned, completed, m.live_tasks)
+        let queued: u64 = m.lanes.iter().map(|l| l.queued).sum();
+        (spawned, completed, m.live_tasks, queued)
     };
-    let (spawned_before, completed_before, _) = lane_sums(rt);
+    let (spawned_before, completed_before, _, _) = lane_sums(rt);
     let (tx, rx) = mpsc::channel::<Foreign>();
     let rx = Arc::new(Mutex::new(rx));
     let counters_owner = Arc::new(Shared {
@@ -533,7 +540,7 @@ pub fn run(rt: &Runtime, tasks: u64, seed: u64, foreign_threads: usize) -> Repor
     for t in foreign {
         t.join().expect("foreign thread");
     }
-    let (spawned_after, completed_after, live) = lane_sums(rt);
+    let (spawned_after, completed_after, live, queued) = lane_sums(rt);
     let metrics = rt.metrics();
     let rescues = metrics.workers.iter().map(|w| w.rescues).sum();
     let shared = Arc::try_unwrap(counters_owner)
@@ -545,6 +552,7 @@ pub fn run(rt: &Runtime, tasks: u64, seed: u64, foreign_threads: usize) -> Repor
         metrics_spawned: spawned_after - spawned_before,
         metrics_completed: completed_after - completed_before,
         metrics_live: live,
+        metrics_queued: queued,
         escalations: metrics.escalations(),
         rescues,
     }

@@ -321,6 +321,11 @@ fn an_escalated_queued_task_is_polled_by_a_worker_of_its_new_lane() {
         let m = rt.metrics();
         let moved: u64 = m.workers.iter().map(|w| w.rescues + w.reroutes).sum();
         assert!(moved >= 1, "{queued_in:?}: {m:?}");
+        // Moved between lanes, it left the old lane's queued count and the new one's.
+        assert!(
+            m.lanes.iter().all(|l| l.queued == 0),
+            "{queued_in:?}: {m:?}"
+        );
     }
 }
 
@@ -350,6 +355,169 @@ fn without_escalation_the_queued_task_keeps_its_lane() {
     assert_eq!(class, Some(CoreClass::Efficiency));
     assert_eq!((qos, seen), (Some(Qos::Background), Qos::Background));
     assert_eq!(rt.metrics().escalations(), 0);
+}
+
+/// Is some efficiency worker asleep now (parked more often than it woke)?
+fn an_efficiency_worker_sleeps(rt: &Runtime) -> bool {
+    rt.metrics()
+        .workers
+        .iter()
+        .any(|w| w.class == CoreClass::Efficiency && w.parks > w.unparks)
+}
+
+/// Await `task` from a task of a higher Qos on a worker: its first poll of the handle is
+/// what raises it (the rule's trigger); `escalated` is set right after that poll.
+async fn await_escalating<T>(mut task: JoinHandle<T>, escalated: &AtomicBool) -> T {
+    let first = futures::poll!(&mut task);
+    escalated.store(true, SeqCst);
+    match first {
+        Poll::Ready(out) => out.unwrap(),
+        Poll::Pending => task.await.unwrap(),
+    }
+}
+
+/// Rule: a task escalated while it waits in a worker's LIFO slot is not stranded there.
+/// The slot is the worker's alone; an E worker never looks for Critical work. Here a
+/// Background task is woken into the E worker's slot, raised to Critical by an Interactive
+/// waiter before the E worker looks again, and must still run (on the P worker).
+#[test]
+fn a_task_escalated_to_critical_in_an_e_workers_lifo_slot_still_runs() {
+    let rt = two_class_builder().build().unwrap();
+    let (wake, woken) = oneshot::channel::<()>();
+    let waiting = Arc::new(AtomicBool::new(false));
+    let flag = waiting.clone();
+    let task = rt.spawn_with(Qos::Background, async move {
+        flag.store(true, SeqCst);
+        woken.await.unwrap();
+        hetsched::current_class()
+    });
+    wait_until("the task waits", || {
+        waiting.load(SeqCst) && an_efficiency_worker_sleeps(&rt)
+    });
+    let (in_slot, escalated) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (sent, seen) = (in_slot.clone(), escalated.clone());
+    // On the E worker (the only one that runs Background): the wake puts the task in this
+    // worker's LIFO slot, which it keeps until this poll ends, after the raise.
+    let waker = rt.spawn_with(Qos::Background, async move {
+        wake.send(()).unwrap();
+        sent.store(true, SeqCst);
+        spin_until(&seen);
+    });
+    wait_until("the task is in the E worker's LIFO slot", || {
+        in_slot.load(SeqCst)
+    });
+    let (done, result) = mpsc::channel();
+    let flag = escalated.clone();
+    drop(rt.spawn_with(Qos::Interactive, async move {
+        done.send(await_escalating(task, &flag).await).unwrap();
+    }));
+    let class = result
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the escalated task was stranded in the E worker's LIFO slot");
+    assert_eq!(class, Some(CoreClass::Performance));
+    rt.block_on(waker).unwrap();
+    let reroutes: u64 = rt.metrics().workers.iter().map(|w| w.reroutes).sum();
+    assert!(reroutes >= 1, "{:?}", rt.metrics());
+}
+
+/// Rule: the same for a task raised from Background to Default in the LIFO slot of an E
+/// worker that needs an efficiency slot for Default work while another E worker holds the
+/// only one (two E workers spilling onto one E CPU: `policy::efficiency_slots`). No search of
+/// that worker takes the task while the slot is held, and it falls asleep; the task must
+/// still run once the slot holder is done.
+#[test]
+fn a_task_escalated_to_default_in_a_slot_limited_lifo_slot_still_runs() {
+    let rt = common::runtime(1, 2);
+    let (wake, woken) = oneshot::channel::<()>();
+    let task = rt.spawn_with(Qos::Background, async move {
+        woken.await.unwrap();
+        hetsched::current_qos()
+    });
+    wait_until("the task waits, both E workers asleep", || {
+        let m = rt.metrics();
+        m.workers
+            .iter()
+            .map(|w| w.polls_by_lane[Lane::Background.index()])
+            .sum::<u64>()
+            == 1
+            && m.workers
+                .iter()
+                .filter(|w| w.class == CoreClass::Efficiency)
+                .all(|w| w.parks > w.unparks)
+    });
+    // Two Default tasks spin: one on the P worker, one on an E worker holding the only
+    // efficiency slot. The one on the P worker raises the task once it is in the free E
+    // worker's LIFO slot, then awaits it once released.
+    let release = Arc::new(AtomicBool::new(false));
+    let guard = ReleaseOnDrop(release.clone());
+    let (in_slot, escalated) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let spinning = Arc::new(AtomicUsize::new(0));
+    let handle = Arc::new(Mutex::new(Some(task)));
+    let spinners: Vec<_> = (0..2)
+        .map(|_| {
+            let (release, in_slot, escalated, spinning, handle) = (
+                release.clone(),
+                in_slot.clone(),
+                escalated.clone(),
+                spinning.clone(),
+                handle.clone(),
+            );
+            rt.spawn_with(Qos::Default, async move {
+                spinning.fetch_add(1, SeqCst);
+                let on_p = hetsched::current_class() == Some(CoreClass::Performance);
+                let mut awaited = None;
+                while !release.load(SeqCst) {
+                    if on_p && awaited.is_none() && in_slot.load(SeqCst) {
+                        let mut task = handle.lock().unwrap().take().unwrap();
+                        let first = futures::poll!(&mut task);
+                        assert!(first.is_pending());
+                        escalated.store(true, SeqCst);
+                        awaited = Some(task);
+                    }
+                    std::hint::spin_loop();
+                }
+                match awaited {
+                    Some(task) => Some(task.await.unwrap()),
+                    None => None,
+                }
+            })
+        })
+        .collect();
+    wait_until("both spinners run", || spinning.load(SeqCst) == 2);
+    let seen = escalated.clone();
+    let waker = rt.spawn_with(Qos::Background, async move {
+        wake.send(()).unwrap();
+        in_slot.store(true, SeqCst);
+        spin_until(&seen);
+    });
+    rt.block_on(waker).unwrap();
+    // The E worker that ran the waker looked for work and fell asleep: with the slot held,
+    // the raised task is not something it may take.
+    wait_until("the waker's E worker sleeps", || {
+        an_efficiency_worker_sleeps(&rt)
+    });
+    drop(guard);
+    let (done, result) = mpsc::channel();
+    std::thread::spawn({
+        let rt = rt.handle();
+        move || {
+            let qos: Vec<_> = spinners
+                .into_iter()
+                .map(|s| rt.block_on(s).unwrap())
+                .collect();
+            done.send(qos).unwrap();
+        }
+    });
+    let qos = result
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the escalated task was stranded in an E worker's LIFO slot");
+    assert!(qos.contains(&Some(Some(Qos::Default))), "{qos:?}");
 }
 
 /// Critical workers report the outcome of their priority request, and it is the one the

@@ -13,12 +13,14 @@
 //!   to tasks queued since is not: a cost paid once per escalation of a queued task, at most
 //!   four times in a task's life). At most [`RESCUE_LIMIT`] tasks are passed, the places a
 //!   just-spawned task lands first;
-//! - **re-route** (`worker.rs`, at every take): a worker that takes a task whose lane it may
-//!   not run hands it to that lane's injector instead of polling it; a task of such a lane
-//!   in a worker's LIFO slot is taken at the worker's next search whatever lane it looks
-//!   at (`WorkerCore::lifo_task_of`: an E worker never looks for Critical work) and handed
-//!   on the same way. That covers what a rescue cannot reach: a task in some worker's LIFO
-//!   slot, one being pushed at the instant of the rescue, one past the limit.
+//! - **re-route** (`worker.rs`, at every take): a worker that takes a task it may not poll
+//!   now (its role may not run the new lane, or the lane needs an efficiency slot and none
+//!   is free) hands it to that lane's injector instead of polling it; a task in a worker's
+//!   LIFO slot whose new lane the policy would not put there is handed on the same way at
+//!   the worker's next search, whatever lane it looks at (`WorkerCore::lifo_task_of`: an E
+//!   worker never looks for Critical work, and looks for Default work only while it holds
+//!   a slot). That covers what a rescue cannot reach: a task in some worker's LIFO slot,
+//!   one being pushed at the instant of the rescue, one past the limit.
 //!
 //! Why take queues apart rather than leave a forwarding entry in the new lane: crossbeam's
 //! deques can neither remove an entry from the middle nor hold a second entry for one task
@@ -27,7 +29,8 @@
 
 use super::context;
 use super::policy::{Lane, Readiness};
-use super::shared::{Shared, Task};
+use super::shared::Task;
+use super::worker::{count_take, WorkerCore};
 use crate::loom::deque::Steal;
 use crate::task::TaskHeader;
 
@@ -63,10 +66,7 @@ pub(crate) fn awaited(header: &TaskHeader) {
         // here is not found (the search puts back what it passed) and is moved by the
         // re-route rule when its own runtime takes it.
         let new_lane = header.lane();
-        if new_lane != old_lane
-            && header.is_queued()
-            && rescue(core.shared(), core.index, header, old_lane)
-        {
+        if new_lane != old_lane && header.is_queued() && rescue(core, header, old_lane) {
             core.counters().rescues.bump();
         }
     });
@@ -74,7 +74,8 @@ pub(crate) fn awaited(header: &TaskHeader) {
 
 /// Take `target`'s task out of `lane`'s queues and schedule it in its new lane. False if
 /// it was not found within [`RESCUE_LIMIT`] tasks.
-fn rescue(shared: &Shared, own_index: usize, target: &TaskHeader, lane: Lane) -> bool {
+fn rescue(core: &WorkerCore, target: &TaskHeader, lane: Lane) -> bool {
+    let (shared, own_index) = (core.shared(), core.index);
     let mut passed: Vec<Task> = Vec::new();
     let mut found = None;
     let mut look = |steal: &dyn Fn() -> Steal<Task>| {
@@ -111,6 +112,7 @@ fn rescue(shared: &Shared, own_index: usize, target: &TaskHeader, lane: Lane) ->
     }
     match found {
         Some(task) => {
+            count_take(core.counters(), target);
             shared.schedule(task, Readiness::Rerouted);
             true
         }

@@ -97,7 +97,11 @@ pub(crate) struct WorkerCounters {
     pub(crate) reroutes: Counter,
     /// Critical polls it ran longer than the bound, demoting their task.
     pub(crate) demotions: Counter,
+    /// Tasks it put in a queue (spawned, woken, handed on), by the lane queued in.
     pub(crate) scheduled: [Counter; LANES],
+    /// Tasks it took out of a queue (to poll or hand on), by the lane they were queued in
+    /// (`TaskHeader::take_queued_lane`): with `scheduled`, a lane's queued count.
+    pub(crate) taken: [Counter; LANES],
     /// Tasks spawned from this worker's polls, by their spawn lane.
     pub(crate) spawned: [Counter; LANES],
     /// Tasks whose future ended on this worker, by their spawn lane.
@@ -238,7 +242,7 @@ pub struct LaneMetrics {
     pub spawned: u64,
     /// Tasks whose future is gone: completed, panicked, aborted or dropped at shutdown.
     pub completed: u64,
-    /// Tasks queued right now (scheduled and not yet polled).
+    /// Tasks queued right now (scheduled and not yet taken out of a queue to be polled).
     pub queued: u64,
     /// Wake-to-poll latency.
     pub wake_to_poll: LatencyHistogram,
@@ -355,7 +359,7 @@ pub(crate) fn snapshot<'a>(
     info: RuntimeInfo,
 ) -> RuntimeMetrics {
     let mut scheduled = [0u64; LANES];
-    let mut polled = [0u64; LANES];
+    let mut taken = [0u64; LANES];
     // Read completions before spawns (a task is counted as spawned before it can end), so
     // that a snapshot taken while tasks run never shows more tasks ended than spawned.
     let workers: Vec<WorkerInfo<'a>> = workers.collect();
@@ -373,7 +377,7 @@ pub(crate) fn snapshot<'a>(
         for lane in 0..LANES {
             spawned[lane] += c.spawned[lane].get();
             scheduled[lane] += c.scheduled[lane].get();
-            polled[lane] += c.polls[lane].get();
+            taken[lane] += c.taken[lane].get();
             c.latency[lane].add_into(&mut latency[lane]);
         }
         let placed = worker.placed;
@@ -409,7 +413,7 @@ pub(crate) fn snapshot<'a>(
                 lane,
                 spawned: spawned[l],
                 completed: completed[l],
-                queued: scheduled[l].saturating_sub(polled[l]),
+                queued: scheduled[l].saturating_sub(taken[l]),
                 wake_to_poll: LatencyHistogram {
                     buckets: latency[l],
                 },

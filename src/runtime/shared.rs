@@ -409,7 +409,7 @@ impl Shared {
         let header = task.metadata();
         // Read at every scheduling: escalation or demotion may have changed it since the last.
         let lane = header.lane();
-        header.set_queued(true);
+        header.set_queued_in(lane);
         if self.sample_latency && context::sample_latency(lane == Lane::Critical) {
             header.mark_scheduled(self.nanos_since_start());
         }

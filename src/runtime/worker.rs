@@ -229,18 +229,18 @@ impl WorkerCore {
         }
         let header = task.metadata();
         let (qos, lane) = header.qos_and_lane();
-        if !self.may_run[lane.index()] {
-            // Its lane changed while it was queued (escalated past this worker's lanes,
-            // demoted off a critical worker's): hand it on (`runtime/escalate.rs`).
-            self.counters().reroutes.bump();
+        if !self.may_run_now(lane) {
+            // Its lane changed while it was queued (escalated past this worker's lanes or
+            // into one that needs a slot none is free of, demoted off a critical worker's):
+            // hand it on (`runtime/escalate.rs`).
             if self.holds_slot.replace(false) {
                 self.shared.release_slot();
             }
-            self.shared.schedule(task, Readiness::Rerouted);
+            self.hand_on(task);
             return;
         }
-        header.set_queued(false);
         let counters = self.counters();
+        count_take(counters, header);
         counters.polls[lane.index()].bump();
         if let Some(queued_at) = header.take_scheduled() {
             let now = self.shared.nanos_since_start();
@@ -274,6 +274,36 @@ impl WorkerCore {
         if self.holds_slot.replace(false) {
             self.shared.release_slot();
         }
+    }
+
+    /// May this worker poll a task of `lane` now? Its role must allow the lane, and an E
+    /// worker of a runtime with a slot limit needs a slot for the lanes that take one. The
+    /// search took one for the lane it looked at; a task whose lane changed while it was
+    /// queued (a Background task escalated to Default) takes its slot here, if one is free.
+    #[inline]
+    fn may_run_now(&self, lane: Lane) -> bool {
+        if !self.may_run[lane.index()] {
+            return false;
+        }
+        if !self.slot_limited
+            || self.holds_slot.get()
+            || !policy::needs_efficiency_slot(self.class, lane)
+        {
+            return true;
+        }
+        let took = self.shared.try_take_slot();
+        self.holds_slot.set(took);
+        took
+    }
+
+    /// Hand a task this worker may not poll to its lane's injector (`Readiness::Rerouted`),
+    /// where a worker that may run it is woken for it.
+    #[cold]
+    fn hand_on(&self, task: Task) {
+        let counters = self.counters();
+        counters.reroutes.bump();
+        count_take(counters, task.metadata());
+        self.shared.schedule(task, Readiness::Rerouted);
     }
 
     /// Take a task of `lane` with `take`, holding an efficiency slot for it if this worker
@@ -340,19 +370,27 @@ impl WorkerCore {
         self.pop_queue(lane)
     }
 
-    /// Take the LIFO slot's task if it is of `lane`, or of a lane this worker may not run
-    /// (else leave the slot as it is). The second case is a task whose lane changed while it
-    /// waited there (escalated to Critical on an E worker, demoted off a critical worker): no
-    /// search of this worker's names that lane, so it would sit in the slot for good once the
-    /// worker went to sleep; taken now, `poll` re-routes it to its new lane, as it does a
-    /// task taken from a queue.
+    /// Take the LIFO slot's task if it is of `lane`.
+    ///
+    /// Invariant: a task stays in the slot only while the policy would put it there
+    /// (`placement(its lane, Woken)` is the slot). A task whose lane changed while it waited
+    /// there can break it: escalated to Critical on an E worker (no search of that worker
+    /// names Critical), escalated from Background to Default on an E worker that needs an
+    /// efficiency slot for Default (no search takes it while another worker holds the
+    /// slot), escalated to Critical on a P worker of a runtime with critical workers,
+    /// demoted off a critical worker. Nobody else can reach the slot, so such a task would
+    /// sit there for as long as the worker slept; whatever lane this search looks at, it is
+    /// handed to its new lane's injector instead (`runtime/escalate.rs`).
     fn lifo_task_of(&self, lane: Lane) -> Option<Task> {
         let mut lifo = self.lifo.borrow_mut();
-        let takes = |task: &Task| {
-            let now = task.metadata().lane();
-            now == lane || !self.may_run[now.index()]
-        };
-        if lifo.as_ref().is_some_and(takes) {
+        let now = lifo.as_ref()?.metadata().lane();
+        if self.placement(now, Readiness::Woken) != Placement::LifoSlot {
+            let stranded = lifo.take()?;
+            drop(lifo);
+            self.hand_on(stranded);
+            return None;
+        }
+        if now == lane {
             lifo.take()
         } else {
             None
@@ -679,6 +717,15 @@ impl WorkerCore {
                 drop(task);
             }
         }
+    }
+}
+
+/// A worker took `header`'s task out of its queue (to poll it or hand it on): count the
+/// take in the lane the task was queued in (its lane may have changed since).
+#[inline]
+pub(crate) fn count_take(counters: &WorkerCounters, header: &crate::task::TaskHeader) {
+    if let Some(lane) = header.take_queued_lane() {
+        counters.taken[lane.index()].bump();
     }
 }
 

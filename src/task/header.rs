@@ -51,10 +51,12 @@ pub(crate) struct TaskHeader {
     /// (invariant 5). Read at every scheduling and every poll, so a change applies from the
     /// next one on.
     qos: AtomicU8,
-    /// Between a scheduling and the poll it leads to (set by `Shared::schedule`, cleared
-    /// when a worker takes the task to poll it): an escalation then looks for the task in
-    /// the queues of its old lane (`runtime/escalate.rs`).
-    queued: AtomicBool,
+    /// Between a scheduling and the take it leads to (set by `Shared::schedule`, cleared
+    /// when a worker takes the task to poll or hand it on): the lane it was queued in, plus
+    /// one (0: not queued). An escalation then looks for the task in the queues of its old
+    /// lane (`runtime/escalate.rs`); the take is counted in that lane, so that a lane's
+    /// queued count (scheduled less taken) stays exact when a task changes lanes in a queue.
+    queued_in: AtomicU8,
     /// Set by `JoinHandle::abort`; checked by the task wrapper before every poll.
     aborted: AtomicBool,
     /// When the task was last put in a queue, in nanoseconds since the runtime started,
@@ -78,7 +80,7 @@ impl TaskHeader {
         TaskHeader {
             owner: None,
             qos: AtomicU8::new(encode(qos, false)),
-            queued: AtomicBool::new(false),
+            queued_in: AtomicU8::new(0),
             aborted: AtomicBool::new(false),
             scheduled_at: AtomicU64::new(0),
             long_poll_reported: AtomicBool::new(false),
@@ -139,14 +141,27 @@ impl TaskHeader {
         self.qos.load(Ordering::Acquire) & DEMOTED != 0
     }
 
-    /// The task was put in a queue (`queued`) or taken out to be polled (`!queued`).
-    pub(crate) fn set_queued(&self, queued: bool) {
-        self.queued.store(queued, Ordering::Release);
+    /// The task was put in a queue of `lane`.
+    pub(crate) fn set_queued_in(&self, lane: Lane) {
+        self.queued_in
+            .store(lane.index() as u8 + 1, Ordering::Release);
     }
 
-    /// Is the task in a queue now (scheduled and not yet taken to be polled)?
+    /// The task was taken out of its queue (by the one worker that now holds it): the lane
+    /// it was queued in, if it was queued.
+    pub(crate) fn take_queued_lane(&self) -> Option<Lane> {
+        match self.queued_in.load(Ordering::Acquire) {
+            0 => None,
+            lane => {
+                self.queued_in.store(0, Ordering::Release);
+                Lane::ALL.get(usize::from(lane) - 1).copied()
+            }
+        }
+    }
+
+    /// Is the task in a queue now (scheduled and not yet taken)?
     pub(crate) fn is_queued(&self) -> bool {
-        self.queued.load(Ordering::Acquire)
+        self.queued_in.load(Ordering::Acquire) != 0
     }
 
     pub(crate) fn abort(&self) {
