@@ -1272,6 +1272,52 @@ mod tests {
         assert_eq!(default_workers(Efficiency, Pin::Class, 8, 16), 16);
     }
 
+    /// A task in a worker's LIFO slot is reachable by that worker's own searches alone. So
+    /// every lane the policy puts there must be one that every search of the worker looks
+    /// at (each source looks at the worker's own queue and slot), and one it may take
+    /// without an efficiency slot, which another worker may hold for as long as the task
+    /// waits (RELIABILITY.md, bug 6: a task whose lane *changed* in the slot is handed on by
+    /// `WorkerCore::lifo_task_of`, which relies on this for every lane it leaves in place).
+    #[test]
+    fn every_lane_placed_in_the_lifo_slot_is_searched_without_a_slot() {
+        for role in WorkerRole::ALL {
+            for (has_e, has_critical, slot_limited) in
+                (0..8).map(|bits| (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0))
+            {
+                for lane in Lane::ALL {
+                    for readiness in Readiness::ALL {
+                        let placed = placement(
+                            lane,
+                            Some(role),
+                            has_e,
+                            has_critical,
+                            slot_limited,
+                            readiness,
+                        );
+                        if placed != Placement::LifoSlot {
+                            continue;
+                        }
+                        let case =
+                            format!("{role} {lane} {readiness:?} e={has_e} slots={slot_limited}");
+                        assert!(
+                            !(slot_limited && needs_efficiency_slot(role.class(), lane)),
+                            "{case}: needs a slot to be taken"
+                        );
+                        for tick in 0..FAIRNESS_BOUND * 2 {
+                            for after_yield in [false, true] {
+                                let order = search_order(role, has_e, tick, after_yield);
+                                assert!(
+                                    order.steps().iter().any(|&(l, _)| l == lane),
+                                    "{case}: not searched at tick {tick}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn lifo_streak_is_capped() {
         assert!(take_lifo(0));
