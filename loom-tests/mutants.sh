@@ -38,6 +38,8 @@ MUTANTS=(
   "default_wakes_critical|critical|default_work_never_reaches_the_critical_worker|Default work woke the critical worker"
   "critical_wakes_p_first|critical|critical_work_wakes_the_critical_worker_first|the P worker was woken for Critical work"
   "rescue_forgets_passed|escalation|a_rescue_races_the_efficiency_worker_and_loses_no_task|deadlock"
+  "timer_ignores_looking|timer|a_timer_set_while_the_driver_looks_or_sleeps_fires|deadlock"
+  "timer_no_rescan|timer|a_timer_set_while_the_driver_looks_or_sleeps_fires|deadlock"
 )
 
 cargo test --release -p loom-tests --no-run -q || exit 1

@@ -11,7 +11,7 @@ mod imp {
         pub(crate) use std::sync::Arc;
 
         pub(crate) mod atomic {
-            pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize};
+            pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
         }
 
         #[cfg(not(miri))]
@@ -119,7 +119,7 @@ mod imp {
         pub(crate) use loom::sync::Arc;
 
         pub(crate) mod atomic {
-            pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
+            pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
         }
 
         /// loom's mutex, with the parking_lot-style (non-poisoning) API the runtime uses.

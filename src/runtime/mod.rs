@@ -160,6 +160,34 @@ pub mod __loom {
             .map(|w| w.counters.unparks.get())
             .sum()
     }
+
+    /// A timer driver (`time/driver.rs`) whose thread the model runs.
+    pub struct TimerDriver(crate::time::driver::Driver);
+
+    impl Default for TimerDriver {
+        fn default() -> Self {
+            TimerDriver(crate::time::driver::Driver::new())
+        }
+    }
+
+    impl TimerDriver {
+        /// The driver thread's body: returns after [`TimerDriver::stop`].
+        pub fn run(&self) {
+            self.0.run()
+        }
+        /// End `run`.
+        pub fn stop(&self) {
+            self.0.stop()
+        }
+        /// Set a timer for `deadline` that wakes `waker`.
+        pub fn register(&self, deadline: std::time::Instant, waker: std::task::Waker) {
+            self.0.register(deadline, waker);
+        }
+        /// Timers set and not yet fired.
+        pub fn pending(&self) -> usize {
+            self.0.pending()
+        }
+    }
 }
 
 pub use builder::{

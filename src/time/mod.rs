@@ -19,7 +19,7 @@
 //! });
 //! ```
 
-mod driver;
+pub(crate) mod driver;
 
 pub use std::time::{Duration, Instant};
 
