@@ -3,11 +3,12 @@
 # driven by real load generators, loopback only, every run bounded:
 #
 #   1. full speed: wrk (closed loop), GET /, the machine's defaults on every runtime
-#      (hetsched: one P worker per CPU here; tokio and smol: as many threads), and
-#      hetsched with HETSCHED_DRIVE_IO=off, and hetsched tasks on tokio's sockets
-#      (hetsched_tokio_io: Builder::tokio_context); smol's executor runs on the same I/O
-#      stack as hetsched (async-io), so it separates the I/O stack's cost from the
-#      scheduler's;
+#      (hetsched: one P worker per CPU here; tokio and smol: as many threads): hetsched
+#      (the example's default: hetsched's tasks on tokio's sockets, its workers driving
+#      tokio's reactor), the same with HETSCHED_DRIVE_IO=off (a tokio thread drives it: the
+#      reactor hop), hetsched_async_io (hetsched's tasks on the smol stack), tokio, and
+#      smol (smol's executor on the smol stack: hetsched_async_io against smol separates
+#      the scheduler's cost from the I/O stack's);
 #   2. the reactor hop: the same servers at a fixed rate (below), no batch;
 #   3. fixed rate with a Background batch: the classes declared as P = first allowed CPU,
 #      E = the rest (HETSCHED_P_CPUS / HETSCHED_E_CPUS), 4 batch jobs of 1 ms chunks
@@ -73,13 +74,15 @@ start_server() {
     exit 1
 }
 
-# start_variant VARIANT WORKERS: a row's server (hetsched_no_drive_io and hetsched_tokio_io are
-# hetsched with HETSCHED_DRIVE_IO=off / on tokio's sockets).
+# start_variant VARIANT WORKERS [VAR=VALUE...]: a row's server (hetsched_no_drive_io is
+# hetsched with HETSCHED_DRIVE_IO=off; hetsched_async_io is --runtime hetsched-async-io).
 start_variant() {
-    case $1 in
-        hetsched_no_drive_io) start_server hetsched "$2" HETSCHED_DRIVE_IO=off ;;
-        hetsched_tokio_io) start_server hetsched-tokio-io "$2" ;;
-        *) start_server "$1" "$2" ;;
+    local variant=$1 workers=$2
+    shift 2
+    case $variant in
+        hetsched_no_drive_io) start_server hetsched "$workers" HETSCHED_DRIVE_IO=off "$@" ;;
+        hetsched_async_io) start_server hetsched-async-io "$workers" "$@" ;;
+        *) start_server "$variant" "$workers" "$@" ;;
     esac
 }
 
@@ -92,9 +95,9 @@ row() { ROWS+=("$1"); echo "$1"; }
 
 echo "== full speed: wrk -t1 -c$CONNECTIONS -d${SECS}s GET / (defaults; $(nproc) CPUs)"
 DEFAULT_WORKERS=${#CPUS[@]}
-# hetsched twice: idle workers driving the reactor (the default with the hyper feature)
-# and not (HETSCHED_DRIVE_IO=off: every readiness hops through async-io's thread).
-for variant in hetsched hetsched_no_drive_io hetsched_tokio_io tokio smol; do
+# hetsched twice: idle workers driving tokio's reactor (the default) and not
+# (HETSCHED_DRIVE_IO=off: every readiness hops from the tokio context's own thread).
+for variant in hetsched hetsched_no_drive_io hetsched_async_io tokio smol; do
     start_variant "$variant" "$DEFAULT_WORKERS"
     out=$(wrk -t1 -c"$CONNECTIONS" -d"${SECS}s" --latency "http://$ADDR/")
     stop_server
@@ -116,7 +119,7 @@ EOF
 done
 
 echo "== the reactor hop: fixed rate $RATE/s, GET /, no batch, hetsched with and without drive_io"
-for variant in hetsched hetsched_no_drive_io hetsched_tokio_io tokio smol; do
+for variant in hetsched hetsched_no_drive_io hetsched_async_io tokio smol; do
     start_variant "$variant" "$DEFAULT_WORKERS"
     load=$("$BIN/http_load" --addr "$ADDR" --rate "$RATE" --seconds "$SECS" --connections 16 --json || true)
     stop_server
@@ -135,8 +138,8 @@ CLASSES=(HETSCHED_P_CPUS="$P_CPUS" HETSCHED_E_CPUS="$E_CPUS")
 # tokio gets as many workers as hetsched starts under these classes (P + E workers): read
 # from the hetsched server's /metrics, which runs first.
 BATCH_WORKERS=
-for runtime in hetsched tokio; do
-    start_server "$runtime" "${BATCH_WORKERS:-1}" "${CLASSES[@]}"
+for runtime in hetsched hetsched_async_io tokio; do
+    start_variant "$runtime" "${BATCH_WORKERS:-1}" "${CLASSES[@]}"
     if [ "$runtime" = hetsched ]; then
         BATCH_WORKERS=$(curl -sf "http://$ADDR/metrics" |
             python3 -c 'import json,sys; print(len(json.load(sys.stdin)["runtime"]["workers"]))')
