@@ -8,7 +8,9 @@
 #      tokio's reactor), the same with HETSCHED_DRIVE_IO=off (a tokio thread drives it: the
 #      reactor hop), hetsched_async_io (hetsched's tasks on the smol stack), tokio, and
 #      smol (smol's executor on the smol stack: hetsched_async_io against smol separates
-#      the scheduler's cost from the I/O stack's);
+#      the scheduler's cost from the I/O stack's); each row also has the server's CPU time
+#      per request (user + system, /proc), which does not depend on how the CPUs were
+#      split between the server and wrk;
 #   2. the reactor hop: the same servers at a fixed rate (below), no batch;
 #   3. fixed rate with a Background batch: the classes declared as P = first allowed CPU,
 #      E = the rest (HETSCHED_P_CPUS / HETSCHED_E_CPUS), 4 batch jobs of 1 ms chunks
@@ -86,6 +88,13 @@ start_variant() {
     esac
 }
 
+# cpu_ticks: the server's CPU time so far (user + system, in clock ticks), from /proc: the
+# server's CPU per request does not depend on how the 2 CPUs were split with wrk, which the
+# requests per second do.
+cpu_ticks() {
+    awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"
+}
+
 metric() { # metric KEY: a top-level number of /metrics
     curl -sf "http://$ADDR/metrics" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"
 }
@@ -99,11 +108,14 @@ DEFAULT_WORKERS=${#CPUS[@]}
 # (HETSCHED_DRIVE_IO=off: every readiness hops from the tokio context's own thread).
 for variant in hetsched hetsched_no_drive_io hetsched_async_io tokio smol; do
     start_variant "$variant" "$DEFAULT_WORKERS"
+    cpu0=$(cpu_ticks)
     out=$(wrk -t1 -c"$CONNECTIONS" -d"${SECS}s" --latency "http://$ADDR/")
+    cpu1=$(cpu_ticks)
     stop_server
-    row "$(python3 - "$variant" "$out" <<'EOF'
+    row "$(python3 - "$variant" "$out" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" <<'EOF'
 import re, sys, json
 runtime, out = sys.argv[1], sys.argv[2]
+cpu_seconds = (int(sys.argv[4]) - int(sys.argv[3])) / int(sys.argv[5])
 def us(text):
     m = re.match(r"([\d.]+)(us|ms|s)", text)
     v, unit = float(m.group(1)), m.group(2)
@@ -112,8 +124,10 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 pct = dict((p, us(v)) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M))
 non2xx = int((re.search(r"Non-2xx or 3xx responses: (\d+)", out) or [0, 0])[1])
 sock = sum(map(int, re.findall(r"(?:connect|read|write|timeout) (\d+)", out)))
+requests = int(re.search(r"(\d+) requests in", out).group(1))
 print(json.dumps({"test": "full_speed", "runtime": runtime, "req_per_sec": rps,
-                  "p50_us": pct.get("50"), "p99_us": pct.get("99"), "errors": non2xx + sock}))
+                  "p50_us": pct.get("50"), "p99_us": pct.get("99"), "errors": non2xx + sock,
+                  "server_cpu_us_per_req": round(cpu_seconds * 1e6 / max(requests, 1), 2)}))
 EOF
 )"
 done
