@@ -112,9 +112,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                     "hetsched-async-io" => Rt::HetschedAsyncIo,
                     "tokio" => Rt::Tokio,
                     "smol" => Rt::Smol,
-                    _ => return Err(format!(
+                    _ => {
+                        return Err(format!(
                         "--runtime {text:?}: expected hetsched, hetsched-async-io, tokio or smol"
-                    )),
+                    ))
+                    }
                 };
             }
             "--workers" => {
