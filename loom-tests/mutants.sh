@@ -38,6 +38,7 @@ MUTANTS=(
   "default_wakes_critical|critical|default_work_never_reaches_the_critical_worker|Default work woke the critical worker"
   "critical_wakes_p_first|critical|critical_work_wakes_the_critical_worker_first|the P worker was woken for Critical work"
   "rescue_forgets_passed|escalation|a_rescue_races_the_efficiency_worker_and_loses_no_task|deadlock"
+  "no_lifo_fallback|escalation|a_task_raised_in_a_lifo_slot_during_a_search_still_runs|deadlock"
   "timer_ignores_looking|timer|a_timer_set_while_the_driver_looks_or_sleeps_fires|deadlock"
   "timer_no_rescan|timer|a_timer_set_while_the_driver_looks_or_sleeps_fires|deadlock"
 )

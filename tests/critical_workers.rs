@@ -379,7 +379,9 @@ async fn await_escalating<T>(mut task: JoinHandle<T>, escalated: &AtomicBool) ->
 /// Rule: a task escalated while it waits in a worker's LIFO slot is not stranded there.
 /// The slot is the worker's alone; an E worker never looks for Critical work. Here a
 /// Background task is woken into the E worker's slot, raised to Critical by an Interactive
-/// waiter before the E worker looks again, and must still run (on the P worker).
+/// waiter before the E worker looks again, and must still run (on the P worker). (A
+/// regression test of the first fix of this kind, which handed on tasks raised to a lane
+/// the worker may never run; the slot-limited case below is the one it missed.)
 #[test]
 fn a_task_escalated_to_critical_in_an_e_workers_lifo_slot_still_runs() {
     let rt = two_class_builder().build().unwrap();
@@ -430,6 +432,15 @@ fn a_task_escalated_to_critical_in_an_e_workers_lifo_slot_still_runs() {
 /// still run once the slot holder is done.
 #[test]
 fn a_task_escalated_to_default_in_a_slot_limited_lifo_slot_still_runs() {
+    // The case needs the slot limit: two E workers spilling (the default placement) onto
+    // the declared E CPUs, fewer than two of them.
+    let e_cpus = common::two_class_topology()
+        .cpus(CoreClass::Efficiency)
+        .len();
+    assert_eq!(
+        hetsched::runtime::policy::efficiency_slots(hetsched::Pin::default(), 2, e_cpus),
+        Some(1)
+    );
     let rt = common::runtime(1, 2);
     let (wake, woken) = oneshot::channel::<()>();
     let task = rt.spawn_with(Qos::Background, async move {

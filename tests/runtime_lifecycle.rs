@@ -232,6 +232,7 @@ fn shutdown_drops_every_future_once_wherever_it_is() {
         })
     };
     // Bounded: the running task keeps the P worker past the timeout.
+    let handle = rt.handle();
     rt.shutdown_timeout(Duration::from_millis(10));
     releaser.join().unwrap();
     wait_until("every worker exited", || stops.load(SeqCst) == workers);
@@ -267,6 +268,10 @@ fn shutdown_drops_every_future_once_wherever_it_is() {
         .is_cancelled());
     drop(senders);
     assert_eq!(futures_dropped.get(), spawned);
+    // The 100 tasks dropped unrun left the queued count with the rest.
+    for lane in handle.metrics().lanes {
+        assert_eq!(lane.queued, 0, "{:?}", lane.lane);
+    }
 }
 
 #[test]

@@ -105,7 +105,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 })?);
             }
             "--runtime" => {
-                let text = value("a runtime")?;
+                let text = value("a runtime (hetsched, hetsched-async-io, tokio or smol)")?;
                 options.runtime = match text.as_str() {
                     // `hetsched-tokio-io`: this stack's name before it became the default.
                     "hetsched" | "hetsched-tokio-io" => Rt::Hetsched,
@@ -260,7 +260,7 @@ fn start(options: &Options) -> Result<(SocketAddr, Server), String> {
         }
         Rt::Hetsched => {
             let rt = hetsched::Builder::from_env()
-                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("cannot start hetsched: {e}"))?
                 .tokio_context(true)
                 .build()
                 .map_err(|e| format!("cannot start hetsched: {e}"))?;
@@ -405,6 +405,19 @@ mod tests {
             .unwrap();
         assert_eq!(o.addr, Some("127.0.0.1:9".parse().unwrap()));
         assert_eq!((o.runtime, o.workers), (Rt::Tokio, Some(3)));
+        // The default, and the default stack's name from before it was the default.
+        assert_eq!(parse(&[]).unwrap().unwrap().runtime, Rt::Hetsched);
+        for (name, runtime) in [
+            ("hetsched", Rt::Hetsched),
+            ("hetsched-tokio-io", Rt::Hetsched),
+            ("hetsched-async-io", Rt::HetschedAsyncIo),
+            ("smol", Rt::Smol),
+        ] {
+            assert_eq!(
+                parse(&["--runtime", name]).unwrap().unwrap().runtime,
+                runtime
+            );
+        }
         assert!(parse(&["--help"]).unwrap().is_none());
         for (args, want) in [
             (

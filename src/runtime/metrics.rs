@@ -114,6 +114,9 @@ pub(crate) struct WorkerCounters {
 #[derive(Default)]
 pub(crate) struct ExternalCounters {
     pub(crate) scheduled: [SharedCounter; LANES],
+    /// Tasks taken out of a queue by no worker's poll: dropped unrun by shutdown's drain of
+    /// the injectors (`Shared::drain_injectors`), by the lane they were queued in.
+    pub(crate) taken: [SharedCounter; LANES],
     pub(crate) spawned: [SharedCounter; LANES],
     pub(crate) completed: [SharedCounter; LANES],
 }
@@ -404,6 +407,7 @@ pub(crate) fn snapshot<'a>(
     }
     for (lane, sum) in scheduled.iter_mut().enumerate() {
         *sum += external.scheduled[lane].get();
+        taken[lane] += external.taken[lane].get();
     }
     let lanes = Lane::ALL
         .iter()

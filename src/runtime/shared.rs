@@ -668,7 +668,12 @@ impl Shared {
         for injector in &self.injectors {
             loop {
                 match injector.steal() {
-                    crate::loom::deque::Steal::Success(task) => drop(task),
+                    crate::loom::deque::Steal::Success(task) => {
+                        if let Some(lane) = task.metadata().take_queued_lane() {
+                            self.external.taken[lane.index()].bump();
+                        }
+                        drop(task)
+                    }
                     crate::loom::deque::Steal::Empty => break,
                     crate::loom::deque::Steal::Retry => continue,
                 }

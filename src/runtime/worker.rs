@@ -224,6 +224,7 @@ impl WorkerCore {
             if self.holds_slot.replace(false) {
                 self.shared.release_slot();
             }
+            count_take(self.counters(), task.metadata());
             drop(task);
             return;
         }
@@ -356,6 +357,21 @@ impl WorkerCore {
         policy::steal_order(self.role, self.shared.has_efficiency)
             .iter()
             .find_map(|&lane| self.take_with_slot(lane, || self.steal(lane)))
+            .or_else(|| self.lifo_left_behind())
+    }
+
+    /// The LIFO slot's task, whatever its lane, once a search found nothing else: a waiter
+    /// on another thread may raise the task to a lane this search had already looked at
+    /// (a Default task raised to Critical after the Critical step), and no later step takes
+    /// it; unless taken here, the worker would sleep with it, and nobody else can reach
+    /// the slot. `poll` runs it if it may (taking the efficiency slot its lane needs) or
+    /// hands it on.
+    #[cold]
+    fn lifo_left_behind(&self) -> Option<Task> {
+        if crate::loom::mutation!("no_lifo_fallback") {
+            return None;
+        }
+        self.lifo.borrow_mut().take()
     }
 
     fn pop_local(&self, lane: Lane) -> Option<Task> {
@@ -711,11 +727,15 @@ impl WorkerCore {
     /// Shutdown: drop every task still in this worker's own queues (dropping a runnable
     /// drops its future, exactly once).
     fn drain_own_queues(&self) {
-        drop(self.lifo.borrow_mut().take());
-        for queue in self.locals.iter().flatten() {
-            while let Some(task) = queue.pop() {
-                drop(task);
-            }
+        let lifo = self.lifo.borrow_mut().take();
+        let queued = self
+            .locals
+            .iter()
+            .flatten()
+            .flat_map(|queue| std::iter::from_fn(|| queue.pop()));
+        for task in lifo.into_iter().chain(queued) {
+            count_take(self.counters(), task.metadata());
+            drop(task);
         }
     }
 }
