@@ -41,6 +41,7 @@ MUTANTS=(
   "no_lifo_fallback|escalation|a_task_raised_in_a_lifo_slot_during_a_search_still_runs|deadlock"
   "timer_ignores_looking|timer|a_timer_set_while_the_driver_looks_or_sleeps_fires|deadlock"
   "timer_no_rescan|timer|a_timer_set_while_the_driver_looks_or_sleeps_fires|deadlock"
+  "timer_reads_armed_first|timer|a_timer_later_than_the_drivers_deadline_fires_after_the_timed_wake|deadlock"
 )
 
 cargo test --release -p loom-tests --no-run -q || exit 1

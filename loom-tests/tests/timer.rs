@@ -61,3 +61,37 @@ fn a_timer_set_while_the_driver_looks_or_sleeps_fires() {
         thread.join().unwrap();
     });
 }
+
+/// The other half: a timer set for *after* the deadline the driver sleeps until must not
+/// need a signal, so the driver's own timed wake (the model moves the clock: loom never lets
+/// a wait expire) and its next look must find it. A far timer at 10, a second timer at 20
+/// set from another thread while the clock moves to 10 and then to 20: the second fires.
+///
+/// Planted bug `timer_reads_armed_first` (the registration reads the driver's deadline
+/// before its insert: it may see 10, skip the signal, and the driver, waking at 10, look at
+/// the shard before the insert and sleep with no deadline): loom reports a deadlock.
+#[test]
+fn a_timer_later_than_the_drivers_deadline_fires_after_the_timed_wake() {
+    model(|| {
+        let driver = Arc::new(TimerDriver::default());
+        let first = Arc::new(Fired::default());
+        driver.register(driver.at(10), Waker::from(first.clone()));
+        let thread = {
+            let driver = driver.clone();
+            loom::thread::spawn(move || driver.run())
+        };
+        let second = Arc::new(Fired::default());
+        let setter = {
+            let (driver, second) = (driver.clone(), second.clone());
+            loom::thread::spawn(move || driver.register(driver.at(20), Waker::from(second)))
+        };
+        driver.advance(10);
+        first.wait();
+        setter.join().unwrap();
+        driver.advance(20);
+        second.wait();
+        assert_eq!(driver.pending(), 0);
+        driver.stop();
+        thread.join().unwrap();
+    });
+}

@@ -187,6 +187,14 @@ pub mod __loom {
         pub fn pending(&self) -> usize {
             self.0.pending()
         }
+        /// `nanos` after the driver's start on the model's clock.
+        pub fn at(&self, nanos: u64) -> std::time::Instant {
+            self.0.at(nanos)
+        }
+        /// Move the model's clock to `nanos`: a sleep until then or earlier expires.
+        pub fn advance(&self, nanos: u64) {
+            self.0.advance(nanos)
+        }
     }
 }
 

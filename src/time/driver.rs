@@ -17,7 +17,8 @@
 //! machine, a sixth of the whole request (BENCHMARKS.md, "Serving HTTP"); with a shard per
 //! thread the lock is uncontended and the map stays in that thread's cache.
 //!
-//! **The driver's sleep** (loom model: `loom-tests/tests/timer.rs`). The driver publishes
+//! **The driver's sleep** (loom models: `loom-tests/tests/timer.rs`, one for each half of
+//! the argument below; under loom the driver reads a model clock that the models move). The driver publishes
 //! in `armed` the deadline it sleeps until ([`IDLE`]: no timer at all; [`LOOKING`]: it is
 //! looking at the shards). A turn of the driver: store `LOOKING`, fence, take what is due
 //! from every shard and note the earliest deadline left; then, under the `signal` lock, look
@@ -78,6 +79,10 @@ pub(crate) struct Driver {
     /// The driver thread should end (loom models only; the process-wide driver runs for
     /// the life of the process).
     stop: AtomicBool,
+    /// The model's clock, in nanoseconds since `base` (loom only): loom never lets a timed
+    /// wait expire, so a model moves time itself ([`Driver::advance`]).
+    #[cfg(loom)]
+    clock: AtomicU64,
 }
 
 /// The shard the calling thread sets its timers in.
@@ -103,6 +108,37 @@ impl Driver {
             signal: Mutex::new(false),
             earlier: Condvar::default(),
             stop: AtomicBool::new(false),
+            #[cfg(loom)]
+            clock: AtomicU64::new(0),
+        }
+    }
+
+    /// The time the driver goes by: the real clock, or the model's under loom.
+    fn now(&self) -> Instant {
+        #[cfg(loom)]
+        return self.base + std::time::Duration::from_nanos(self.clock.load(SeqCst));
+        #[cfg(not(loom))]
+        Instant::now()
+    }
+
+    /// `nanos` after the driver's start, as an instant (loom models set deadlines with it).
+    #[cfg(loom)]
+    pub(crate) fn at(&self, nanos: u64) -> Instant {
+        self.base + std::time::Duration::from_nanos(nanos)
+    }
+
+    /// Move the model's clock to `nanos` (loom models): if the driver sleeps until then or
+    /// earlier, or is looking (and may have read the clock before this move), its timed
+    /// wait expires: a signal, as a registration's, so that a wait not yet begun ends too.
+    #[cfg(loom)]
+    pub(crate) fn advance(&self, nanos: u64) {
+        self.clock.store(nanos, SeqCst);
+        // As a registration's insert and read (module docs): the driver either reads the
+        // new time or is seen looking.
+        fence(SeqCst);
+        if self.armed.load(SeqCst) <= nanos {
+            *self.signal.lock() = true;
+            self.earlier.notify_one();
         }
     }
 
@@ -127,6 +163,11 @@ impl Driver {
 
     /// Register `waker` to be woken at `deadline`; returns the key to update or cancel it.
     pub(crate) fn register(&self, deadline: Instant, waker: Waker) -> TimerKey {
+        let armed_before = if crate::loom::mutation!("timer_reads_armed_first") {
+            self.armed.load(SeqCst)
+        } else {
+            0
+        };
         let shard = own_shard();
         let key = {
             let mut timers = self.shards[shard].lock();
@@ -140,7 +181,12 @@ impl Driver {
         };
         // The registration's half of the sleep protocol (module docs): insert, fence, read.
         fence(SeqCst);
-        let armed = self.armed.load(SeqCst);
+        let armed = if crate::loom::mutation!("timer_reads_armed_first") {
+            // Planted bug (loom only): the value read before the insert.
+            armed_before
+        } else {
+            self.armed.load(SeqCst)
+        };
         let looking = armed == LOOKING && !crate::loom::mutation!("timer_ignores_looking");
         if looking || self.nanos(deadline) < armed {
             *self.signal.lock() = true;
@@ -202,7 +248,7 @@ impl Driver {
     fn turn(&self) {
         self.armed.store(LOOKING, SeqCst);
         fence(SeqCst);
-        let now = Instant::now();
+        let now = self.now();
         let mut due = Vec::new();
         let mut earliest: Option<Instant> = None;
         for shard in self.shards.iter() {
