@@ -19,8 +19,10 @@
 //!   LIFO slot whose new lane the policy would not put there is handed on the same way at
 //!   the worker's next search, whatever lane it looks at (`WorkerCore::lifo_task_of`: an E
 //!   worker never looks for Critical work, and looks for Default work only while it holds
-//!   a slot). That covers what a rescue cannot reach: a task in some worker's LIFO slot,
-//!   one being pushed at the instant of the rescue, one past the limit.
+//!   a slot), and a search that finds nothing ends with the slot's task whatever its lane
+//!   (`WorkerCore::lifo_left_behind`: a task raised during the search to a lane it had
+//!   already looked at). That covers what a rescue cannot reach: a task in some worker's
+//!   LIFO slot, one being pushed at the instant of the rescue, one past the limit.
 //!
 //! Why take queues apart rather than leave a forwarding entry in the new lane: crossbeam's
 //! deques can neither remove an entry from the middle nor hold a second entry for one task

@@ -364,14 +364,20 @@ impl WorkerCore {
     /// on another thread may raise the task to a lane this search had already looked at
     /// (a Default task raised to Critical after the Critical step), and no later step takes
     /// it; unless taken here, the worker would sleep with it, and nobody else can reach
-    /// the slot. `poll` runs it if it may (taking the efficiency slot its lane needs) or
-    /// hands it on.
+    /// the slot. A task the policy would no longer put in this slot is handed on, as
+    /// `lifo_task_of` does (Critical work goes to the critical workers); `poll` runs the
+    /// others if it may (taking the efficiency slot a lane needs) or hands them on.
     #[cold]
     fn lifo_left_behind(&self) -> Option<Task> {
         if crate::loom::mutation!("no_lifo_fallback") {
             return None;
         }
-        self.lifo.borrow_mut().take()
+        let task = self.lifo.borrow_mut().take()?;
+        if self.placement(task.metadata().lane(), Readiness::Woken) != Placement::LifoSlot {
+            self.hand_on(task);
+            return None;
+        }
+        Some(task)
     }
 
     fn pop_local(&self, lane: Lane) -> Option<Task> {

@@ -128,17 +128,33 @@ impl Driver {
     }
 
     /// Move the model's clock to `nanos` (loom models): if the driver sleeps until then or
-    /// earlier, or is looking (and may have read the clock before this move), its timed
-    /// wait expires: a signal, as a registration's, so that a wait not yet begun ends too.
+    /// earlier, its timed wait expires (a wake-up, and nothing more: the driver's next turn
+    /// looks at every shard anyway). A driver that has not begun that wait yet reads the new
+    /// time after publishing its deadline and does not begin it (`turn`): with the fences
+    /// on both sides, one of the two sees the other, as a real expiry would.
     #[cfg(loom)]
     pub(crate) fn advance(&self, nanos: u64) {
         self.clock.store(nanos, SeqCst);
-        // As a registration's insert and read (module docs): the driver either reads the
-        // new time or is seen looking.
         fence(SeqCst);
-        if self.armed.load(SeqCst) <= nanos {
-            *self.signal.lock() = true;
+        let armed = self.armed.load(SeqCst);
+        if armed != LOOKING && armed <= nanos {
+            let _signal = self.signal.lock();
             self.earlier.notify_one();
+        }
+    }
+
+    /// Under loom: has the model's clock already reached the deadline the driver just
+    /// published (so that its timed wait would expire at once)? Never, otherwise.
+    fn already_expired(&self, armed: u64) -> bool {
+        #[cfg(loom)]
+        {
+            fence(SeqCst);
+            self.clock.load(SeqCst) >= armed
+        }
+        #[cfg(not(loom))]
+        {
+            let _ = armed;
+            false
         }
     }
 
@@ -281,7 +297,11 @@ impl Driver {
                 rescan = self.earlier.wait(rescan);
             }
             Some(deadline) => {
-                self.armed.store(self.nanos(deadline), SeqCst);
+                let armed = self.nanos(deadline);
+                self.armed.store(armed, SeqCst);
+                if self.already_expired(armed) {
+                    return;
+                }
                 let timeout = deadline.saturating_duration_since(now);
                 rescan = self.earlier.wait_timeout(rescan, timeout).0;
             }
