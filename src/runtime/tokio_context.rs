@@ -63,36 +63,15 @@ impl TokioContext {
     pub(crate) fn driven_by_workers(&self) -> Option<&tokio::runtime::Runtime> {
         self.runtime.as_ref().filter(|_| self.driven_by_workers)
     }
-
-    /// Run tokio's drivers once without waiting (a busy worker, between polls): ready
-    /// sockets and due timers wake their tasks now, and tasks `tokio::spawn` started run.
-    /// If another worker holds the drivers (it sleeps in them), this returns at once.
-    pub(crate) fn drive_now(&self) {
-        if let Some(rt) = self.driven_by_workers() {
-            // `block_on` of a future that is ready at its second poll: tokio's current-
-            // thread scheduler polls it, sees a wake-up pending, runs its drivers with a
-            // zero timeout, and polls it again.
-            rt.block_on(YieldOnce(false));
-        }
-    }
 }
 
-/// Pending once (waking itself), then ready.
-struct YieldOnce(bool);
-
-impl std::future::Future for YieldOnce {
-    type Output = ();
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if self.0 {
-            return std::task::Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
-    }
+/// Run the drivers of `runtime` (a context the workers drive) once without waiting (a busy
+/// worker, between polls): ready sockets and due timers wake their tasks now, and tasks
+/// `tokio::spawn` started run. tokio's `yield_now` is made for this: inside `block_on` its
+/// wake-up is deferred until the current-thread scheduler has run the drivers with a zero
+/// timeout. If another worker holds the drivers (it sleeps in them), this returns at once.
+pub(crate) fn drive_now(runtime: &tokio::runtime::Runtime) {
+    runtime.block_on(tokio::task::yield_now());
 }
 
 impl Drop for TokioContext {

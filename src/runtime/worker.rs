@@ -198,7 +198,7 @@ impl WorkerCore {
                     #[cfg(all(feature = "tokio", not(loom), not(miri)))]
                     if policy::is_fair_turn(self.tick.get()) {
                         if let Some(tokio) = self.tokio_driven() {
-                            tokio.drive_now();
+                            super::tokio_context::drive_now(tokio);
                         }
                     }
                 }
@@ -221,9 +221,7 @@ impl WorkerCore {
         if self.shared.is_shutdown() {
             // Taken as shutdown began (perhaps left in an injector by `Shared::schedule`): it
             // is not run; dropped here, on the worker, outside any waker.
-            if self.holds_slot.replace(false) {
-                self.shared.release_slot();
-            }
+            self.release_held_slot();
             count_take(self.counters(), task.metadata());
             drop(task);
             return;
@@ -234,9 +232,7 @@ impl WorkerCore {
             // Its lane changed while it was queued (escalated past this worker's lanes or
             // into one that needs a slot none is free of, demoted off a critical worker's):
             // hand it on (`runtime/escalate.rs`).
-            if self.holds_slot.replace(false) {
-                self.shared.release_slot();
-            }
+            self.release_held_slot();
             self.hand_on(task);
             return;
         }
@@ -272,9 +268,7 @@ impl WorkerCore {
         if let Some(loan) = &slot.loan {
             loan.end_poll(&slot.cpus);
         }
-        if self.holds_slot.replace(false) {
-            self.shared.release_slot();
-        }
+        self.release_held_slot();
     }
 
     /// May this worker poll a task of `lane` now? Its role must allow the lane, and an E
@@ -286,10 +280,7 @@ impl WorkerCore {
         if !self.may_run[lane.index()] {
             return false;
         }
-        if !self.slot_limited
-            || self.holds_slot.get()
-            || !policy::needs_efficiency_slot(self.class, lane)
-        {
+        if self.holds_slot.get() || !self.needs_slot(lane) {
             return true;
         }
         let took = self.shared.try_take_slot();
@@ -307,10 +298,26 @@ impl WorkerCore {
         self.shared.schedule(task, Readiness::Rerouted);
     }
 
+    /// Give back the efficiency slot the task being polled took, if it took one (every
+    /// path out of `poll`).
+    #[inline]
+    fn release_held_slot(&self) {
+        if self.holds_slot.replace(false) {
+            self.shared.release_slot();
+        }
+    }
+
+    /// Does this worker need an efficiency slot to poll a task of `lane`? (An E worker of a
+    /// runtime with a slot limit, for the lanes that take one: `policy::efficiency_slots`.)
+    #[inline]
+    fn needs_slot(&self, lane: Lane) -> bool {
+        self.slot_limited && policy::needs_efficiency_slot(self.class, lane)
+    }
+
     /// Take a task of `lane` with `take`, holding an efficiency slot for it if this worker
     /// needs one (see `policy::efficiency_slots`). No free slot: nothing is taken.
     fn take_with_slot(&self, lane: Lane, take: impl FnOnce() -> Option<Task>) -> Option<Task> {
-        if !(self.slot_limited && policy::needs_efficiency_slot(self.class, lane)) {
+        if !self.needs_slot(lane) {
             return take();
         }
         if !self.shared.try_take_slot() {
@@ -372,12 +379,7 @@ impl WorkerCore {
         if crate::loom::mutation!("no_lifo_fallback") {
             return None;
         }
-        let task = self.lifo.borrow_mut().take()?;
-        if self.placement(task.metadata().lane(), Readiness::Woken) != Placement::LifoSlot {
-            self.hand_on(task);
-            return None;
-        }
-        Some(task)
+        self.take_lifo_if(|_| true)
     }
 
     fn pop_local(&self, lane: Lane) -> Option<Task> {
@@ -404,19 +406,26 @@ impl WorkerCore {
     /// sit there for as long as the worker slept; whatever lane this search looks at, it is
     /// handed to its new lane's injector instead (`runtime/escalate.rs`).
     fn lifo_task_of(&self, lane: Lane) -> Option<Task> {
+        self.take_lifo_if(|now| now == lane)
+    }
+
+    /// The LIFO slot's task if `wanted(its lane)`, with the slot's invariant kept: a task
+    /// the policy would no longer put in this slot (`placement(its lane, Woken)`) is taken
+    /// whatever `wanted` says and handed to its lane's injector.
+    fn take_lifo_if(&self, wanted: impl FnOnce(Lane) -> bool) -> Option<Task> {
         let mut lifo = self.lifo.borrow_mut();
         let now = lifo.as_ref()?.metadata().lane();
-        if self.placement(now, Readiness::Woken) != Placement::LifoSlot {
-            let stranded = lifo.take()?;
-            drop(lifo);
-            self.hand_on(stranded);
+        let stays = self.placement(now, Readiness::Woken) == Placement::LifoSlot;
+        if stays && !wanted(now) {
             return None;
         }
-        if now == lane {
-            lifo.take()
-        } else {
-            None
+        let task = lifo.take()?;
+        drop(lifo);
+        if stays {
+            return Some(task);
         }
+        self.hand_on(task);
+        None
     }
 
     /// The head of this worker's own queue for `lane` (not the LIFO slot).
@@ -531,15 +540,16 @@ impl WorkerCore {
         None
     }
 
-    /// The tokio context, if this worker drives it (`runtime/tokio_context.rs`): the workers
-    /// drive it, and this one drives reactors (`drives_io`: `Builder::drive_io` and
-    /// `policy::drives_reactor`).
+    /// The tokio context's runtime, if this worker drives it (`runtime/tokio_context.rs`):
+    /// the workers drive it, and this one drives reactors (`drives_io`: `Builder::drive_io`
+    /// and `policy::drives_reactor`).
     #[cfg(all(feature = "tokio", not(loom), not(miri)))]
-    fn tokio_driven(&self) -> Option<&super::tokio_context::TokioContext> {
+    fn tokio_driven(&self) -> Option<&tokio::runtime::Runtime> {
         self.shared
             .tokio
             .as_ref()
-            .filter(|t| self.drives_io && t.driven_by_workers().is_some())
+            .filter(|_| self.drives_io)?
+            .driven_by_workers()
     }
 
     /// Sleep on this worker's parker until unparked (or `timeout`; true if unparked):
@@ -547,7 +557,7 @@ impl WorkerCore {
     fn park_thread(&self, timeout: Option<Duration>) -> bool {
         let parker = &self.slot().parker;
         #[cfg(all(feature = "tokio", not(loom), not(miri)))]
-        if let Some(rt) = self.tokio_driven().and_then(|t| t.driven_by_workers()) {
+        if let Some(rt) = self.tokio_driven() {
             return context::outside_worker(|| parker.park_driving_tokio(rt, timeout));
         }
         #[cfg(all(feature = "async-io", not(loom), not(miri)))]
