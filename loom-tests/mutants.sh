@@ -42,6 +42,11 @@ MUTANTS=(
   "timer_ignores_looking|timer|a_timer_set_while_the_driver_looks_or_sleeps_fires|deadlock"
   "timer_no_rescan|timer|a_timer_set_while_the_driver_looks_or_sleeps_fires|deadlock"
   "timer_reads_armed_first|timer|a_timer_later_than_the_drivers_deadline_fires_after_the_timed_wake|deadlock"
+  "raw_task_drops_wake_while_running|raw_task|a_wake_during_the_poll_schedules_the_task_again|deadlock"
+  "raw_task_no_join_wake|raw_task|the_join_handle_gets_the_output_whatever_the_order|deadlock"
+  "raw_task_waker_after_complete|raw_task|the_join_handle_gets_the_output_whatever_the_order|deadlock"
+  "raw_task_detach_keeps_ref|raw_task|detach_races_completion|task memory leaked"
+  "raw_task_wake_trusts_a_load|raw_task|an_abort_racing_the_polls_start_cancels_the_task|deadlock"
 )
 
 cargo test --release -p loom-tests --no-run -q || exit 1

@@ -301,6 +301,93 @@ pub(crate) mod untracked {
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 }
 
+/// The raw task's state word (`task/raw.rs`). Under loom it is a loom atomic only in tasks
+/// made by the raw-task models (`loom-tests/tests/raw_task.rs`, which switch tracking on
+/// for their thread with [`task_state::track`]); in the runtime models it is a std atomic,
+/// a sequentially consistent step between loom's scheduling points, as async-task's state
+/// was before we owned the task: tracking it there multiplies the runtime models'
+/// interleavings (the CI loom step went from about 1 to 16 minutes) without exercising the
+/// task's races any better than the dedicated models do.
+pub(crate) mod task_state {
+    #[cfg(not(loom))]
+    pub(crate) use std::sync::atomic::AtomicUsize;
+
+    #[cfg(loom)]
+    pub(crate) use switchable::{track, AtomicUsize};
+
+    #[cfg(loom)]
+    mod switchable {
+        use std::sync::atomic::Ordering;
+
+        std::thread_local! {
+            static TRACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+
+        /// Make the state words of tasks created on this thread from now on loom atomics
+        /// (`on`) or std ones.
+        pub(crate) fn track(on: bool) {
+            TRACK.with(|track| track.set(on));
+        }
+
+        /// A loom or a std atomic, picked when the task is made.
+        pub(crate) enum AtomicUsize {
+            Tracked(loom::sync::atomic::AtomicUsize),
+            Untracked(std::sync::atomic::AtomicUsize),
+        }
+
+        macro_rules! either {
+            ($self:ident, $atomic:ident => $body:expr) => {
+                match $self {
+                    AtomicUsize::Tracked($atomic) => $body,
+                    AtomicUsize::Untracked($atomic) => $body,
+                }
+            };
+        }
+
+        impl AtomicUsize {
+            pub(crate) fn new(value: usize) -> Self {
+                if TRACK.with(|track| track.get()) {
+                    AtomicUsize::Tracked(loom::sync::atomic::AtomicUsize::new(value))
+                } else {
+                    AtomicUsize::Untracked(std::sync::atomic::AtomicUsize::new(value))
+                }
+            }
+            pub(crate) fn load(&self, order: Ordering) -> usize {
+                either!(self, a => a.load(order))
+            }
+            pub(crate) fn fetch_add(&self, value: usize, order: Ordering) -> usize {
+                either!(self, a => a.fetch_add(value, order))
+            }
+            pub(crate) fn fetch_sub(&self, value: usize, order: Ordering) -> usize {
+                either!(self, a => a.fetch_sub(value, order))
+            }
+            pub(crate) fn fetch_or(&self, value: usize, order: Ordering) -> usize {
+                either!(self, a => a.fetch_or(value, order))
+            }
+            pub(crate) fn compare_exchange_weak(
+                &self,
+                current: usize,
+                new: usize,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<usize, usize> {
+                either!(self, a => a.compare_exchange_weak(current, new, success, failure))
+            }
+            pub(crate) fn fetch_update<F>(
+                &self,
+                set: Ordering,
+                fetch: Ordering,
+                f: F,
+            ) -> Result<usize, usize>
+            where
+                F: FnMut(usize) -> Option<usize>,
+            {
+                either!(self, a => a.fetch_update(set, fetch, f))
+            }
+        }
+    }
+}
+
 pub(crate) use imp::*;
 
 /// True when a loom model runs with the named bug planted: only in `--cfg loom` builds, and

@@ -39,6 +39,8 @@ mod worker;
 pub mod __loom {
     use super::Runtime;
 
+    pub use crate::task::loom_hooks as raw_task;
+
     /// Times the runtime's workers went to sleep (committed to park), summed over workers.
     pub fn parks(rt: &Runtime) -> u64 {
         rt.handle

@@ -17,13 +17,12 @@ use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::task::{spawn_raw, spawn_raw_detached, JoinHandle, Qos, TaskHeader};
 use crate::topology::CoreClass;
-use async_task::Runnable;
 use crossbeam_utils::CachePadded;
 use std::future::Future;
 use std::sync::atomic::Ordering::{Acquire, SeqCst};
 use std::time::{Duration, Instant};
 
-pub(crate) type Task = Runnable<TaskHeader>;
+pub(crate) type Task = crate::task::Runnable;
 
 /// Where [`Shared::place`] queued a task, as far as waking workers is concerned.
 #[derive(Clone, Copy)]
@@ -360,7 +359,7 @@ impl Shared {
             drop(f);
             return JoinHandle::refused(qos);
         }
-        fn schedule_blocking(runnable: Task, _: async_task::ScheduleInfo) {
+        fn schedule_blocking(runnable: Task, _: crate::task::ScheduleInfo) {
             if let Some(owner) = runnable.metadata().owner().cloned() {
                 owner.blocking.schedule(&owner, runnable);
             }
@@ -740,9 +739,9 @@ where
     })
 }
 
-/// async-task's schedule function for every task a runtime spawns (it captures nothing:
+/// The schedule function of every task a runtime spawns (it captures nothing:
 /// see `TaskHeader::owner`): a woken task is scheduled by its own runtime.
-fn schedule_woken(task: Task, info: async_task::ScheduleInfo) {
+fn schedule_woken(task: Task, info: crate::task::ScheduleInfo) {
     // Woken during its own poll: a yield if `yield_now` woke it; otherwise a wake that
     // keeps the LIFO slot (see `Readiness::WokenWhileRunning`).
     let readiness = if !info.woken_while_running {
@@ -841,7 +840,7 @@ mod tests {
                 let _token = token;
             },
             None,
-            |_: Task, _: async_task::ScheduleInfo| {},
+            |_: Task, _: crate::task::ScheduleInfo| {},
         );
         drop(handle); // detach
         task

@@ -1,12 +1,11 @@
 //! `JoinHandle`: the spawner's side of a task.
 
+use crate::task::raw::RawJoin;
 use crate::task::wrapper::TaskOutput;
-use crate::task::{JoinError, Qos, TaskHeader};
-use async_task::FallibleTask;
+use crate::task::{JoinError, Qos};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 /// An owned permission to await a spawned task's output.
@@ -42,33 +41,21 @@ pub struct JoinHandle<T> {
 }
 
 struct Attached<T> {
-    // The output sits in a `TaskOutput`, whose destructor cannot unwind: async-task drops
-    // a detached task's output itself, under an abort-on-panic guard.
-    task: FallibleTask<TaskOutput<T>, TaskHeader>,
-    // Points into the task's allocation, which `task` keeps alive.
-    header: NonNull<TaskHeader>,
+    // The output sits in a `TaskOutput`, whose destructor cannot unwind: the runtime drops
+    // a detached task's output itself, on a worker, where a panic has nowhere to go.
+    task: RawJoin<TaskOutput<T>>,
     // Wakes the task so that it notices an abort.
     waker: Waker,
     done: bool,
 }
 
-// SAFETY: `header` points at the `TaskHeader` inside the task allocation owned by `task`;
-// `TaskHeader` is `Sync` (atomics and plain data), so sharing or sending the pointer across
-// threads is as safe as sharing `&TaskHeader`. Everything else is Send/Sync by itself when
-// `T: Send`.
-unsafe impl<T: Send> Send for JoinHandle<T> {}
-// SAFETY: as above; `&JoinHandle` only reads the header's atomics and wakes the waker.
-unsafe impl<T: Send> Sync for JoinHandle<T> {}
-
 impl<T> Unpin for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: async_task::Task<TaskOutput<T>, TaskHeader>, waker: Waker) -> Self {
-        let header = NonNull::from(task.metadata());
+    pub(crate) fn new(task: RawJoin<TaskOutput<T>>, waker: Waker) -> Self {
         JoinHandle {
             task: Some(Attached {
-                task: task.fallible(),
-                header,
+                task,
                 waker,
                 done: false,
             }),
@@ -109,9 +96,7 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn qos(&self) -> Qos {
         match &self.task {
-            // SAFETY: the header lives inside the task allocation, kept alive by
-            // `attached.task` for as long as `self` exists.
-            Some(attached) => unsafe { attached.header.as_ref() }.qos(),
+            Some(attached) => attached.task.metadata().qos(),
             None => self.refused_qos,
         }
     }
@@ -122,10 +107,7 @@ impl<T> JoinHandle<T> {
     /// output can still be awaited.
     pub fn abort(&self) {
         if let Some(attached) = &self.task {
-            // SAFETY: the header lives inside the task allocation, kept alive by
-            // `attached.task` for as long as `self` exists.
-            let header = unsafe { attached.header.as_ref() };
-            header.abort();
+            attached.task.metadata().abort();
             if !crate::loom::mutation!("abort_no_wake") {
                 attached.waker.wake_by_ref();
             }
@@ -154,10 +136,8 @@ impl<T> Future for JoinHandle<T> {
             panic!("JoinHandle polled after it returned Ready");
         }
         // Awaited by a task: raise the awaited task to the waiter's Qos if that is higher.
-        // SAFETY: the header lives inside the task allocation, kept alive by
-        // `attached.task` for as long as `self` exists.
-        crate::runtime::awaited(unsafe { attached.header.as_ref() });
-        match Pin::new(&mut attached.task).poll(cx) {
+        crate::runtime::awaited(attached.task.metadata());
+        match attached.task.poll(cx) {
             Poll::Ready(output) => {
                 attached.done = true;
                 // `None`: the runtime dropped the task (shutdown) before it finished.
@@ -166,16 +146,6 @@ impl<T> Future for JoinHandle<T> {
                 )
             }
             Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<T> Drop for JoinHandle<T> {
-    fn drop(&mut self) {
-        if let Some(attached) = self.task.take() {
-            // Detach: the task keeps running; its output is dropped when it finishes (or
-            // here, if it already has), and a panic from that drop is swallowed.
-            attached.task.detach();
         }
     }
 }

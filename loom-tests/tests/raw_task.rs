@@ -1,0 +1,143 @@
+//! Model 13: the raw task's state word (`src/task/raw.rs`) — a wake during the poll, the
+//! join handle against completion, detach against completion, and an unpolled runnable
+//! dropped (cancelled) against the handle. Tasks here have no runtime: their schedule
+//! function queues them for the model's threads (`__loom::raw_task`). Every model checks
+//! that the future and the output are dropped exactly once and that the task's memory is
+//! freed.
+#![cfg(loom)]
+
+use hetsched::runtime::__loom::raw_task;
+use loom::future::block_on;
+use loom::thread;
+use loom_tests::{after, model, DropCount, DropToken, Probe, Signal};
+
+/// Output type that counts its drops.
+struct Output(#[allow(dead_code)] DropToken);
+
+/// A foreign thread wakes the task while a worker may be polling it: a wake during the
+/// poll must make the poll's end schedule the task again.
+///
+/// Planted bug `raw_task_drops_wake_while_running` (the poll's end ignores `SCHEDULED`):
+/// the task waits forever and loom reports a deadlock.
+#[test]
+fn a_wake_during_the_poll_schedules_the_task_again() {
+    model(|| {
+        raw_task::track_state();
+        let live = raw_task::live_tasks();
+        let probe = Probe::new();
+        let outputs = DropCount::new();
+        let signal = Signal::new();
+        let handle = raw_task::spawn(probe.wrap(after(signal.clone(), Output(outputs.token()))));
+        let worker = thread::spawn(raw_task::run_until_stopped);
+        let waker = thread::spawn(move || signal.fire());
+        let output = block_on(handle).expect("the task's output");
+        drop(output);
+        raw_task::stop();
+        worker.join().unwrap();
+        waker.join().unwrap();
+        assert_eq!(probe.drops(), 1, "future dropped exactly once");
+        assert_eq!(outputs.get(), 1, "output dropped exactly once");
+        assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+    });
+}
+
+/// The task completes on a worker while the handle is polled on the main thread: the
+/// handle gets the output whichever comes first.
+///
+/// Planted bugs `raw_task_no_join_wake` (completion does not wake the handle) and
+/// `raw_task_waker_after_complete` (the handle publishes its waker without looking for a
+/// completion that came first): the handle waits forever, a deadlock.
+#[test]
+fn the_join_handle_gets_the_output_whatever_the_order() {
+    model(|| {
+        raw_task::track_state();
+        let live = raw_task::live_tasks();
+        let probe = Probe::new();
+        let outputs = DropCount::new();
+        let token = outputs.token();
+        let handle = raw_task::spawn(probe.wrap(async move { Output(token) }));
+        let worker = thread::spawn(raw_task::run_until_stopped);
+        drop(block_on(handle).expect("the task's output"));
+        raw_task::stop();
+        worker.join().unwrap();
+        assert_eq!(probe.drops(), 1, "future dropped exactly once");
+        assert_eq!(outputs.get(), 1, "output dropped exactly once");
+        assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+    });
+}
+
+/// The handle is dropped (detached) while the task completes: the output is dropped by
+/// whichever side comes second, once, and the memory by the last reference.
+///
+/// Planted bug `raw_task_detach_keeps_ref` (a handle detaching from a complete task keeps
+/// its reference): the memory is never freed.
+#[test]
+fn detach_races_completion() {
+    model(|| {
+        raw_task::track_state();
+        let live = raw_task::live_tasks();
+        let probe = Probe::new();
+        let outputs = DropCount::new();
+        let token = outputs.token();
+        let handle = raw_task::spawn(probe.wrap(async move { Output(token) }));
+        let worker = thread::spawn(raw_task::run_until_stopped);
+        drop(handle);
+        raw_task::stop();
+        worker.join().unwrap();
+        assert_eq!(probe.drops(), 1, "future dropped exactly once");
+        assert_eq!(outputs.get(), 1, "output dropped exactly once");
+        assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+    });
+}
+
+/// A queued task is dropped unpolled (as shutdown drops its queues) while the handle
+/// waits: the future is dropped once and the handle resolves to a cancelled error. A
+/// detached task beside it is dropped the same way and freed.
+#[test]
+fn an_unpolled_task_dropped_cancels_its_handle() {
+    model(|| {
+        raw_task::track_state();
+        let live = raw_task::live_tasks();
+        let probe = Probe::new();
+        let handle = raw_task::spawn(probe.wrap(async { 7 }));
+        let dropper = thread::spawn(raw_task::drop_next);
+        let err = block_on(handle).expect_err("cancelled");
+        assert!(err.is_cancelled(), "unexpected {err:?}");
+        dropper.join().unwrap();
+        let detached = Probe::new();
+        raw_task::spawn_detached(detached.wrap(async {}));
+        raw_task::drop_next();
+        assert_eq!(probe.drops(), 1, "future dropped exactly once");
+        assert_eq!(detached.drops(), 1, "detached future dropped exactly once");
+        assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+    });
+}
+
+/// A foreign thread aborts the task while a worker may be about to poll it or polling it:
+/// the abort's wake must not trust a `SCHEDULED` it merely loaded (the poll it stands for
+/// may have read the abort flag already), so the task is polled again and cancelled.
+///
+/// Planted bug `raw_task_wake_trusts_a_load` (a wake returns on a loaded `SCHEDULED`): the
+/// task is never polled after the abort, and the handle waits forever (deadlock).
+#[test]
+fn an_abort_racing_the_polls_start_cancels_the_task() {
+    model(|| {
+        raw_task::track_state();
+        let live = raw_task::live_tasks();
+        let probe = Probe::new();
+        let never = Signal::new();
+        let handle = raw_task::spawn(probe.wrap(after(never.clone(), ())));
+        let worker = thread::spawn(raw_task::run_until_stopped);
+        let joiner = thread::spawn(move || {
+            handle.abort();
+            let err = block_on(handle).expect_err("cancelled");
+            assert!(err.is_cancelled(), "unexpected {err:?}");
+        });
+        joiner.join().unwrap();
+        raw_task::stop();
+        worker.join().unwrap();
+        never.clear();
+        assert_eq!(probe.drops(), 1, "future dropped exactly once");
+        assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+    });
+}

@@ -1,0 +1,842 @@
+//! The raw task: one allocation holding a state word, the runtime's [`TaskHeader`], the
+//! join handle's waker and the future (later its output), and the three kinds of handle
+//! to it: [`Runnable`] (the right to poll it once), its wakers, and [`RawJoin`] (the
+//! right to its output).
+//!
+//! hetsched used async-task until the per-task-cost work measured what it cost here: 234
+//! instructions of a 1,133-instruction spawned task, a separate awaiter protocol every task
+//! pays for, and memory from the global allocator, which with glibc is most of the gap
+//! between a remote spawn and a plain pool's job (BENCHMARKS.md, "Per-task cost"). This
+//! task keeps async-task's interface ideas (a metadata slot, `woken_while_running`) and
+//! tokio's state-word design (one word: lifecycle bits plus a reference count; a join
+//! waker guarded by a bit the handle owns), and takes its memory from
+//! [`memory`](super::memory), which recycles blocks between threads.
+//!
+//! # The state word
+//!
+//! | bit | meaning |
+//! |---|---|
+//! | `RUNNING` | a poll is under way (the poller holds the task's runnable reference) |
+//! | `SCHEDULED` | a `Runnable` exists (queued), or the task was woken during its poll and the poller will schedule it again |
+//! | `COMPLETE` | the future is gone (finished, or dropped unpolled): the stage holds the output or nothing, and belongs to the join handle if it is still interested |
+//! | `JOIN_INTEREST` | a `RawJoin` exists and has not detached |
+//! | `JOIN_WAKER` | the join waker slot holds the handle's waker; only the handle sets or clears it, and only while not `COMPLETE` |
+//! | `REF_ONE` and up | the reference count: every waker, the join handle, and the runnable (one reference for a `Runnable` or a running poll) |
+//!
+//! Invariants (each transition below keeps them; the loom models in
+//! `loom-tests/tests/raw_task.rs` check them with bugs planted):
+//! 1. The stage is touched only by whoever holds `SCHEDULED` without `RUNNING` (a
+//!    `Runnable`: poll or drop it), by the poller (`RUNNING`), by the completer until it
+//!    sets `COMPLETE`, after that by the join handle if its interest survived the
+//!    completing transition (else by the completer, which drops the output), and by the
+//!    last reference (destroy).
+//! 2. The memory is freed once, by whoever drops the count to zero; nobody touches it after
+//!    giving up their reference.
+//! 3. A wake is never lost: a wake while idle makes a `Runnable`; one during a poll sets
+//!    `SCHEDULED`, and the poll's end sees it and schedules the task again.
+
+use super::memory;
+use super::TaskHeader;
+use crate::loom::task_state::AtomicUsize;
+use std::alloc::Layout;
+use std::cell::UnsafeCell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+const RUNNING: usize = 1 << 0;
+const SCHEDULED: usize = 1 << 1;
+const COMPLETE: usize = 1 << 2;
+const JOIN_INTEREST: usize = 1 << 3;
+const JOIN_WAKER: usize = 1 << 4;
+const REF_ONE: usize = 1 << 6;
+/// More references than this is a leak of wakers gone wrong: abort, as `Arc` does.
+const MAX_REFS: usize = isize::MAX as usize;
+
+fn refs(state: usize) -> usize {
+    state / REF_ONE
+}
+
+/// What the schedule function learns about a wake-up.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ScheduleInfo {
+    /// The task was woken during its own poll (by itself, or by another thread meanwhile).
+    pub(crate) woken_while_running: bool,
+}
+
+/// Puts a runnable task in a queue; chosen per task at spawn (a plain function: whatever it
+/// needs, it finds through the task's [`TaskHeader`]).
+pub(crate) type Schedule = fn(Runnable, ScheduleInfo);
+
+/// The typed operations of one future type.
+struct Vtable {
+    /// Poll the future once (the caller holds the runnable reference and has set
+    /// `RUNNING`); `Ready` once the stage holds the output.
+    poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
+    /// Drop whatever the stage holds (the future or the output); it holds nothing after.
+    consume: unsafe fn(NonNull<Header>),
+    /// Move the output out of the stage into `*mut Option<Output>` (`None`: it holds none).
+    take_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// The last reference is gone: drop everything and free the memory.
+    destroy: unsafe fn(NonNull<Header>),
+}
+
+/// The untyped front of every task allocation (`repr(C)`: a pointer to the `Cell` is a
+/// pointer to its `Header`).
+#[repr(C)]
+struct Header {
+    state: AtomicUsize,
+    vtable: &'static Vtable,
+    schedule: Schedule,
+    /// The join handle's waker (see `JOIN_WAKER`).
+    join_waker: UnsafeCell<Option<Waker>>,
+    meta: TaskHeader,
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(F::Output),
+    Consumed,
+}
+
+#[repr(C)]
+struct Cell<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+/// The header behind `ptr`, for the length of one operation: never held across the
+/// release of the caller's reference (the memory may be freed right after).
+///
+/// # Safety
+/// The caller holds a reference to the task.
+unsafe fn header<'a>(ptr: NonNull<Header>) -> &'a Header {
+    // SAFETY: the caller's reference keeps the allocation alive; the header is only ever
+    // shared (its mutable parts are atomics and the `UnsafeCell`).
+    unsafe { ptr.as_ref() }
+}
+
+/// The stage of the task behind `ptr`.
+///
+/// # Safety
+/// `ptr` is a task whose future is `F`, and the caller has the stage to itself
+/// (invariant 1) for as long as it uses the returned pointer.
+unsafe fn stage<F: Future>(ptr: NonNull<Header>) -> *mut Stage<F> {
+    let cell = ptr.cast::<Cell<F>>().as_ptr();
+    // SAFETY: `ptr` points to a live `Cell<F>` (the caller's contract); the field's address
+    // is taken without making a reference to the whole cell.
+    unsafe { UnsafeCell::raw_get(std::ptr::addr_of!((*cell).stage)) }
+}
+
+/// Allocate a task running the future `make` builds around a reference to its own header,
+/// with one runnable reference (`SCHEDULED`) and, if `joinable`, a join handle's. The header
+/// reference stays valid as long as the future lives: the stage is always dropped before
+/// the header.
+pub(crate) fn allocate<F, M>(meta: TaskHeader, make: M, schedule: Schedule, joinable: bool) -> NonNull<()>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    M: FnOnce(&'static TaskHeader) -> F,
+{
+    let layout = Layout::new::<Cell<F>>();
+    let ptr = memory::allocate(layout).cast::<Cell<F>>();
+    let state = if joinable {
+        SCHEDULED | JOIN_INTEREST | 2 * REF_ONE
+    } else {
+        SCHEDULED | REF_ONE
+    };
+    // SAFETY: `ptr` is fresh memory for a `Cell<F>`. The header is written first, then the
+    // future, built with a reference to the header in place: the cell is never moved, and
+    // the stage is dropped (`consume` or `destroy`) before the header, so the reference
+    // outlives every use the future can make of it.
+    unsafe {
+        let cell = ptr.as_ptr();
+        std::ptr::addr_of_mut!((*cell).header).write(Header {
+            state: AtomicUsize::new(state),
+            vtable: &Typed::<F>::VTABLE,
+            schedule,
+            join_waker: UnsafeCell::new(None),
+            meta,
+        });
+        let meta: &'static TaskHeader = &*std::ptr::addr_of!((*cell).header.meta);
+        std::ptr::addr_of_mut!((*cell).stage).write(UnsafeCell::new(Stage::Running(make(meta))));
+    }
+    ptr.cast()
+}
+
+/// The typed halves of the vtable.
+struct Typed<F>(PhantomData<F>);
+
+impl<F: Future> Typed<F> {
+    const VTABLE: Vtable = Vtable {
+        poll: Self::poll,
+        consume: Self::consume,
+        take_output: Self::take_output,
+        destroy: Self::destroy,
+    };
+
+    /// # Safety
+    /// As `Vtable::poll`: the caller polls (holds `RUNNING`), so the stage is its own.
+    unsafe fn poll(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: the stage is the poller's (invariant 1) and holds the future while the
+        // task is not complete; it is pinned: the cell never moves and the future is
+        // dropped in place.
+        unsafe {
+            let stage = stage::<F>(ptr);
+            let Stage::Running(future) = &mut *stage else {
+                // Not reachable: a complete task is never polled (no `Runnable` exists).
+                return Poll::Ready(());
+            };
+            match Pin::new_unchecked(future).poll(cx) {
+                Poll::Ready(output) => {
+                    *stage = Stage::Finished(output);
+                    Poll::Ready(())
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        }
+    }
+
+    /// # Safety
+    /// As `Vtable::consume`: the caller has the stage to itself.
+    unsafe fn consume(ptr: NonNull<Header>) {
+        // SAFETY: the stage is the caller's; assigning drops what it held, in place.
+        unsafe { *stage::<F>(ptr) = Stage::Consumed }
+    }
+
+    /// # Safety
+    /// As `Vtable::take_output`: the caller has the stage to itself and `out` points to an
+    /// `Option<F::Output>`.
+    unsafe fn take_output(ptr: NonNull<Header>, out: *mut ()) {
+        // SAFETY: the stage is the caller's; `out` is an `Option<F::Output>` (the caller's
+        // contract), which the assignment overwrites (dropping its old value, `None`).
+        unsafe {
+            let stage = stage::<F>(ptr);
+            let value = match std::mem::replace(&mut *stage, Stage::Consumed) {
+                Stage::Finished(output) => Some(output),
+                Stage::Running(future) => {
+                    // Not reachable (only complete tasks are asked); keep it, untouched.
+                    *stage = Stage::Running(future);
+                    None
+                }
+                Stage::Consumed => None,
+            };
+            *out.cast::<Option<F::Output>>() = value;
+        }
+    }
+
+    /// # Safety
+    /// As `Vtable::destroy`: the reference count is zero, so the task is the caller's alone.
+    unsafe fn destroy(ptr: NonNull<Header>) {
+        let cell = ptr.cast::<Cell<F>>().as_ptr();
+        // SAFETY: nobody else holds a reference (count zero): drop the stage first (the
+        // future may use the header until then), then the header, then free the block with
+        // the layout it was allocated with.
+        unsafe {
+            std::ptr::drop_in_place(std::ptr::addr_of_mut!((*cell).stage));
+            std::ptr::drop_in_place(std::ptr::addr_of_mut!((*cell).header));
+            memory::release(ptr.cast(), Layout::new::<Cell<F>>());
+        }
+    }
+}
+
+/// Drop one reference; the last frees the task.
+///
+/// # Safety
+/// The caller holds a reference and gives it up (does not touch the task afterwards).
+unsafe fn drop_ref(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the task alive until this decrement.
+    let (prev, destroy) = unsafe {
+        let header = header(ptr);
+        (header.state.fetch_sub(REF_ONE, AcqRel), header.vtable.destroy)
+    };
+    if refs(prev) == 1 {
+        // SAFETY: that was the last reference: the task is ours alone.
+        unsafe { destroy(ptr) }
+    }
+}
+
+/// The future is gone (finished: the stage holds the output; or dropped: it holds
+/// nothing): mark the task complete, hand the output to the join handle or drop it, wake
+/// the handle, and give up the runnable reference.
+///
+/// # Safety
+/// The caller holds the runnable reference (as poller, or as an unpolled `Runnable`) and
+/// the stage, which no longer holds the future.
+unsafe fn complete(ptr: NonNull<Header>) {
+    // SAFETY: the runnable reference keeps the task alive until `drop_ref` below.
+    let header = unsafe { header(ptr) };
+    let done = |state: usize| (state & !(RUNNING | SCHEDULED)) | COMPLETE;
+    if header.state.load(Acquire) & JOIN_INTEREST == 0 {
+        // Detached (interest is never regained): nobody wants the output, drop it now and
+        // finish in one step.
+        // SAFETY: the stage is ours until `COMPLETE` is set.
+        unsafe { (header.vtable.consume)(ptr) };
+        let prev = header
+            .state
+            .fetch_update(AcqRel, Acquire, |s| Some(done(s) - REF_ONE))
+            .unwrap_or_else(|s| s);
+        if refs(prev) == 1 {
+            // SAFETY: that was the last reference.
+            unsafe { (header.vtable.destroy)(ptr) };
+        }
+        return;
+    }
+    let prev = header
+        .state
+        .fetch_update(AcqRel, Acquire, |s| Some(done(s)))
+        .unwrap_or_else(|s| s);
+    if prev & JOIN_INTEREST == 0 {
+        // The handle detached meanwhile: the output is still ours to drop.
+        // SAFETY: a detached handle never touches the stage again.
+        unsafe { (header.vtable.consume)(ptr) };
+    } else if prev & JOIN_WAKER != 0 && !crate::loom::mutation!("raw_task_no_join_wake") {
+        // SAFETY: with `COMPLETE` set the handle no longer changes its waker (it may only
+        // while `COMPLETE` is clear), and our reference keeps the slot alive.
+        if let Some(waker) = unsafe { &*header.join_waker.get() } {
+            waker.wake_by_ref();
+        }
+    }
+    // SAFETY: we give up the runnable reference and touch the task no more.
+    unsafe { drop_ref(ptr) }
+}
+
+/// The right to poll a task once (or, dropped unpolled, to cancel it: its future is
+/// dropped and its join handle resolves to "no output").
+pub(crate) struct Runnable {
+    ptr: NonNull<Header>,
+}
+
+// SAFETY: the task's future and output are `Send` (required by `allocate`), the header is
+// `Sync`, and the state word arbitrates every access (see the module's invariants).
+unsafe impl Send for Runnable {}
+// SAFETY: `&Runnable` only reads the header (`metadata`) and clones a waker.
+unsafe impl Sync for Runnable {}
+
+impl Runnable {
+    /// The runnable of a task just made by [`allocate`].
+    ///
+    /// # Safety
+    /// `ptr` is from `allocate`, and its runnable reference is not claimed elsewhere.
+    pub(crate) unsafe fn from_new(ptr: NonNull<()>) -> Runnable {
+        Runnable { ptr: ptr.cast() }
+    }
+
+    /// The runtime's per-task state.
+    pub(crate) fn metadata(&self) -> &TaskHeader {
+        // SAFETY: the runnable reference keeps the task alive while `self` is borrowed.
+        unsafe { &header(self.ptr).meta }
+    }
+
+    /// A waker of this task.
+    pub(crate) fn waker(&self) -> Waker {
+        // SAFETY: the runnable reference keeps the task alive while the count rises.
+        unsafe { waker_clone(self.ptr.as_ptr().cast_const().cast()) };
+        // SAFETY: the reference just taken is the new waker's.
+        unsafe { Waker::from_raw(RawWaker::new(self.ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE)) }
+    }
+
+    /// Hand the task to its schedule function (a new task's first scheduling).
+    pub(crate) fn schedule(self) {
+        // SAFETY: our reference keeps the task alive.
+        let schedule = unsafe { header(self.ptr).schedule };
+        schedule(self, ScheduleInfo { woken_while_running: false });
+    }
+
+    /// Poll the task once. If it is woken during the poll it is scheduled again (with
+    /// `woken_while_running`); if it finishes, its join handle is woken.
+    pub(crate) fn run(self) {
+        let ptr = ManuallyDrop::new(self).ptr;
+        // SAFETY: the runnable reference is now this poll's (it was `self`'s).
+        let header = unsafe { header(ptr) };
+        // SCHEDULED -> RUNNING in one subtraction: a `Runnable` means SCHEDULED is set and
+        // RUNNING clear.
+        header.state.fetch_sub(SCHEDULED - RUNNING, AcqRel);
+        // If the poll unwinds (the task wrapper catches the future's panics, so only the
+        // runtime's own code could), the task is cancelled rather than left running.
+        let guard = CancelOnUnwind(ptr);
+        // SAFETY: the waker borrows the poll's reference (never dropped: ManuallyDrop);
+        // clones take their own.
+        let waker = ManuallyDrop::new(unsafe {
+            Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE))
+        });
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: we hold RUNNING, so the stage is ours.
+        let poll = unsafe { (header.vtable.poll)(ptr, &mut cx) };
+        std::mem::forget(guard);
+        match poll {
+            // SAFETY: we hold the runnable reference and the stage, which holds the output.
+            Poll::Ready(()) => unsafe { complete(ptr) },
+            Poll::Pending => {
+                let prev = header
+                    .state
+                    .fetch_update(AcqRel, Acquire, |s| {
+                        Some(if s & SCHEDULED != 0 {
+                            s & !RUNNING // the reference goes with the new `Runnable`
+                        } else {
+                            (s & !RUNNING) - REF_ONE
+                        })
+                    })
+                    .unwrap_or_else(|s| s);
+                if prev & SCHEDULED != 0 && !crate::loom::mutation!("raw_task_drops_wake_while_running") {
+                    (header.schedule)(Runnable { ptr }, ScheduleInfo { woken_while_running: true });
+                } else if refs(prev) == 1 {
+                    // Nothing can wake it again (no waker, no runnable, no handle): drop it.
+                    // SAFETY: that was the last reference.
+                    unsafe { (header.vtable.destroy)(ptr) };
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Runnable {
+    fn drop(&mut self) {
+        // Never polled again: drop the future now and tell the join handle.
+        // SAFETY: an unpolled `Runnable` holds the stage and the runnable reference, which
+        // `complete` gives up.
+        unsafe {
+            (header(self.ptr).vtable.consume)(self.ptr);
+            complete(self.ptr);
+        }
+    }
+}
+
+/// Cancels the task if a poll unwinds out of the vtable (see `Runnable::run`).
+struct CancelOnUnwind(NonNull<Header>);
+
+impl Drop for CancelOnUnwind {
+    fn drop(&mut self) {
+        // SAFETY: the unwinding poll held RUNNING and the runnable reference.
+        unsafe {
+            (header(self.0).vtable.consume)(self.0);
+            complete(self.0);
+        }
+    }
+}
+
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+/// # Safety
+/// `data` is a task the caller holds a reference to.
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    let ptr = task_of(data);
+    // SAFETY: the caller's reference keeps the task alive.
+    let prev = unsafe { header(ptr) }.state.fetch_add(REF_ONE, Relaxed);
+    if refs(prev) >= MAX_REFS / REF_ONE {
+        std::process::abort();
+    }
+    RawWaker::new(data, &WAKER_VTABLE)
+}
+
+/// # Safety
+/// `data` is a waker's task, and this consumes the waker's reference.
+unsafe fn waker_wake(data: *const ()) {
+    let ptr = task_of(data);
+    // SAFETY: the waker's reference keeps the task alive until it is given up below.
+    let header = unsafe { header(ptr) };
+    let prev = header
+        .state
+        .fetch_update(AcqRel, Acquire, |s| {
+            Some(if s & (COMPLETE | SCHEDULED) != 0 {
+                s - REF_ONE
+            } else if s & RUNNING != 0 {
+                // The poll's end schedules it; the poll holds a reference, so ours is not
+                // the last.
+                (s | SCHEDULED) - REF_ONE
+            } else {
+                s | SCHEDULED // our reference becomes the runnable's
+            })
+        })
+        .unwrap_or_else(|s| s);
+    if prev & (COMPLETE | SCHEDULED | RUNNING) == 0 {
+        (header.schedule)(Runnable { ptr }, ScheduleInfo { woken_while_running: false });
+    } else if refs(prev) == 1 {
+        // SAFETY: that was the last reference.
+        unsafe { (header.vtable.destroy)(ptr) };
+    }
+}
+
+/// # Safety
+/// `data` is a task the caller holds a reference to.
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    let ptr = task_of(data);
+    // SAFETY: the caller's reference keeps the task alive throughout.
+    let header = unsafe { header(ptr) };
+    let mut state = header.state.load(Acquire);
+    loop {
+        if state & COMPLETE != 0 {
+            return; // final: a load cannot show it early
+        }
+        if state & SCHEDULED != 0 && crate::loom::mutation!("raw_task_wake_trusts_a_load") {
+            return;
+        }
+        let next = if state & SCHEDULED != 0 {
+            // Already scheduled, but a plain load may show a `SCHEDULED` that a poll
+            // already took (and then miss the wake-up's cause, such as an abort flag set
+            // just before): confirm it with a write of the same value, which reads the
+            // latest state and orders this wake before that poll's end.
+            state
+        } else if state & RUNNING != 0 {
+            state | SCHEDULED
+        } else {
+            (state | SCHEDULED) + REF_ONE // the new `Runnable`'s reference
+        };
+        match header.state.compare_exchange_weak(state, next, AcqRel, Acquire) {
+            Ok(_) => break,
+            Err(actual) => state = actual,
+        }
+    }
+    if state & (SCHEDULED | RUNNING) == 0 {
+        (header.schedule)(Runnable { ptr }, ScheduleInfo { woken_while_running: false });
+    }
+}
+
+/// # Safety
+/// `data` is a waker's task, and this consumes the waker's reference.
+unsafe fn waker_drop(data: *const ()) {
+    // SAFETY: the waker's reference is given up here.
+    unsafe { drop_ref(task_of(data)) }
+}
+
+/// A waker's data pointer back to its task.
+fn task_of(data: *const ()) -> NonNull<Header> {
+    // Never null: every waker's data is a task pointer (`Runnable::waker`, `Runnable::run`).
+    NonNull::new(data.cast_mut()).map_or_else(|| unreachable!("a waker of no task"), NonNull::cast)
+}
+
+/// The join handle's side: the right to the task's output (`Output` is the future's).
+pub(crate) struct RawJoin<Output> {
+    ptr: NonNull<Header>,
+    _output: PhantomData<Output>,
+}
+
+// SAFETY: the handle only moves the output (which is `Send`) out of the task, and reads the
+// header (`Sync`).
+unsafe impl<Output: Send> Send for RawJoin<Output> {}
+// SAFETY: `&RawJoin` only reads the header.
+unsafe impl<Output: Send> Sync for RawJoin<Output> {}
+
+impl<Output> RawJoin<Output> {
+    /// The join handle of a task just made by [`allocate`] with `joinable`, whose future's
+    /// output is `Output`.
+    ///
+    /// # Safety
+    /// As above; the handle's reference is not claimed elsewhere.
+    pub(crate) unsafe fn from_new(ptr: NonNull<()>) -> Self {
+        RawJoin {
+            ptr: ptr.cast(),
+            _output: PhantomData,
+        }
+    }
+
+    /// The runtime's per-task state.
+    pub(crate) fn metadata(&self) -> &TaskHeader {
+        // SAFETY: the handle's reference keeps the task alive while `self` is borrowed.
+        unsafe { &header(self.ptr).meta }
+    }
+
+    /// Has the future gone (finished or dropped)?
+    pub(crate) fn is_finished(&self) -> bool {
+        // SAFETY: the handle's reference keeps the task alive.
+        unsafe { header(self.ptr) }.state.load(Acquire) & COMPLETE != 0
+    }
+
+    /// The output once the task is complete (`None`: its future was dropped unfinished);
+    /// until then, `cx`'s waker is woken when it completes.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Output>> {
+        // SAFETY: the handle's reference keeps the task alive.
+        let header = unsafe { header(self.ptr) };
+        let state = header.state.load(Acquire);
+        if state & COMPLETE != 0 {
+            return Poll::Ready(self.take_output());
+        }
+        if state & JOIN_WAKER != 0 {
+            // SAFETY: the completer reads the slot only after `COMPLETE`, and only we write it.
+            let same = unsafe { &*header.join_waker.get() }
+                .as_ref()
+                .is_some_and(|waker| waker.will_wake(cx.waker()));
+            if same {
+                return Poll::Pending;
+            }
+            // Take the slot back before changing it.
+            if header
+                .state
+                .fetch_update(AcqRel, Acquire, |s| (s & COMPLETE == 0).then_some(s & !JOIN_WAKER))
+                .is_err()
+            {
+                return Poll::Ready(self.take_output());
+            }
+        }
+        // SAFETY: `JOIN_WAKER` is clear, so the slot is ours (invariant: only the handle
+        // sets it, and the completer reads it only when set).
+        unsafe { *header.join_waker.get() = Some(cx.waker().clone()) };
+        let published = if crate::loom::mutation!("raw_task_waker_after_complete") {
+            // Planted bug: publishing without looking for `COMPLETE` misses a completion
+            // that came first, and nobody wakes the handle.
+            header.state.fetch_or(JOIN_WAKER, AcqRel);
+            true
+        } else {
+            header
+                .state
+                .fetch_update(AcqRel, Acquire, |s| (s & COMPLETE == 0).then_some(s | JOIN_WAKER))
+                .is_ok()
+        };
+        if published {
+            Poll::Pending
+        } else {
+            Poll::Ready(self.take_output())
+        }
+    }
+
+    /// Move the output out (the task is complete and our interest survived it, so the stage
+    /// is ours).
+    fn take_output(&mut self) -> Option<Output> {
+        let mut out: Option<Output> = None;
+        // SAFETY: the stage is the interested handle's once `COMPLETE` is set (invariant 1),
+        // and `out` is an `Option` of the future's output type.
+        unsafe { (header(self.ptr).vtable.take_output)(self.ptr, (&mut out as *mut Option<Output>).cast()) };
+        out
+    }
+}
+
+impl<Output> Drop for RawJoin<Output> {
+    /// Detach: the task runs on, and its output is dropped when it finishes (here, if it
+    /// already has).
+    fn drop(&mut self) {
+        // SAFETY: the handle's reference keeps the task alive until given up.
+        let header = unsafe { header(self.ptr) };
+        let detached = header.state.fetch_update(AcqRel, Acquire, |s| {
+            (s & COMPLETE == 0).then_some((s & !JOIN_INTEREST) - REF_ONE)
+        });
+        match detached {
+            Ok(prev) => {
+                if refs(prev) == 1 {
+                    // SAFETY: that was the last reference.
+                    unsafe { (header.vtable.destroy)(self.ptr) };
+                }
+            }
+            Err(_) => {
+                // Complete, with our interest intact: the output (if not taken) is ours.
+                // SAFETY: as in `take_output`; then we give up our reference.
+                unsafe {
+                    (header.vtable.consume)(self.ptr);
+                    if !crate::loom::mutation!("raw_task_detach_keeps_ref") {
+                        drop_ref(self.ptr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    //! Real threads against the state word (Miri runs these: `cargo miri test --lib
+    //! task::`). The schedule function polls a woken task right where it was woken, so a
+    //! wake from another thread races the poll for real.
+    use super::*;
+    use crate::task::Qos;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex};
+    use std::task::Wake;
+
+    fn run_here(task: Runnable, _: ScheduleInfo) {
+        task.run();
+    }
+
+    fn ignore(_: Runnable, _: ScheduleInfo) {}
+
+    /// Counts drops.
+    struct Token(Arc<AtomicUsize>);
+
+    impl Drop for Token {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn joinable<F>(future: F, schedule: Schedule) -> (Runnable, RawJoin<F::Output>)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let task = allocate(TaskHeader::new(Qos::Default), move |_| future, schedule, true);
+        // SAFETY: a joinable task made just now; each reference claimed once.
+        unsafe { (Runnable::from_new(task), RawJoin::from_new(task)) }
+    }
+
+    /// Unparks the blocked thread.
+    struct Unpark(std::thread::Thread);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    fn join<T>(mut handle: RawJoin<T>) -> Option<T> {
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(out) = handle.poll(&mut cx) {
+                return out;
+            }
+            std::thread::park();
+        }
+    }
+
+    /// Pending until `fired`, keeping the last waker in `slot`.
+    struct WaitFor {
+        fired: Arc<AtomicBool>,
+        slot: Arc<Mutex<Option<Waker>>>,
+        _token: Token,
+    }
+
+    impl Future for WaitFor {
+        type Output = Token;
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Token> {
+            *self.slot.lock().unwrap() = Some(cx.waker().clone());
+            if self.fired.load(SeqCst) {
+                Poll::Ready(Token(self._token.0.clone()))
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn a_task_run_on_another_thread_hands_its_output_to_the_handle() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let token = Token(drops.clone());
+        let (task, handle) = joinable(async move { token }, ignore);
+        let runner = std::thread::spawn(move || task.run());
+        let out = join(handle).expect("the output");
+        runner.join().unwrap();
+        assert_eq!(drops.load(SeqCst), 0);
+        drop(out);
+        assert_eq!(drops.load(SeqCst), 1);
+    }
+
+    #[test]
+    fn a_wake_from_another_thread_during_the_poll_is_not_lost() {
+        for _ in 0..if cfg!(miri) { 4 } else { 200 } {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let fired = Arc::new(AtomicBool::new(false));
+            let slot = Arc::new(Mutex::new(None::<Waker>));
+            let future = WaitFor {
+                fired: fired.clone(),
+                slot: slot.clone(),
+                _token: Token(drops.clone()),
+            };
+            let (task, handle) = joinable(future, run_here);
+            let waker = std::thread::spawn(move || {
+                fired.store(true, SeqCst);
+                let waker = slot.lock().unwrap().clone();
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            });
+            task.run();
+            waker.join().unwrap();
+            // Fired before the first poll, during it, or after it: either way it finished.
+            let out = join(handle).expect("the output");
+            drop(out);
+            // The future's token and the output's.
+            assert_eq!(drops.load(SeqCst), 2);
+        }
+    }
+
+    #[test]
+    fn detaching_before_or_after_completion_drops_the_output_once() {
+        for detach_first in [true, false] {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let token = Token(drops.clone());
+            let (task, handle) = joinable(async move { token }, ignore);
+            if detach_first {
+                drop(handle);
+                task.run();
+            } else {
+                task.run();
+                assert!(handle.is_finished());
+                drop(handle);
+            }
+            assert_eq!(drops.load(SeqCst), 1, "detach first: {detach_first}");
+        }
+    }
+
+    #[test]
+    fn a_runnable_dropped_unpolled_cancels_the_task() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let token = Token(drops.clone());
+        let (task, handle) = joinable(async move { drop(token) }, ignore);
+        drop(task);
+        assert_eq!(drops.load(SeqCst), 1, "the future was dropped");
+        assert!(handle.is_finished());
+        assert!(join(handle).is_none());
+    }
+
+    #[test]
+    fn a_pending_task_nobody_can_wake_is_dropped_with_its_last_reference() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let token = Token(drops.clone());
+        let (task, handle) = joinable(
+            async move {
+                let _token = token;
+                std::future::pending::<()>().await
+            },
+            ignore,
+        );
+        task.run();
+        assert_eq!(drops.load(SeqCst), 0, "the handle keeps it");
+        drop(handle);
+        assert_eq!(drops.load(SeqCst), 1, "dropped with the last reference");
+    }
+
+    #[test]
+    fn a_waker_outliving_its_task_wakes_nothing_and_frees_it() {
+        let slot = Arc::new(Mutex::new(None::<Waker>));
+        let kept = slot.clone();
+        let (task, handle) = joinable(
+            std::future::poll_fn(move |cx| {
+                *kept.lock().unwrap() = Some(cx.waker().clone());
+                Poll::Ready(5)
+            }),
+            run_here,
+        );
+        task.run();
+        assert_eq!(join(handle), Some(5));
+        let waker = slot.lock().unwrap().take().unwrap();
+        waker.wake_by_ref();
+        let clone = waker.clone();
+        drop(waker);
+        clone.wake();
+    }
+
+    #[test]
+    fn a_task_woken_by_itself_is_told_so() {
+        fn record(task: Runnable, info: ScheduleInfo) {
+            assert!(info.woken_while_running);
+            task.run();
+        }
+        let mut polls = 0;
+        let (task, handle) = joinable(
+            std::future::poll_fn(move |cx| {
+                polls += 1;
+                if polls == 3 {
+                    return Poll::Ready(polls);
+                }
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }),
+            record,
+        );
+        task.run();
+        assert_eq!(join(handle), Some(3));
+    }
+}
