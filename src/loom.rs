@@ -289,13 +289,14 @@ mod imp {
 /// Atomics loom does not model: std atomics even under loom. Two kinds belong here:
 /// - statistics (metrics counters, latency stamps), which take part in no protocol; keeping
 ///   them out of loom's view keeps the models' state space small;
-/// - flags whose happens-before edge comes from async-task's own atomics, which loom cannot
-///   see (a task's abort flag: set before `wake`, read by the poll that wake causes). As a
-///   loom atomic, loom would let that poll read a stale value no real execution can. loom
+/// - flags whose happens-before edge comes from the task's state word, which the runtime
+///   models do not track (see `task_state`; a task's abort flag: set before `wake`, read by
+///   the poll that wake causes). As a loom atomic, loom would let that poll read a stale
+///   value no real execution can. loom
 ///   runs its threads one at a time, so a std atomic reads the latest store, and loom still
 ///   explores both orders of a store and a load that race for real. A task's effective Qos
 ///   is the same kind: raised before the awaiting task's poll ends, read by schedulings and
-///   polls that async-task's state orders after it (or that race with it for real, and
+///   polls that the task's state word orders after it (or that race with it for real, and
 ///   then may see either value: see `task/header.rs`).
 pub(crate) mod untracked {
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};

@@ -7,7 +7,7 @@ use loom_tests::{after, model, runtime, Probe, Signal};
 
 /// A foreign thread fires the task's signal and then wakes it once more. Depending on the
 /// interleaving the first wake lands before the first poll, while the task is being polled
-/// (async-task reschedules it after the poll), or while it waits; the second lands while
+/// (the raw task reschedules it after the poll), or while it waits; the second lands while
 /// it is queued, running, or after it finished.
 ///
 /// Planted bug `inject_no_notify` (a wake from outside the runtime pushes the task to the

@@ -6,8 +6,9 @@ use crate::loom::sync::Arc;
 use crate::loom::thread::{self, Thread};
 use std::future::Future;
 use std::pin::pin;
-// A std atomic even under loom: a waker reaches its waking thread through async-task's own
-// atomics, which loom cannot see, so a loom atomic here would look unsynchronised to loom.
+// A std atomic even under loom: a waker reaches its waking thread through the task's state
+// word, which the runtime models do not track (`crate::loom::task_state`), so a loom atomic
+// here would look unsynchronised to loom.
 // The protocol loom checks is the park/unpark token (loom's, on a loom thread).
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};

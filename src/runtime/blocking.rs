@@ -4,7 +4,7 @@
 //! Threads are not pinned and get no class QoS hint (they serve whatever called them): they
 //! start with the process's own placement even when started from a worker (see
 //! `sys::plain_thread`). They are capped at `max_threads`, start on demand, and exit after
-//! `keep_alive` idle. Jobs are async-task tasks like any other, so `spawn_blocking` returns
+//! `keep_alive` idle. Jobs are raw tasks like any other, so `spawn_blocking` returns
 //! the same [`JoinHandle`](crate::JoinHandle): abort before start cancels, a panic becomes a
 //! `JoinError`. At shutdown queued jobs are dropped, and `Runtime`'s drop waits for the
 //! running ones (`wait_for_threads`).

@@ -349,8 +349,8 @@ impl Readiness {
 /// After placing a task that became runnable this way, does the worker's next search look
 /// at the lane's injector before its own queue and LIFO slot?
 ///
-/// Yes for a task that woke itself, however it did: async-task tells the runtime only
-/// that a wake came during the poll, not from whom, and a task that keeps waking itself
+/// Yes for a task that woke itself, however it did: the raw task tells the runtime only
+/// that a wake came during the poll (`ScheduleInfo::woken_while_running`), not from whom, and a task that keeps waking itself
 /// through the LIFO slot would otherwise leave the injector (where every wake from a
 /// timer, the reactor or a foreign thread lands) to the fair turns, up to
 /// [`FAIRNESS_BOUND`] polls later. Measured: a Default-Qos probe under batch tasks that

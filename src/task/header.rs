@@ -1,4 +1,4 @@
-//! What the runtime keeps next to every task (async-task's metadata slot).
+//! What the runtime keeps next to every task (in the raw task's header, `task/raw.rs`).
 
 // All untracked by loom: see `crate::loom::untracked`.
 use crate::loom::sync::Arc;
@@ -39,10 +39,9 @@ fn lane_of(state: u8) -> Lane {
 /// Per-task scheduling state, stored in the task's single allocation.
 pub(crate) struct TaskHeader {
     /// The runtime the task belongs to (`None` only for tasks built by unit tests). Held
-    /// here, once per task, rather than in the schedule function: async-task guards a
-    /// schedule function that captures anything with a waker clone and drop around every
-    /// scheduling, and the task's future reaches the runtime through this header to count
-    /// its end and enter the registry (`runtime::task_ended`, `runtime::poll_ended`).
+    /// here, once per task: the schedule function is a plain `fn` that finds the runtime
+    /// through this header, and so does the task's future, to count its end and enter the
+    /// registry (`runtime::task_ended`, `runtime::poll_ended`).
     owner: Option<Arc<Shared>>,
     /// The task's effective Qos (its urgency, `Qos::urgency`) and lane, plus the `DEMOTED`
     /// bit (see `encode`).

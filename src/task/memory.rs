@@ -8,8 +8,8 @@
 //! cost"). This module does the same for task blocks only, so the runtime does not depend on
 //! the application's choice of allocator.
 //!
-//! Blocks come in size classes of [`CLASS_BYTES`] up to [`MAX_POOLED`] bytes, all aligned to
-//! a cache line; a block of a class has one layout whoever frees it, so any thread may free
+//! Blocks come in size classes of [`CLASS_BYTES`] up to [`MAX_POOLED`] bytes, aligned to
+//! [`CLASS_ALIGN`]; a block of a class has one layout whoever frees it, so any thread may free
 //! any block. Each thread keeps up to [`LOCAL_MAX`] free blocks per class; a thread whose
 //! list is full hands [`BATCH`] of them to the class's shared pool (one lock per batch), and a
 //! thread whose list is empty takes a batch from there before it asks the allocator. The shared
@@ -27,6 +27,9 @@ use std::ptr::NonNull;
 
 /// The size step of the classes: one cache line.
 pub(crate) const CLASS_BYTES: usize = 64;
+/// The alignment of every pooled block: what the allocator gives without asking (glibc's
+/// `memalign` for a cache-line alignment cost more than the whole pool saved).
+pub(crate) const CLASS_ALIGN: usize = 16;
 /// The largest pooled block.
 pub(crate) const MAX_POOLED: usize = 1024;
 const CLASSES: usize = MAX_POOLED / CLASS_BYTES;
@@ -39,7 +42,7 @@ pub(crate) const SHARED_MAX_BATCHES: usize = 64;
 
 /// The class of `layout`, if it is pooled.
 fn class_of(layout: Layout) -> Option<usize> {
-    if layout.align() > CLASS_BYTES || layout.size() > MAX_POOLED || layout.size() == 0 {
+    if layout.align() > CLASS_ALIGN || layout.size() > MAX_POOLED || layout.size() == 0 {
         return None;
     }
     Some((layout.size() - 1) / CLASS_BYTES)
@@ -48,7 +51,7 @@ fn class_of(layout: Layout) -> Option<usize> {
 /// The layout every block of `class` has.
 fn class_layout(class: usize) -> Layout {
     // Cannot fail: at most MAX_POOLED bytes, aligned to a power of two.
-    Layout::from_size_align((class + 1) * CLASS_BYTES, CLASS_BYTES)
+    Layout::from_size_align((class + 1) * CLASS_BYTES, CLASS_ALIGN)
         .unwrap_or_else(|_| unreachable!("class layouts are valid"))
 }
 
@@ -219,14 +222,20 @@ mod tests {
         // (they could take the batch first).
         let layout = Layout::from_size_align(MAX_POOLED - 8, 16).unwrap();
         // Enough frees on the freeing thread to push at least one batch to the shared pool.
-        let blocks: Vec<usize> = (0..LOCAL_MAX + BATCH)
-            .map(|_| allocate(layout).as_ptr() as usize)
+        struct Blocks(Vec<NonNull<u8>>);
+        // SAFETY: free blocks, owned by whoever holds them.
+        unsafe impl Send for Blocks {}
+        let freed = Blocks((0..LOCAL_MAX + BATCH).map(|_| allocate(layout)).collect());
+        let blocks: Vec<usize> = freed
+            .0
+            .iter()
+            .map(|block| block.as_ptr() as usize)
             .collect();
-        let freed = blocks.clone();
         std::thread::spawn(move || {
-            for block in freed {
+            let freed = freed;
+            for block in freed.0 {
                 // SAFETY: each from `allocate(layout)`, freed once, unused afterwards.
-                unsafe { release(NonNull::new(block as *mut u8).unwrap(), layout) };
+                unsafe { release(block, layout) };
             }
         })
         .join()
@@ -245,9 +254,13 @@ mod tests {
 
     #[test]
     fn large_and_over_aligned_layouts_bypass_the_pool() {
-        assert_eq!(class_of(Layout::from_size_align(MAX_POOLED + 1, 8).unwrap()), None);
+        assert_eq!(
+            class_of(Layout::from_size_align(MAX_POOLED + 1, 8).unwrap()),
+            None
+        );
         assert_eq!(class_of(Layout::from_size_align(64, 128).unwrap()), None);
-        assert_eq!(class_of(Layout::from_size_align(64, 64).unwrap()), Some(0));
+        assert_eq!(class_of(Layout::from_size_align(64, 32).unwrap()), None);
+        assert_eq!(class_of(Layout::from_size_align(64, 16).unwrap()), Some(0));
         assert_eq!(class_of(Layout::from_size_align(65, 8).unwrap()), Some(1));
         for layout in [
             Layout::from_size_align(MAX_POOLED * 2, 8).unwrap(),

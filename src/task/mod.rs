@@ -1,7 +1,7 @@
 //! Task handles: [`JoinHandle`], [`JoinError`], abort, and the per-task [`Qos`].
 //!
 //! Tasks are our own raw tasks (`raw`: one allocation each, from recycled memory,
-//! `memory`); the runtime's per-task state, [`TaskHeader`], lives in each task's header.
+//! `memory`); the runtime's per-task state, `TaskHeader`, lives in each task's header.
 
 mod error;
 mod header;

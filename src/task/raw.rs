@@ -10,7 +10,7 @@
 //! task keeps async-task's interface ideas (a metadata slot, `woken_while_running`) and
 //! tokio's state-word design (one word: lifecycle bits plus a reference count; a join
 //! waker guarded by a bit the handle owns), and takes its memory from
-//! [`memory`](super::memory), which recycles blocks between threads.
+//! `memory`, which recycles blocks between threads.
 //!
 //! # The state word
 //!
@@ -136,7 +136,12 @@ unsafe fn stage<F: Future>(ptr: NonNull<Header>) -> *mut Stage<F> {
 /// with one runnable reference (`SCHEDULED`) and, if `joinable`, a join handle's. The header
 /// reference stays valid as long as the future lives: the stage is always dropped before
 /// the header.
-pub(crate) fn allocate<F, M>(meta: TaskHeader, make: M, schedule: Schedule, joinable: bool) -> NonNull<()>
+pub(crate) fn allocate<F, M>(
+    meta: TaskHeader,
+    make: M,
+    schedule: Schedule,
+    joinable: bool,
+) -> NonNull<()>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -145,7 +150,7 @@ where
     let layout = Layout::new::<Cell<F>>();
     let ptr = memory::allocate(layout).cast::<Cell<F>>();
     let state = if joinable {
-        SCHEDULED | JOIN_INTEREST | 2 * REF_ONE
+        SCHEDULED | JOIN_INTEREST | (2 * REF_ONE)
     } else {
         SCHEDULED | REF_ONE
     };
@@ -249,10 +254,12 @@ impl<F: Future> Typed<F> {
 /// # Safety
 /// The caller holds a reference and gives it up (does not touch the task afterwards).
 unsafe fn drop_ref(ptr: NonNull<Header>) {
-    // SAFETY: the caller's reference keeps the task alive until this decrement.
-    let (prev, destroy) = unsafe {
+    // SAFETY: the caller's reference keeps the task alive until the decrement. The vtable
+    // is read first: once the count is down, another thread may free the task.
+    let (destroy, prev) = unsafe {
         let header = header(ptr);
-        (header.state.fetch_sub(REF_ONE, AcqRel), header.vtable.destroy)
+        let destroy = header.vtable.destroy;
+        (destroy, header.state.fetch_sub(REF_ONE, AcqRel))
     };
     if refs(prev) == 1 {
         // SAFETY: that was the last reference: the task is ours alone.
@@ -337,14 +344,24 @@ impl Runnable {
         // SAFETY: the runnable reference keeps the task alive while the count rises.
         unsafe { waker_clone(self.ptr.as_ptr().cast_const().cast()) };
         // SAFETY: the reference just taken is the new waker's.
-        unsafe { Waker::from_raw(RawWaker::new(self.ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE)) }
+        unsafe {
+            Waker::from_raw(RawWaker::new(
+                self.ptr.as_ptr().cast_const().cast(),
+                &WAKER_VTABLE,
+            ))
+        }
     }
 
     /// Hand the task to its schedule function (a new task's first scheduling).
     pub(crate) fn schedule(self) {
         // SAFETY: our reference keeps the task alive.
         let schedule = unsafe { header(self.ptr).schedule };
-        schedule(self, ScheduleInfo { woken_while_running: false });
+        schedule(
+            self,
+            ScheduleInfo {
+                woken_while_running: false,
+            },
+        );
     }
 
     /// Poll the task once. If it is woken during the poll it is scheduled again (with
@@ -362,7 +379,10 @@ impl Runnable {
         // SAFETY: the waker borrows the poll's reference (never dropped: ManuallyDrop);
         // clones take their own.
         let waker = ManuallyDrop::new(unsafe {
-            Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &WAKER_VTABLE))
+            Waker::from_raw(RawWaker::new(
+                ptr.as_ptr().cast_const().cast(),
+                &WAKER_VTABLE,
+            ))
         });
         let mut cx = Context::from_waker(&waker);
         // SAFETY: we hold RUNNING, so the stage is ours.
@@ -382,8 +402,15 @@ impl Runnable {
                         })
                     })
                     .unwrap_or_else(|s| s);
-                if prev & SCHEDULED != 0 && !crate::loom::mutation!("raw_task_drops_wake_while_running") {
-                    (header.schedule)(Runnable { ptr }, ScheduleInfo { woken_while_running: true });
+                if prev & SCHEDULED != 0
+                    && !crate::loom::mutation!("raw_task_drops_wake_while_running")
+                {
+                    (header.schedule)(
+                        Runnable { ptr },
+                        ScheduleInfo {
+                            woken_while_running: true,
+                        },
+                    );
                 } else if refs(prev) == 1 {
                     // Nothing can wake it again (no waker, no runnable, no handle): drop it.
                     // SAFETY: that was the last reference.
@@ -455,7 +482,12 @@ unsafe fn waker_wake(data: *const ()) {
         })
         .unwrap_or_else(|s| s);
     if prev & (COMPLETE | SCHEDULED | RUNNING) == 0 {
-        (header.schedule)(Runnable { ptr }, ScheduleInfo { woken_while_running: false });
+        (header.schedule)(
+            Runnable { ptr },
+            ScheduleInfo {
+                woken_while_running: false,
+            },
+        );
     } else if refs(prev) == 1 {
         // SAFETY: that was the last reference.
         unsafe { (header.vtable.destroy)(ptr) };
@@ -487,13 +519,21 @@ unsafe fn waker_wake_by_ref(data: *const ()) {
         } else {
             (state | SCHEDULED) + REF_ONE // the new `Runnable`'s reference
         };
-        match header.state.compare_exchange_weak(state, next, AcqRel, Acquire) {
+        match header
+            .state
+            .compare_exchange_weak(state, next, AcqRel, Acquire)
+        {
             Ok(_) => break,
             Err(actual) => state = actual,
         }
     }
     if state & (SCHEDULED | RUNNING) == 0 {
-        (header.schedule)(Runnable { ptr }, ScheduleInfo { woken_while_running: false });
+        (header.schedule)(
+            Runnable { ptr },
+            ScheduleInfo {
+                woken_while_running: false,
+            },
+        );
     }
 }
 
@@ -567,7 +607,9 @@ impl<Output> RawJoin<Output> {
             // Take the slot back before changing it.
             if header
                 .state
-                .fetch_update(AcqRel, Acquire, |s| (s & COMPLETE == 0).then_some(s & !JOIN_WAKER))
+                .fetch_update(AcqRel, Acquire, |s| {
+                    (s & COMPLETE == 0).then_some(s & !JOIN_WAKER)
+                })
                 .is_err()
             {
                 return Poll::Ready(self.take_output());
@@ -584,7 +626,9 @@ impl<Output> RawJoin<Output> {
         } else {
             header
                 .state
-                .fetch_update(AcqRel, Acquire, |s| (s & COMPLETE == 0).then_some(s | JOIN_WAKER))
+                .fetch_update(AcqRel, Acquire, |s| {
+                    (s & COMPLETE == 0).then_some(s | JOIN_WAKER)
+                })
                 .is_ok()
         };
         if published {
@@ -600,7 +644,12 @@ impl<Output> RawJoin<Output> {
         let mut out: Option<Output> = None;
         // SAFETY: the stage is the interested handle's once `COMPLETE` is set (invariant 1),
         // and `out` is an `Option` of the future's output type.
-        unsafe { (header(self.ptr).vtable.take_output)(self.ptr, (&mut out as *mut Option<Output>).cast()) };
+        unsafe {
+            (header(self.ptr).vtable.take_output)(
+                self.ptr,
+                (&mut out as *mut Option<Output>).cast(),
+            )
+        };
         out
     }
 }
@@ -666,7 +715,12 @@ mod tests {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let task = allocate(TaskHeader::new(Qos::Default), move |_| future, schedule, true);
+        let task = allocate(
+            TaskHeader::new(Qos::Default),
+            move |_| future,
+            schedule,
+            true,
+        );
         // SAFETY: a joinable task made just now; each reference claimed once.
         unsafe { (Runnable::from_new(task), RawJoin::from_new(task)) }
     }

@@ -34,10 +34,10 @@ fn drop_quietly<T>(value: T) {
 /// What a task's future resolves to: the output or the `JoinError`, in a box whose
 /// destructor cannot unwind.
 ///
-/// async-task drops the output of a finished task itself when nobody will take it (the
-/// `JoinHandle` was dropped — a detached task — or the task was closed), and it does so
-/// inside an abort-on-panic guard: an output whose `Drop` panics, or a panic payload whose
-/// `Drop` panics, would abort the process. Dropping a `TaskOutput` catches that panic and
+/// The raw task drops the output of a finished task itself when nobody will take it (the
+/// `JoinHandle` was dropped: a detached task), on a worker, where a panic has nowhere to
+/// go (async-task, before it, did so inside an abort-on-panic guard: an output whose `Drop`
+/// panicked, or a panic payload whose `Drop` panicked, aborted the process). Dropping a `TaskOutput` catches that panic and
 /// swallows it (it has nowhere to go), as the future's own destructor panics are.
 /// [`JoinHandle`](crate::JoinHandle) takes the value out with [`TaskOutput::into_inner`];
 /// from there it is the caller's to drop.
@@ -76,8 +76,8 @@ impl<T> Drop for TaskOutput<T> {
 /// `runtime::task_ended` when it is dropped without a poll: aborted, or shutdown).
 ///
 /// The inner future is dropped by this wrapper, under `catch_unwind`, as soon as it is
-/// done: async-task drops futures inside an abort-on-panic guard, so a destructor panic
-/// that reached it would abort the process. For the same reason the output is a
+/// done: a destructor panic that escaped into the raw task would unwind through a worker
+/// or a waker's drop (async-task, before it, aborted the process there). For the same reason the output is a
 /// [`TaskOutput`].
 pub(crate) struct TaskFuture<'a, F> {
     inner: ManuallyDrop<F>,
@@ -139,7 +139,7 @@ impl<F: Future> TaskFuture<'_, F> {
     /// `poll`, on the unpinned wrapper: must never move `inner` (see `poll`).
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
         if !self.inner_live {
-            // Only reachable if polled after completion, which async-task never does.
+            // Only reachable if polled after completion, which the raw task never does.
             return Poll::Ready(Err(JoinError::cancelled()));
         }
         let result = if self.header.is_aborted() {
@@ -191,7 +191,7 @@ impl<F: Future> TaskFuture<'_, F> {
 
 impl<F> Drop for TaskFuture<'_, F> {
     fn drop(&mut self) {
-        // Dropped by async-task (abort before a poll, or shutdown): swallow a destructor
+        // Dropped by the raw task (abort before a poll, or shutdown): swallow a destructor
         // panic here, it has nowhere to go and must not abort the process (nor may its
         // payload's own destructor).
         let live = self.inner_live;
@@ -248,7 +248,7 @@ mod tests {
         for nested in [false, true] {
             let (value, drops) = bomb(nested);
             let output = TaskOutput::new(Ok::<_, JoinError>(value));
-            // Must not unwind: async-task drops outputs under an abort-on-panic guard.
+            // Must not unwind: the raw task drops unclaimed outputs on a worker.
             drop(output);
             assert_eq!(drops.load(SeqCst), 1);
         }
