@@ -365,6 +365,9 @@ pub(crate) mod task_state {
             pub(crate) fn fetch_or(&self, value: usize, order: Ordering) -> usize {
                 either!(self, a => a.fetch_or(value, order))
             }
+            pub(crate) fn fetch_and(&self, value: usize, order: Ordering) -> usize {
+                either!(self, a => a.fetch_and(value, order))
+            }
             pub(crate) fn compare_exchange_weak(
                 &self,
                 current: usize,

@@ -10,6 +10,9 @@ use hetsched::runtime::__loom::raw_task;
 use loom::future::block_on;
 use loom::thread;
 use loom_tests::{after, model, DropCount, DropToken, Probe, Signal};
+use std::future::Future;
+use std::sync::Arc as StdArc;
+use std::task::{Context, Wake, Waker};
 
 /// Output type that counts its drops.
 struct Output(#[allow(dead_code)] DropToken);
@@ -138,6 +141,48 @@ fn an_abort_racing_the_polls_start_cancels_the_task() {
         worker.join().unwrap();
         never.clear();
         assert_eq!(probe.drops(), 1, "future dropped exactly once");
+        assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+    });
+}
+
+/// A join waker counted through its `Arc` (std's: loom does not need to see it).
+struct NoopWaker;
+
+impl Wake for NoopWaker {
+    fn wake(self: StdArc<Self>) {}
+}
+
+/// The handle registers its waker, then detaches while a worker completes the task: once
+/// both are done the join waker is let go, although the task itself lives on (a waker of it
+/// is kept), whichever side came second.
+///
+/// Planted bug `raw_task_keeps_join_waker` (neither side drops the slot's waker): the join
+/// waker, and whatever it keeps alive, lives as long as the task.
+#[test]
+fn the_join_waker_is_let_go_when_the_handle_detaches() {
+    model(|| {
+        raw_task::track_state();
+        let live = raw_task::live_tasks();
+        let signal = Signal::new();
+        let mut handle = raw_task::spawn(after(signal.clone(), ()));
+        let counted = StdArc::new(NoopWaker);
+        let join_waker = Waker::from(counted.clone());
+        let pending = std::pin::Pin::new(&mut handle)
+            .poll(&mut Context::from_waker(&join_waker))
+            .is_pending();
+        assert!(pending, "nothing has run the task yet");
+        drop(join_waker);
+        let worker = thread::spawn(raw_task::run_until_stopped);
+        let firer = {
+            let signal = signal.clone();
+            thread::spawn(move || signal.fire())
+        };
+        drop(handle);
+        firer.join().unwrap();
+        raw_task::stop();
+        worker.join().unwrap();
+        assert_eq!(StdArc::strong_count(&counted), 1, "join waker kept alive");
+        signal.clear();
         assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
     });
 }

@@ -37,7 +37,9 @@ const CLASSES: usize = MAX_POOLED / CLASS_BYTES;
 pub(crate) const LOCAL_MAX: usize = 128;
 /// Blocks per hand-off between a thread and the shared pool.
 pub(crate) const BATCH: usize = 64;
-/// Batches the shared pool keeps per class: at most 4,096 blocks (4 MiB of the largest class).
+/// Batches the shared pool keeps per class: at most 4,096 blocks per class (4 MiB of the
+/// largest class; about 34 MiB over all classes at worst), never trimmed. A thread keeps
+/// at most `LOCAL_MAX` blocks per class (about 1.1 MiB at worst) until it exits.
 pub(crate) const SHARED_MAX_BATCHES: usize = 64;
 
 /// The class of `layout`, if it is pooled.

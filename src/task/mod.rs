@@ -41,12 +41,16 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let task = raw::allocate(
-        header,
-        move |header| TaskFuture::new(future, header, lane),
-        schedule,
-        true,
-    );
+    // SAFETY: `TaskFuture` uses the header only while it lives and its output
+    // (`TaskOutput<F::Output>`) cannot hold it; both catch their destructors' panics.
+    let task = unsafe {
+        raw::allocate(
+            header,
+            move |header| TaskFuture::new(future, header, lane),
+            schedule,
+            true,
+        )
+    };
     // SAFETY: a task made joinable just now: its runnable and handle references are each
     // claimed once, here.
     let (runnable, join) = unsafe { (Runnable::from_new(task), RawJoin::from_new(task)) };
@@ -68,12 +72,15 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let task = raw::allocate(
-        header,
-        move |header| TaskFuture::new(future, header, lane),
-        schedule,
-        false,
-    );
+    // SAFETY: as in `spawn_raw`.
+    let task = unsafe {
+        raw::allocate(
+            header,
+            move |header| TaskFuture::new(future, header, lane),
+            schedule,
+            false,
+        )
+    };
     // SAFETY: a task made just now without a handle: its runnable reference is claimed
     // once, here.
     unsafe { Runnable::from_new(task) }

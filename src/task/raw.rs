@@ -20,7 +20,7 @@
 //! | `SCHEDULED` | a `Runnable` exists (queued), or the task was woken during its poll and the poller will schedule it again |
 //! | `COMPLETE` | the future is gone (finished, or dropped unpolled): the stage holds the output or nothing, and belongs to the join handle if it is still interested |
 //! | `JOIN_INTEREST` | a `RawJoin` exists and has not detached |
-//! | `JOIN_WAKER` | the join waker slot holds the handle's waker; only the handle sets or clears it, and only while not `COMPLETE` |
+//! | `JOIN_WAKER` | the join waker slot holds the handle's waker; only the handle sets it, and only while not `COMPLETE`; it is cleared by the handle (re-registering or detaching before completion) or by the completer once it has woken the waker; whichever of the handle and the completer is done second drops the waker |
 //! | `REF_ONE` and up | the reference count: every waker, the join handle, and the runnable (one reference for a `Runnable` or a running poll) |
 //!
 //! Invariants (each transition below keeps them; the loom models in
@@ -43,6 +43,7 @@ use std::cell::UnsafeCell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
@@ -133,10 +134,16 @@ unsafe fn stage<F: Future>(ptr: NonNull<Header>) -> *mut Stage<F> {
 }
 
 /// Allocate a task running the future `make` builds around a reference to its own header,
-/// with one runnable reference (`SCHEDULED`) and, if `joinable`, a join handle's. The header
-/// reference stays valid as long as the future lives: the stage is always dropped before
-/// the header.
-pub(crate) fn allocate<F, M>(
+/// with one runnable reference (`SCHEDULED`) and, if `joinable`, a join handle's.
+///
+/// # Safety
+/// - The header reference given to `make` is valid only while the future lives (the stage
+///   is always dropped before the header): neither the future nor its output may keep it
+///   beyond that (the block is recycled for another task afterwards).
+/// - The future's and the output's destructors must not unwind (the runtime's
+///   `TaskFuture` and `TaskOutput` catch every panic): an unwinding `consume` would leave
+///   the task scheduled forever.
+pub(crate) unsafe fn allocate<F, M>(
     meta: TaskHeader,
     make: M,
     schedule: Schedule,
@@ -301,11 +308,26 @@ unsafe fn complete(ptr: NonNull<Header>) {
         // The handle detached meanwhile: the output is still ours to drop.
         // SAFETY: a detached handle never touches the stage again.
         unsafe { (header.vtable.consume)(ptr) };
-    } else if prev & JOIN_WAKER != 0 && !crate::loom::mutation!("raw_task_no_join_wake") {
-        // SAFETY: with `COMPLETE` set the handle no longer changes its waker (it may only
-        // while `COMPLETE` is clear), and our reference keeps the slot alive.
-        if let Some(waker) = unsafe { &*header.join_waker.get() } {
-            waker.wake_by_ref();
+    } else if prev & JOIN_WAKER != 0 {
+        if !crate::loom::mutation!("raw_task_no_join_wake") {
+            // SAFETY: with `COMPLETE` set the handle no longer changes its waker (it may
+            // only while `COMPLETE` is clear), and our reference keeps the slot alive.
+            if let Some(waker) = unsafe { &*header.join_waker.get() } {
+                // A waker that panics must not cost the task its reference (it would
+                // never be freed): the panic has nowhere to go and is dropped.
+                let woken = catch_unwind(AssertUnwindSafe(|| waker.wake_by_ref()));
+                if let Err(payload) = woken {
+                    super::wrapper::drop_payload(payload);
+                }
+            }
+        }
+        // Done with the slot: hand it back. If the handle detached meanwhile it saw
+        // `JOIN_WAKER` still set and left the waker to us; drop it now, so that the waiting
+        // task (and its runtime) is not kept alive by this one's remaining wakers.
+        let prev = header.state.fetch_and(!JOIN_WAKER, AcqRel);
+        if prev & JOIN_INTEREST == 0 && !crate::loom::mutation!("raw_task_keeps_join_waker") {
+            // SAFETY: neither side will read the slot again, and our reference keeps it.
+            drop(unsafe { (*header.join_waker.get()).take() });
         }
     }
     // SAFETY: we give up the runnable reference and touch the task no more.
@@ -660,26 +682,51 @@ impl<Output> Drop for RawJoin<Output> {
     fn drop(&mut self) {
         // SAFETY: the handle's reference keeps the task alive until given up.
         let header = unsafe { header(self.ptr) };
-        let detached = header.state.fetch_update(AcqRel, Acquire, |s| {
-            (s & COMPLETE == 0).then_some((s & !JOIN_INTEREST) - REF_ONE)
-        });
-        match detached {
-            Ok(prev) => {
+        // The common case, a handle that never registered a waker (only the handle sets
+        // `JOIN_WAKER`, so a clear bit is not stale) on a task still running: give up the
+        // interest and the reference in one step.
+        if header.state.load(Acquire) & JOIN_WAKER == 0 {
+            let detached = header.state.fetch_update(AcqRel, Acquire, |s| {
+                (s & (COMPLETE | JOIN_WAKER) == 0).then_some((s & !JOIN_INTEREST) - REF_ONE)
+            });
+            if let Ok(prev) = detached {
                 if refs(prev) == 1 {
                     // SAFETY: that was the last reference.
                     unsafe { (header.vtable.destroy)(self.ptr) };
                 }
+                return;
             }
-            Err(_) => {
-                // Complete, with our interest intact: the output (if not taken) is ours.
-                // SAFETY: as in `take_output`; then we give up our reference.
-                unsafe {
-                    (header.vtable.consume)(self.ptr);
-                    if !crate::loom::mutation!("raw_task_detach_keeps_ref") {
-                        drop_ref(self.ptr);
-                    }
-                }
-            }
+        }
+        // Give up the interest (and, before completion, the waker slot: the completer will
+        // not read it once interest is gone).
+        let prev = header
+            .state
+            .fetch_update(AcqRel, Acquire, |s| {
+                Some(if s & COMPLETE == 0 {
+                    s & !(JOIN_INTEREST | JOIN_WAKER)
+                } else {
+                    s & !JOIN_INTEREST
+                })
+            })
+            .unwrap_or_else(|s| s);
+        if prev & COMPLETE != 0 {
+            // Complete, with our interest intact at that moment: the output (if not taken)
+            // is ours.
+            // SAFETY: as in `take_output`.
+            unsafe { (header.vtable.consume)(self.ptr) };
+        }
+        if (prev & COMPLETE == 0 || prev & JOIN_WAKER == 0)
+            && !crate::loom::mutation!("raw_task_keeps_join_waker")
+        {
+            // The slot is ours: before completion the completer no longer reads it; after,
+            // it has handed it back (cleared `JOIN_WAKER`). Otherwise the completer is still
+            // waking it and drops it itself when it sees our interest gone.
+            // SAFETY: as just said; our reference keeps the slot alive.
+            drop(unsafe { (*header.join_waker.get()).take() });
+        }
+        if !crate::loom::mutation!("raw_task_detach_keeps_ref") {
+            // SAFETY: we give up the handle's reference and touch the task no more.
+            unsafe { drop_ref(self.ptr) };
         }
     }
 }
@@ -715,12 +762,15 @@ mod tests {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let task = allocate(
-            TaskHeader::new(Qos::Default),
-            move |_| future,
-            schedule,
-            true,
-        );
+        // SAFETY: the test futures ignore the header; their destructors do not unwind.
+        let task = unsafe {
+            allocate(
+                TaskHeader::new(Qos::Default),
+                move |_| future,
+                schedule,
+                true,
+            )
+        };
         // SAFETY: a joinable task made just now; each reference claimed once.
         unsafe { (Runnable::from_new(task), RawJoin::from_new(task)) }
     }
@@ -870,6 +920,83 @@ mod tests {
         let clone = waker.clone();
         drop(waker);
         clone.wake();
+    }
+
+    /// Counts its clones' drops (through the `Arc`'s strong count) and panics when woken
+    /// if asked to.
+    struct CountedWaker {
+        panics: bool,
+    }
+
+    impl Wake for CountedWaker {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            if self.panics {
+                panic!("a join waker that panics");
+            }
+        }
+    }
+
+    #[test]
+    fn the_join_waker_is_let_go_when_the_handle_is_done_with_it() {
+        // Registered, then the handle detaches before completion, or takes the output after
+        // it; either way the task's remaining waker (kept below) must not keep the join
+        // waker, and with it the waiting task and its runtime, alive.
+        for take_output in [false, true] {
+            let kept = Arc::new(Mutex::new(None::<Waker>));
+            let slot = kept.clone();
+            let mut polls = 0;
+            let (task, mut handle) = joinable(
+                std::future::poll_fn(move |cx| {
+                    polls += 1;
+                    *slot.lock().unwrap() = Some(cx.waker().clone());
+                    if polls == 1 {
+                        Poll::Pending
+                    } else {
+                        Poll::Ready(())
+                    }
+                }),
+                run_here,
+            );
+            let counted = Arc::new(CountedWaker { panics: false });
+            let join_waker = Waker::from(counted.clone());
+            let mut cx = Context::from_waker(&join_waker);
+            assert!(handle.poll(&mut cx).is_pending());
+            drop(join_waker);
+            task.run();
+            if take_output {
+                // Woken and run again (the schedule function runs it right here).
+                let waker = kept.lock().unwrap().clone().unwrap();
+                waker.wake();
+                assert!(handle.is_finished());
+                let waker = Waker::from(Arc::new(CountedWaker { panics: false }));
+                assert!(handle.poll(&mut Context::from_waker(&waker)).is_ready());
+            }
+            drop(handle);
+            assert_eq!(
+                Arc::strong_count(&counted),
+                1,
+                "join waker let go (output taken: {take_output})"
+            );
+            // The future holds its own waker in `slot`: drop it to free the task.
+            let own = kept.lock().unwrap().take();
+            drop(own);
+        }
+    }
+
+    #[test]
+    fn a_join_waker_that_panics_costs_the_task_nothing() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let token = Token(drops.clone());
+        let (task, mut handle) = joinable(async move { token }, ignore);
+        let waker = Waker::from(Arc::new(CountedWaker { panics: true }));
+        assert!(handle.poll(&mut Context::from_waker(&waker)).is_pending());
+        task.run(); // completes; its wake of the handle panics, caught
+        assert!(handle.is_finished());
+        drop(handle); // the output is dropped and the task freed
+        assert_eq!(drops.load(SeqCst), 1);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 /// Drops `payload` (a panic payload), swallowing a panic from its own destructor, and
 /// from that panic's payload, and so on: a chain longer than a few links (a payload type
 /// whose drop always panics with another such payload) is cut by leaking its last payload.
-fn drop_payload(payload: Box<dyn Any + Send>) {
+pub(super) fn drop_payload(payload: Box<dyn Any + Send>) {
     const MAX_CHAIN: usize = 8;
     let mut payload = payload;
     for _ in 0..MAX_CHAIN {
