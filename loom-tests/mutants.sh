@@ -46,6 +46,7 @@ MUTANTS=(
   "raw_task_no_join_wake|raw_task|the_join_handle_gets_the_output_whatever_the_order|deadlock"
   "raw_task_waker_after_complete|raw_task|the_join_handle_gets_the_output_whatever_the_order|deadlock"
   "raw_task_detach_keeps_ref|raw_task|detach_races_completion|task memory leaked"
+  "raw_task_rewrites_a_published_waker|raw_task|the_join_handle_gets_the_output_whatever_the_order|Causality violation"
   "raw_task_keeps_join_waker|raw_task|the_join_waker_is_let_go_when_the_handle_detaches|join waker kept alive"
   "raw_task_wake_trusts_a_load|raw_task|an_abort_racing_the_polls_start_cancels_the_task|deadlock"
 )

@@ -302,8 +302,8 @@ pub(crate) mod untracked {
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 }
 
-/// The raw task's state word (`task/raw.rs`). Under loom it is a loom atomic only in tasks
-/// made by the raw-task models (`loom-tests/tests/raw_task.rs`, which switch tracking on
+/// The raw task's state word and cells (`task/raw.rs`). Under loom they are loom's atomic
+/// and `UnsafeCell`s only in tasks made by the raw-task models (`loom-tests/tests/raw_task.rs`, which switch tracking on
 /// for their thread with [`task_state::track`]); in the runtime models it is a std atomic,
 /// a sequentially consistent step between loom's scheduling points, as async-task's state
 /// was before we owned the task: tracking it there multiplies the runtime models'
@@ -314,7 +314,29 @@ pub(crate) mod task_state {
     pub(crate) use std::sync::atomic::AtomicUsize;
 
     #[cfg(loom)]
-    pub(crate) use switchable::{track, AtomicUsize};
+    pub(crate) use switchable::{track, AtomicUsize, Slot};
+
+    /// The task's cells (its stage, its join waker): a std `UnsafeCell` with loom's
+    /// closure API, so that the raw task's code is the same in every build.
+    #[cfg(not(loom))]
+    pub(crate) struct Slot<T>(std::cell::UnsafeCell<T>);
+
+    #[cfg(not(loom))]
+    impl<T> Slot<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Slot(std::cell::UnsafeCell::new(value))
+        }
+        /// Read through the pointer `f` is given (while `f` runs).
+        #[inline(always)]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+        /// Write through the pointer `f` is given (while `f` runs).
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
 
     #[cfg(loom)]
     mod switchable {
@@ -328,6 +350,36 @@ pub(crate) mod task_state {
         /// (`on`) or std ones.
         pub(crate) fn track(on: bool) {
             TRACK.with(|track| track.set(on));
+        }
+
+        /// A loom or a std `UnsafeCell`, picked when the task is made: in the raw-task
+        /// models loom checks that no two threads touch a task's stage or join waker at
+        /// once.
+        pub(crate) enum Slot<T> {
+            Tracked(loom::cell::UnsafeCell<T>),
+            Untracked(std::cell::UnsafeCell<T>),
+        }
+
+        impl<T> Slot<T> {
+            pub(crate) fn new(value: T) -> Self {
+                if TRACK.with(|track| track.get()) {
+                    Slot::Tracked(loom::cell::UnsafeCell::new(value))
+                } else {
+                    Slot::Untracked(std::cell::UnsafeCell::new(value))
+                }
+            }
+            pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+                match self {
+                    Slot::Tracked(cell) => cell.with(f),
+                    Slot::Untracked(cell) => f(cell.get()),
+                }
+            }
+            pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+                match self {
+                    Slot::Tracked(cell) => cell.with_mut(f),
+                    Slot::Untracked(cell) => f(cell.get()),
+                }
+            }
         }
 
         /// A loom or a std atomic, picked when the task is made.

@@ -44,12 +44,15 @@ fn a_wake_during_the_poll_schedules_the_task_again() {
     });
 }
 
-/// The task completes on a worker while the handle is polled on the main thread: the
-/// handle gets the output whichever comes first.
+/// The task completes on a worker while the handle is polled on the main thread, first
+/// with one waker and then with another (so the handle takes its published waker back to
+/// change it): the handle gets the output whichever comes first.
 ///
 /// Planted bugs `raw_task_no_join_wake` (completion does not wake the handle) and
 /// `raw_task_waker_after_complete` (the handle publishes its waker without looking for a
 /// completion that came first): the handle waits forever, a deadlock.
+/// `raw_task_rewrites_a_published_waker` (the handle overwrites its waker without taking the
+/// slot back first): loom sees the handle write the slot while the completer reads it.
 #[test]
 fn the_join_handle_gets_the_output_whatever_the_order() {
     model(|| {
@@ -58,7 +61,12 @@ fn the_join_handle_gets_the_output_whatever_the_order() {
         let probe = Probe::new();
         let outputs = DropCount::new();
         let token = outputs.token();
-        let handle = raw_task::spawn(probe.wrap(async move { Output(token) }));
+        let mut handle = raw_task::spawn(probe.wrap(async move { Output(token) }));
+        let first = Waker::from(StdArc::new(NoopWaker));
+        let pending = std::pin::Pin::new(&mut handle)
+            .poll(&mut Context::from_waker(&first))
+            .is_pending();
+        assert!(pending, "nothing has run the task yet");
         let worker = thread::spawn(raw_task::run_until_stopped);
         drop(block_on(handle).expect("the task's output"));
         raw_task::stop();

@@ -37,9 +37,8 @@
 
 use super::memory;
 use super::TaskHeader;
-use crate::loom::task_state::AtomicUsize;
+use crate::loom::task_state::{AtomicUsize, Slot};
 use std::alloc::Layout;
-use std::cell::UnsafeCell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
@@ -94,7 +93,7 @@ struct Header {
     vtable: &'static Vtable,
     schedule: Schedule,
     /// The join handle's waker (see `JOIN_WAKER`).
-    join_waker: UnsafeCell<Option<Waker>>,
+    join_waker: Slot<Option<Waker>>,
     meta: TaskHeader,
 }
 
@@ -107,7 +106,7 @@ enum Stage<F: Future> {
 #[repr(C)]
 struct Cell<F: Future> {
     header: Header,
-    stage: UnsafeCell<Stage<F>>,
+    stage: Slot<Stage<F>>,
 }
 
 /// The header behind `ptr`, for the length of one operation: never held across the
@@ -124,13 +123,13 @@ unsafe fn header<'a>(ptr: NonNull<Header>) -> &'a Header {
 /// The stage of the task behind `ptr`.
 ///
 /// # Safety
-/// `ptr` is a task whose future is `F`, and the caller has the stage to itself
-/// (invariant 1) for as long as it uses the returned pointer.
-unsafe fn stage<F: Future>(ptr: NonNull<Header>) -> *mut Stage<F> {
+/// `ptr` is a task whose future is `F`, the caller holds a reference to it, and it has the
+/// stage to itself (invariant 1) while it uses the slot.
+unsafe fn stage<'a, F: Future>(ptr: NonNull<Header>) -> &'a Slot<Stage<F>> {
     let cell = ptr.cast::<Cell<F>>().as_ptr();
-    // SAFETY: `ptr` points to a live `Cell<F>` (the caller's contract); the field's address
-    // is taken without making a reference to the whole cell.
-    unsafe { UnsafeCell::raw_get(std::ptr::addr_of!((*cell).stage)) }
+    // SAFETY: `ptr` points to a live `Cell<F>` (the caller's contract); the reference is to
+    // the stage's field only, never to the whole cell.
+    unsafe { &*std::ptr::addr_of!((*cell).stage) }
 }
 
 /// Allocate a task running the future `make` builds around a reference to its own header,
@@ -171,11 +170,11 @@ where
             state: AtomicUsize::new(state),
             vtable: &Typed::<F>::VTABLE,
             schedule,
-            join_waker: UnsafeCell::new(None),
+            join_waker: Slot::new(None),
             meta,
         });
         let meta: &'static TaskHeader = &*std::ptr::addr_of!((*cell).header.meta);
-        std::ptr::addr_of_mut!((*cell).stage).write(UnsafeCell::new(Stage::Running(make(meta))));
+        std::ptr::addr_of_mut!((*cell).stage).write(Slot::new(Stage::Running(make(meta))));
     }
     ptr.cast()
 }
@@ -198,18 +197,19 @@ impl<F: Future> Typed<F> {
         // task is not complete; it is pinned: the cell never moves and the future is
         // dropped in place.
         unsafe {
-            let stage = stage::<F>(ptr);
-            let Stage::Running(future) = &mut *stage else {
-                // Not reachable: a complete task is never polled (no `Runnable` exists).
-                return Poll::Ready(());
-            };
-            match Pin::new_unchecked(future).poll(cx) {
-                Poll::Ready(output) => {
-                    *stage = Stage::Finished(output);
-                    Poll::Ready(())
+            stage::<F>(ptr).with_mut(|stage| {
+                let Stage::Running(future) = &mut *stage else {
+                    // Not reachable: a complete task is never polled (no `Runnable` exists).
+                    return Poll::Ready(());
+                };
+                match Pin::new_unchecked(future).poll(cx) {
+                    Poll::Ready(output) => {
+                        *stage = Stage::Finished(output);
+                        Poll::Ready(())
+                    }
+                    Poll::Pending => Poll::Pending,
                 }
-                Poll::Pending => Poll::Pending,
-            }
+            })
         }
     }
 
@@ -217,7 +217,7 @@ impl<F: Future> Typed<F> {
     /// As `Vtable::consume`: the caller has the stage to itself.
     unsafe fn consume(ptr: NonNull<Header>) {
         // SAFETY: the stage is the caller's; assigning drops what it held, in place.
-        unsafe { *stage::<F>(ptr) = Stage::Consumed }
+        unsafe { stage::<F>(ptr).with_mut(|stage| *stage = Stage::Consumed) }
     }
 
     /// # Safety
@@ -227,16 +227,17 @@ impl<F: Future> Typed<F> {
         // SAFETY: the stage is the caller's; `out` is an `Option<F::Output>` (the caller's
         // contract), which the assignment overwrites (dropping its old value, `None`).
         unsafe {
-            let stage = stage::<F>(ptr);
-            let value = match std::mem::replace(&mut *stage, Stage::Consumed) {
-                Stage::Finished(output) => Some(output),
-                Stage::Running(future) => {
-                    // Not reachable (only complete tasks are asked); keep it, untouched.
-                    *stage = Stage::Running(future);
-                    None
+            let value = stage::<F>(ptr).with_mut(|stage| {
+                if let Stage::Running(_) = &*stage {
+                    // Not reachable (only complete tasks are asked): leave the pinned
+                    // future where it is.
+                    return None;
                 }
-                Stage::Consumed => None,
-            };
+                match std::mem::replace(&mut *stage, Stage::Consumed) {
+                    Stage::Finished(output) => Some(output),
+                    _ => None,
+                }
+            });
             *out.cast::<Option<F::Output>>() = value;
         }
     }
@@ -272,6 +273,17 @@ unsafe fn drop_ref(ptr: NonNull<Header>) {
         // SAFETY: that was the last reference: the task is ours alone.
         unsafe { destroy(ptr) }
     }
+}
+
+/// Drop the waker in the join waker slot, if any.
+///
+/// # Safety
+/// The caller holds a reference to the task and owns the slot (see `JOIN_WAKER`): nobody
+/// else reads or writes it meanwhile.
+unsafe fn drop_join_waker(header: &Header) {
+    // SAFETY: the caller's contract.
+    let waker = header.join_waker.with_mut(|slot| unsafe { (*slot).take() });
+    drop(waker);
 }
 
 /// The future is gone (finished: the stage holds the output; or dropped: it holds
@@ -312,13 +324,15 @@ unsafe fn complete(ptr: NonNull<Header>) {
         if !crate::loom::mutation!("raw_task_no_join_wake") {
             // SAFETY: with `COMPLETE` set the handle no longer changes its waker (it may
             // only while `COMPLETE` is clear), and our reference keeps the slot alive.
-            if let Some(waker) = unsafe { &*header.join_waker.get() } {
-                // A waker that panics must not cost the task its reference (it would
-                // never be freed): the panic has nowhere to go and is dropped.
-                let woken = catch_unwind(AssertUnwindSafe(|| waker.wake_by_ref()));
-                if let Err(payload) = woken {
-                    super::wrapper::drop_payload(payload);
-                }
+            // A waker that panics must not cost the task its reference (it would never be
+            // freed): the panic has nowhere to go and is dropped.
+            let woken = header.join_waker.with(|waker| {
+                // SAFETY: as above.
+                let waker = unsafe { &*waker };
+                catch_unwind(AssertUnwindSafe(|| waker.as_ref().map(Waker::wake_by_ref)))
+            });
+            if let Err(payload) = woken {
+                super::wrapper::drop_payload(payload);
             }
         }
         // Done with the slot: hand it back. If the handle detached meanwhile it saw
@@ -327,7 +341,7 @@ unsafe fn complete(ptr: NonNull<Header>) {
         let prev = header.state.fetch_and(!JOIN_WAKER, AcqRel);
         if prev & JOIN_INTEREST == 0 && !crate::loom::mutation!("raw_task_keeps_join_waker") {
             // SAFETY: neither side will read the slot again, and our reference keeps it.
-            drop(unsafe { (*header.join_waker.get()).take() });
+            unsafe { drop_join_waker(header) };
         }
     }
     // SAFETY: we give up the runnable reference and touch the task no more.
@@ -620,26 +634,33 @@ impl<Output> RawJoin<Output> {
         }
         if state & JOIN_WAKER != 0 {
             // SAFETY: the completer reads the slot only after `COMPLETE`, and only we write it.
-            let same = unsafe { &*header.join_waker.get() }
-                .as_ref()
-                .is_some_and(|waker| waker.will_wake(cx.waker()));
+            let same = header.join_waker.with(|waker| {
+                // SAFETY: as just said.
+                unsafe { &*waker }
+                    .as_ref()
+                    .is_some_and(|waker| waker.will_wake(cx.waker()))
+            });
             if same {
                 return Poll::Pending;
             }
             // Take the slot back before changing it.
-            if header
-                .state
-                .fetch_update(AcqRel, Acquire, |s| {
-                    (s & COMPLETE == 0).then_some(s & !JOIN_WAKER)
-                })
-                .is_err()
+            if !crate::loom::mutation!("raw_task_rewrites_a_published_waker")
+                && header
+                    .state
+                    .fetch_update(AcqRel, Acquire, |s| {
+                        (s & COMPLETE == 0).then_some(s & !JOIN_WAKER)
+                    })
+                    .is_err()
             {
                 return Poll::Ready(self.take_output());
             }
         }
-        // SAFETY: `JOIN_WAKER` is clear, so the slot is ours (invariant: only the handle
-        // sets it, and the completer reads it only when set).
-        unsafe { *header.join_waker.get() = Some(cx.waker().clone()) };
+        let waker = cx.waker().clone();
+        header.join_waker.with_mut(|slot| {
+            // SAFETY: `JOIN_WAKER` is clear, so the slot is ours (invariant: only the handle
+            // sets it, and the completer reads it only when set).
+            unsafe { *slot = Some(waker) }
+        });
         let published = if crate::loom::mutation!("raw_task_waker_after_complete") {
             // Planted bug: publishing without looking for `COMPLETE` misses a completion
             // that came first, and nobody wakes the handle.
@@ -722,7 +743,7 @@ impl<Output> Drop for RawJoin<Output> {
             // it has handed it back (cleared `JOIN_WAKER`). Otherwise the completer is still
             // waking it and drops it itself when it sees our interest gone.
             // SAFETY: as just said; our reference keeps the slot alive.
-            drop(unsafe { (*header.join_waker.get()).take() });
+            unsafe { drop_join_waker(header) };
         }
         if !crate::loom::mutation!("raw_task_detach_keeps_ref") {
             // SAFETY: we give up the handle's reference and touch the task no more.
