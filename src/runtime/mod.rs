@@ -216,7 +216,7 @@ pub use policy::{
     Lane, WorkerRole, CRITICAL_POLL_LIMIT, FAIRNESS_BOUND, FAIR_INTERVAL, MAX_LIFO_STREAK,
 };
 pub use shared::BATCH_CHUNK;
-pub(crate) use shared::{leave_registry, task_ended, Shared};
+pub(crate) use shared::{leave_registry, release_owner, task_ended, Shared};
 pub use stuck::{LongPoll, DEFAULT_LONG_POLL_THRESHOLD};
 pub(crate) use worker::poll_ended;
 

@@ -246,7 +246,7 @@ impl Shared {
             return refused;
         }
         let lane = Lane::of(qos);
-        let (runnable, made) = make(TaskHeader::owned(qos, this.clone()), lane);
+        let (runnable, made) = make(TaskHeader::owned(qos, this.clone(), core.is_none()), lane);
         this.count_spawned(core, lane, 1);
         this.schedule_from(core, runnable, Readiness::Spawned);
         made
@@ -299,7 +299,7 @@ impl Shared {
                     }
                     continue;
                 }
-                let header = TaskHeader::owned(qos, this.clone());
+                let header = TaskHeader::owned(qos, this.clone(), core.is_none());
                 let runnable = match handle.as_mut() {
                     Some(handle) => {
                         let (runnable, join) =
@@ -367,7 +367,8 @@ impl Shared {
         // Not counted nor ever in the registry (lane `None`): a blocking job never waits on
         // a waker (its future completes in one poll), so shutdown reaches every queued job
         // through the pool's queue.
-        let header = TaskHeader::owned(qos, this.clone());
+        // Run and freed on a blocking thread: no worker batch to give the reference to.
+        let header = TaskHeader::owned(qos, this.clone(), false);
         let (runnable, handle) = spawn_raw(header, async move { f() }, None, schedule_blocking);
         runnable.schedule();
         handle
@@ -789,6 +790,15 @@ pub(crate) fn count_end(owner: &Shared, worker: Option<&WorkerCore>, lane: Lane)
         Some(core) => core.counters().completed[lane.index()].bump(),
         None => owner.external.completed[lane.index()].bump(),
     }
+}
+
+/// A task's header is dropped (the task is freed): give up its reference to its runtime,
+/// in a batch if this is one of that runtime's workers (`WorkerCore::release_owner`).
+pub(crate) fn release_owner(owner: Arc<Shared>) {
+    context::with_worker(|worker| match worker {
+        Some(core) if std::ptr::eq(core.shared(), &*owner) => core.release_owner(owner),
+        _ => drop(owner),
+    })
 }
 
 /// The task's future was dropped: take it out of its runtime's registry (`key`, from its

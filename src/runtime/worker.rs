@@ -15,6 +15,10 @@ use std::time::Duration;
 
 /// The owner side of a worker: its queues and loop state. Lives on the worker's stack;
 /// reachable from `schedule` on the same thread through the thread-local context.
+/// How many ended tasks' references to the runtime a worker drops at a time
+/// (`WorkerCore::release_owner`).
+const RELEASE_BATCH: usize = 64;
+
 pub(crate) struct WorkerCore {
     pub(crate) index: usize,
     pub(crate) class: CoreClass,
@@ -56,6 +60,9 @@ pub(crate) struct WorkerCore {
     /// the policy is asked once per case when the worker starts, not at every scheduling.
     placements: [[Placement; Readiness::ALL.len()]; LANES],
     may_run: [bool; LANES],
+    /// References to this runtime held by tasks that ended on this worker, dropped
+    /// [`RELEASE_BATCH`] at a time (see [`WorkerCore::release_owner`]).
+    released_owners: RefCell<Vec<Arc<Shared>>>,
     /// This worker's own slot, `shared.workers[index]`, looked up once (the worker loop and
     /// every spawn and poll reach it).
     slot: std::ptr::NonNull<super::shared::WorkerSlot>,
@@ -112,6 +119,24 @@ impl WorkerCore {
             may_run,
             regular_orders: [false, true]
                 .map(|after_yield| policy::regular_search_order(role, has_efficiency, after_yield)),
+            released_owners: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// A task of this runtime ended on this worker: keep its reference to the runtime
+    /// instead of dropping it now, and drop them [`RELEASE_BATCH`] at a time. Every
+    /// spawn from another thread increments the runtime's reference count, and dropping
+    /// each task's reference here at once would pull that count's cache line over to this
+    /// worker once per task (perf: the spawning thread's largest cost, BENCHMARKS.md "Per-task
+    /// cost"); in a batch it moves once per batch. Safe to defer: this worker holds its own
+    /// reference, so the runtime outlives the batch, which is dropped with the worker.
+    pub(crate) fn release_owner(&self, owner: Arc<Shared>) {
+        let mut released = self.released_owners.borrow_mut();
+        released.push(owner);
+        if released.len() >= RELEASE_BATCH {
+            // Kept with its capacity. None of these is the runtime's last reference (ours
+            // is not among them), so dropping them runs no code of ours.
+            released.clear();
         }
     }
 

@@ -43,6 +43,11 @@ pub(crate) struct TaskHeader {
     /// through this header, and so does the task's future, to count its end and enter the
     /// registry (`runtime::task_ended`, `runtime::poll_ended`).
     owner: Option<Arc<Shared>>,
+    /// `owner` was cloned on a thread that is not one of the runtime's workers: give it
+    /// back in a worker's batch (`runtime::release_owner`) rather than at once, which would
+    /// move the reference count's cache line to the freeing worker at every such task. A
+    /// worker's own spawns drop theirs at once (cheaper: no look-up, and no line moves).
+    release_in_batch: bool,
     /// The task's effective Qos (its urgency, `Qos::urgency`) and lane, plus the `DEMOTED`
     /// bit (see `encode`).
     /// Spawned with the task's Qos, which only escalation changes, and only upwards
@@ -65,19 +70,33 @@ pub(crate) struct TaskHeader {
     long_poll_reported: AtomicBool,
 }
 
-impl TaskHeader {
-    /// The header of a task of `owner`, spawned at `qos`.
-    pub(crate) fn owned(qos: Qos, owner: Arc<Shared>) -> TaskHeader {
-        TaskHeader {
-            owner: Some(owner),
-            ..TaskHeader::new(qos)
+impl Drop for TaskHeader {
+    fn drop(&mut self) {
+        if self.release_in_batch {
+            if let Some(owner) = self.owner.take() {
+                crate::runtime::release_owner(owner);
+            }
         }
     }
+}
 
-    /// A header that belongs to no runtime (unit tests).
+impl TaskHeader {
+    /// The header of a task of `owner`, spawned at `qos`; `from_outside`: by a thread that
+    /// is not one of `owner`'s workers (see `release_in_batch`).
+    pub(crate) fn owned(qos: Qos, owner: Arc<Shared>, from_outside: bool) -> TaskHeader {
+        TaskHeader::with_owner(qos, Some(owner), from_outside)
+    }
+
+    /// A header that belongs to no runtime (unit tests, loom's raw-task models).
+    #[cfg(any(test, loom))]
     pub(crate) fn new(qos: Qos) -> TaskHeader {
+        TaskHeader::with_owner(qos, None, false)
+    }
+
+    fn with_owner(qos: Qos, owner: Option<Arc<Shared>>, release_in_batch: bool) -> TaskHeader {
         TaskHeader {
-            owner: None,
+            owner,
+            release_in_batch,
             qos: AtomicU8::new(encode(qos, false)),
             queued_in: AtomicU8::new(0),
             aborted: AtomicBool::new(false),
