@@ -42,6 +42,7 @@ MUTANTS=(
   "timer_ignores_looking|timer|a_timer_set_while_the_driver_looks_or_sleeps_fires|deadlock"
   "timer_no_rescan|timer|a_timer_set_while_the_driver_looks_or_sleeps_fires|deadlock"
   "timer_reads_armed_first|timer|a_timer_later_than_the_drivers_deadline_fires_after_the_timed_wake|deadlock"
+  "release_batch_forgets|join|detach_races_completion|Arc leaked"
   "raw_task_drops_wake_while_running|raw_task|a_wake_during_the_poll_schedules_the_task_again|deadlock"
   "raw_task_no_join_wake|raw_task|the_join_handle_gets_the_output_whatever_the_order|deadlock"
   "raw_task_waker_after_complete|raw_task|the_join_handle_gets_the_output_whatever_the_order|deadlock"

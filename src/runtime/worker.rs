@@ -131,6 +131,10 @@ impl WorkerCore {
     /// cost"); in a batch it moves once per batch. Safe to defer: this worker holds its own
     /// reference, so the runtime outlives the batch, which is dropped with the worker.
     pub(crate) fn release_owner(&self, owner: Arc<Shared>) {
+        if crate::loom::mutation!("release_batch_forgets") {
+            std::mem::forget(owner); // planted bug: the reference is never given back
+            return;
+        }
         let mut released = self.released_owners.borrow_mut();
         released.push(owner);
         if released.len() >= RELEASE_BATCH {
