@@ -17,6 +17,14 @@ use std::task::{Context, Wake, Waker};
 /// Output type that counts its drops.
 struct Output(#[allow(dead_code)] DropToken);
 
+/// The future and the output were each dropped exactly once, and the task's memory
+/// (counted from `live`, the count when the model began) was freed.
+fn assert_dropped_once_and_freed(probe: &Probe, outputs: &DropCount, live: isize) {
+    assert_eq!(probe.drops(), 1, "future dropped exactly once");
+    assert_eq!(outputs.get(), 1, "output dropped exactly once");
+    assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+}
+
 /// A foreign thread wakes the task while a worker may be polling it: a wake during the
 /// poll must make the poll's end schedule the task again.
 ///
@@ -38,9 +46,7 @@ fn a_wake_during_the_poll_schedules_the_task_again() {
         raw_task::stop();
         worker.join().unwrap();
         waker.join().unwrap();
-        assert_eq!(probe.drops(), 1, "future dropped exactly once");
-        assert_eq!(outputs.get(), 1, "output dropped exactly once");
-        assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+        assert_dropped_once_and_freed(&probe, &outputs, live);
     });
 }
 
@@ -71,9 +77,7 @@ fn the_join_handle_gets_the_output_whatever_the_order() {
         drop(block_on(handle).expect("the task's output"));
         raw_task::stop();
         worker.join().unwrap();
-        assert_eq!(probe.drops(), 1, "future dropped exactly once");
-        assert_eq!(outputs.get(), 1, "output dropped exactly once");
-        assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+        assert_dropped_once_and_freed(&probe, &outputs, live);
     });
 }
 
@@ -95,9 +99,7 @@ fn detach_races_completion() {
         drop(handle);
         raw_task::stop();
         worker.join().unwrap();
-        assert_eq!(probe.drops(), 1, "future dropped exactly once");
-        assert_eq!(outputs.get(), 1, "output dropped exactly once");
-        assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+        assert_dropped_once_and_freed(&probe, &outputs, live);
     });
 }
 

@@ -41,16 +41,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    // SAFETY: `TaskFuture` uses the header only while it lives and its output
-    // (`TaskOutput<F::Output>`) cannot hold it; both catch their destructors' panics.
-    let task = unsafe {
-        raw::allocate(
-            header,
-            move |header| TaskFuture::new(future, header, lane),
-            schedule,
-            true,
-        )
-    };
+    let task = allocate(header, future, lane, schedule, true);
     // SAFETY: a task made joinable just now: its runnable and handle references are each
     // claimed once, here.
     let (runnable, join) = unsafe { (Runnable::from_new(task), RawJoin::from_new(task)) };
@@ -72,16 +63,33 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    // SAFETY: as in `spawn_raw`.
-    let task = unsafe {
+    let task = allocate(header, future, lane, schedule, false);
+    // SAFETY: a task made just now without a handle: its runnable reference is claimed
+    // once, here.
+    unsafe { Runnable::from_new(task) }
+}
+
+/// The raw task behind [`spawn_raw`] and [`spawn_raw_detached`]: `future` wrapped in a
+/// [`TaskFuture`] (`lane` as for [`spawn_raw`]).
+fn allocate<F>(
+    header: TaskHeader,
+    future: F,
+    lane: Option<Lane>,
+    schedule: Schedule,
+    joinable: bool,
+) -> std::ptr::NonNull<()>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    // SAFETY: `TaskFuture` uses the header only while it lives and its output
+    // (`TaskOutput<F::Output>`) cannot hold it; both catch their destructors' panics.
+    unsafe {
         raw::allocate(
             header,
             move |header| TaskFuture::new(future, header, lane),
             schedule,
-            false,
+            joinable,
         )
-    };
-    // SAFETY: a task made just now without a handle: its runnable reference is claimed
-    // once, here.
-    unsafe { Runnable::from_new(task) }
+    }
 }

@@ -262,16 +262,50 @@ impl<F: Future> Typed<F> {
 /// # Safety
 /// The caller holds a reference and gives it up (does not touch the task afterwards).
 unsafe fn drop_ref(ptr: NonNull<Header>) {
-    // SAFETY: the caller's reference keeps the task alive until the decrement. The vtable
-    // is read first: once the count is down, another thread may free the task.
-    let (destroy, prev) = unsafe {
-        let header = header(ptr);
-        let destroy = header.vtable.destroy;
-        (destroy, header.state.fetch_sub(REF_ONE, AcqRel))
-    };
+    // SAFETY: the caller's reference keeps the task alive until the decrement.
+    let prev = unsafe { header(ptr) }.state.fetch_sub(REF_ONE, AcqRel);
+    // SAFETY: the decrement gave up our reference.
+    unsafe { free_if_last(ptr, prev) }
+}
+
+/// Free the task if the update that returned `prev` gave up its last reference. Reads
+/// nothing of the task otherwise: once the count is down, another thread may free it.
+///
+/// # Safety
+/// `prev` is the state before an update by which the caller gave up its reference.
+unsafe fn free_if_last(ptr: NonNull<Header>, prev: usize) {
     if refs(prev) == 1 {
         // SAFETY: that was the last reference: the task is ours alone.
-        unsafe { destroy(ptr) }
+        unsafe { (header(ptr).vtable.destroy)(ptr) }
+    }
+}
+
+/// Hand the task to its schedule function as a `Runnable`.
+///
+/// # Safety
+/// The caller holds the task's runnable reference (`SCHEDULED` is its) and gives it to
+/// the `Runnable`.
+unsafe fn schedule(ptr: NonNull<Header>, woken_while_running: bool) {
+    // SAFETY: the runnable reference keeps the task alive.
+    let schedule = unsafe { header(ptr) }.schedule;
+    schedule(
+        Runnable { ptr },
+        ScheduleInfo {
+            woken_while_running,
+        },
+    );
+}
+
+/// The task will never be polled again (its `Runnable` is dropped unpolled, or its poll
+/// unwound): drop the future now and complete the task (the handle resolves to no output).
+///
+/// # Safety
+/// The caller holds the runnable reference and the stage, and gives both up.
+unsafe fn cancel(ptr: NonNull<Header>) {
+    // SAFETY: the caller's contract; `complete` gives up the reference.
+    unsafe {
+        (header(ptr).vtable.consume)(ptr);
+        complete(ptr);
     }
 }
 
@@ -306,10 +340,8 @@ unsafe fn complete(ptr: NonNull<Header>) {
             .state
             .fetch_update(AcqRel, Acquire, |s| Some(done(s) - REF_ONE))
             .unwrap_or_else(|s| s);
-        if refs(prev) == 1 {
-            // SAFETY: that was the last reference.
-            unsafe { (header.vtable.destroy)(ptr) };
-        }
+        // SAFETY: the update gave up the runnable reference.
+        unsafe { free_if_last(ptr, prev) };
         return;
     }
     let prev = header
@@ -390,14 +422,9 @@ impl Runnable {
 
     /// Hand the task to its schedule function (a new task's first scheduling).
     pub(crate) fn schedule(self) {
-        // SAFETY: our reference keeps the task alive.
-        let schedule = unsafe { header(self.ptr).schedule };
-        schedule(
-            self,
-            ScheduleInfo {
-                woken_while_running: false,
-            },
-        );
+        let ptr = ManuallyDrop::new(self).ptr;
+        // SAFETY: the runnable reference was `self`'s and goes to the new `Runnable`.
+        unsafe { schedule(ptr, false) };
     }
 
     /// Poll the task once. If it is woken during the poll it is scheduled again (with
@@ -441,16 +468,13 @@ impl Runnable {
                 if prev & SCHEDULED != 0
                     && !crate::loom::mutation!("raw_task_drops_wake_while_running")
                 {
-                    (header.schedule)(
-                        Runnable { ptr },
-                        ScheduleInfo {
-                            woken_while_running: true,
-                        },
-                    );
-                } else if refs(prev) == 1 {
-                    // Nothing can wake it again (no waker, no runnable, no handle): drop it.
-                    // SAFETY: that was the last reference.
-                    unsafe { (header.vtable.destroy)(ptr) };
+                    // SAFETY: the runnable reference stayed with `SCHEDULED`.
+                    unsafe { schedule(ptr, true) };
+                } else {
+                    // With the last reference gone nothing can wake it again (no waker,
+                    // no runnable, no handle): it is freed.
+                    // SAFETY: the update gave up the runnable reference.
+                    unsafe { free_if_last(ptr, prev) };
                 }
             }
         }
@@ -459,13 +483,8 @@ impl Runnable {
 
 impl Drop for Runnable {
     fn drop(&mut self) {
-        // Never polled again: drop the future now and tell the join handle.
-        // SAFETY: an unpolled `Runnable` holds the stage and the runnable reference, which
-        // `complete` gives up.
-        unsafe {
-            (header(self.ptr).vtable.consume)(self.ptr);
-            complete(self.ptr);
-        }
+        // SAFETY: an unpolled `Runnable` holds the stage and the runnable reference.
+        unsafe { cancel(self.ptr) }
     }
 }
 
@@ -474,11 +493,8 @@ struct CancelOnUnwind(NonNull<Header>);
 
 impl Drop for CancelOnUnwind {
     fn drop(&mut self) {
-        // SAFETY: the unwinding poll held RUNNING and the runnable reference.
-        unsafe {
-            (header(self.0).vtable.consume)(self.0);
-            complete(self.0);
-        }
+        // SAFETY: the unwinding poll held RUNNING (so the stage) and the runnable reference.
+        unsafe { cancel(self.0) }
     }
 }
 
@@ -518,15 +534,11 @@ unsafe fn waker_wake(data: *const ()) {
         })
         .unwrap_or_else(|s| s);
     if prev & (COMPLETE | SCHEDULED | RUNNING) == 0 {
-        (header.schedule)(
-            Runnable { ptr },
-            ScheduleInfo {
-                woken_while_running: false,
-            },
-        );
-    } else if refs(prev) == 1 {
-        // SAFETY: that was the last reference.
-        unsafe { (header.vtable.destroy)(ptr) };
+        // SAFETY: our reference became the runnable's.
+        unsafe { schedule(ptr, false) };
+    } else {
+        // SAFETY: the update gave up our reference.
+        unsafe { free_if_last(ptr, prev) };
     }
 }
 
@@ -564,12 +576,8 @@ unsafe fn waker_wake_by_ref(data: *const ()) {
         }
     }
     if state & (SCHEDULED | RUNNING) == 0 {
-        (header.schedule)(
-            Runnable { ptr },
-            ScheduleInfo {
-                woken_while_running: false,
-            },
-        );
+        // SAFETY: the reference just added is the runnable's.
+        unsafe { schedule(ptr, false) };
     }
 }
 
@@ -711,10 +719,8 @@ impl<Output> Drop for RawJoin<Output> {
                 (s & (COMPLETE | JOIN_WAKER) == 0).then_some((s & !JOIN_INTEREST) - REF_ONE)
             });
             if let Ok(prev) = detached {
-                if refs(prev) == 1 {
-                    // SAFETY: that was the last reference.
-                    unsafe { (header.vtable.destroy)(self.ptr) };
-                }
+                // SAFETY: the update gave up the handle's reference.
+                unsafe { free_if_last(self.ptr, prev) };
                 return;
             }
         }
