@@ -13,12 +13,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-/// The owner side of a worker: its queues and loop state. Lives on the worker's stack;
-/// reachable from `schedule` on the same thread through the thread-local context.
 /// How many ended tasks' references to the runtime a worker drops at a time
 /// (`WorkerCore::release_owner`).
 const RELEASE_BATCH: usize = 64;
 
+/// The owner side of a worker: its queues and loop state. Lives on the worker's stack;
+/// reachable from `schedule` on the same thread through the thread-local context.
 pub(crate) struct WorkerCore {
     pub(crate) index: usize,
     pub(crate) class: CoreClass,
