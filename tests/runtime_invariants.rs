@@ -449,6 +449,40 @@ fn only_yield_now_gives_up_the_lifo_slot() {
     }
 }
 
+async fn yield_times(n: usize) -> usize {
+    for _ in 0..n {
+        hetsched::yield_now().await;
+    }
+    n
+}
+
+/// On its own worker `yield_now` skips the wake and the worker schedules the task again
+/// when the poll ends; polled with any other waker it must wake that waker. Both hold
+/// under combinators: `join!` polls its futures with the task's own waker (the skip),
+/// `FuturesUnordered` with its own per-future wakers (a skipped wake would leave the
+/// future unpolled forever), and `block_on` outside any worker. Each finishes (bounded
+/// wait: a lost yield shows up as a timeout, not a hang).
+#[test]
+fn yield_now_resumes_under_combinators_and_off_the_workers() {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let rt = common::one_worker_runtime();
+    let (done, finished) = std::sync::mpsc::channel();
+    drop(rt.spawn(async move {
+        let (a, b) = futures::join!(yield_times(3), yield_times(5));
+        let mut unordered: FuturesUnordered<_> = (1..=3).map(yield_times).collect();
+        let mut sum = a + b;
+        while let Some(n) = unordered.next().await {
+            sum += n;
+        }
+        let _ = done.send(sum);
+    }));
+    let sum = finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a yield under a combinator was never resumed");
+    assert_eq!(sum, 3 + 5 + 1 + 2 + 3);
+    assert_eq!(rt.block_on(yield_times(4)), 4, "block_on");
+}
+
 /// A task that keeps waking itself without `yield_now` (a batch loop yielding through
 /// another library, here a hand-written `wake_by_ref(); Poll::Pending`) does not hold back
 /// work that arrives through the injector: a task spawned from a foreign thread runs after

@@ -196,3 +196,47 @@ fn the_join_waker_is_let_go_when_the_handle_detaches() {
         assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
     });
 }
+
+/// The task yields without waking itself (as `yield_now` does on its own worker, where the
+/// poll's end schedules it again) while a foreign thread wakes it through the waker it
+/// registered in that same poll: whatever the order, exactly one `Runnable` exists at a
+/// time, the task is polled again and finishes.
+///
+/// Planted bug `raw_task_yield_forgets_scheduled` (the yield's transition keeps the
+/// runnable reference but does not set `SCHEDULED`): the queued `Runnable` stands for a
+/// `SCHEDULED` that is not there (its poll's start corrupts the word), or the foreign wake
+/// finds the task idle and makes a second one; the handle waits forever (deadlock).
+#[test]
+fn a_yield_without_a_wake_is_scheduled_again_once() {
+    model(|| {
+        raw_task::track_state();
+        let live = raw_task::live_tasks();
+        let probe = Probe::new();
+        let outputs = DropCount::new();
+        let token = outputs.token();
+        let signal = Signal::new();
+        let waiting = signal.clone();
+        let mut first = true;
+        let mut token = Some(token);
+        let future = std::future::poll_fn(move |cx| {
+            let fired = waiting.poll_fired(cx).is_ready();
+            if std::mem::take(&mut first) {
+                raw_task::skip_wake();
+                return std::task::Poll::Pending;
+            }
+            if fired {
+                std::task::Poll::Ready(Output(token.take().expect("polled after completion")))
+            } else {
+                std::task::Poll::Pending
+            }
+        });
+        let handle = raw_task::spawn(probe.wrap(future));
+        let worker = thread::spawn(raw_task::run_until_stopped);
+        let waker = thread::spawn(move || signal.fire());
+        drop(block_on(handle).expect("the task's output"));
+        raw_task::stop();
+        worker.join().unwrap();
+        waker.join().unwrap();
+        assert_dropped_once_and_freed(&probe, &outputs, live);
+    });
+}

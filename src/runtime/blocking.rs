@@ -125,7 +125,8 @@ impl BlockingPool {
                 // Panics are caught by the task wrapper; a panic while dropping the
                 // future must not take the pool's bookkeeping down with it.
                 // The caller's Qos, so a plain `spawn` inside the job inherits it (invariant 8).
-                let _qos = context::TaskQosGuard::set(task.metadata().qos());
+                let _polling =
+                    context::PollGuard::enter(task.metadata().qos(), crate::task::TaskId::NONE);
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
                 state = self.lock();
                 continue;

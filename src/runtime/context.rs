@@ -4,30 +4,71 @@
 use super::shared::Shared;
 use super::worker::WorkerCore;
 use crate::loom::sync::Arc;
-use crate::task::Qos;
+use crate::task::{Qos, TaskId};
 use std::cell::{Cell, RefCell};
 use std::ptr;
 
 crate::loom::thread_local! {
     /// The worker core running on this thread, while its loop runs.
     static WORKER: Cell<*const WorkerCore> = const { Cell::new(ptr::null()) };
-    /// The Qos of the task this thread is polling right now.
-    static TASK_QOS: Cell<Option<Qos>> = const { Cell::new(None) };
+    /// The task this thread is polling right now, and its Qos.
+    static POLLING: Cell<Polling> = const { Cell::new(Polling::NOTHING) };
     /// The runtime this thread has entered (a worker's own, or one in `block_on`).
     static RUNTIME: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
     /// Per-thread sample counter for wake-to-poll latency.
     static SAMPLE: Cell<u32> = const { Cell::new(0) };
-    /// The task being polled on this thread called `yield_now` (and so woke itself).
-    static YIELD_REQUESTED: Cell<bool> = const { Cell::new(false) };
+    /// The task being polled on this thread called `yield_now`, and how it asked.
+    static YIELD_REQUESTED: Cell<YieldRequest> = const { Cell::new(YieldRequest::None) };
     /// The worker asleep on this thread while it drives a reactor (`outside_worker`).
     static DRIVING: Cell<*const WorkerCore> = const { Cell::new(ptr::null()) };
 }
 
-/// `yield_now` is about to wake the task it runs in: its reschedule is a real yield, not
-/// a wake by someone else that happened during the poll (a channel, a timer).
+/// What this thread is polling (set by [`PollGuard`]).
+#[derive(Clone, Copy)]
+struct Polling {
+    qos: Option<Qos>,
+    /// The task, when a worker polls it (`TaskId::NONE` elsewhere).
+    task: TaskId,
+}
+
+impl Polling {
+    const NOTHING: Polling = Polling {
+        qos: None,
+        task: TaskId::NONE,
+    };
+}
+
+/// How the task being polled asked to yield (ordered: a later request never lowers an
+/// earlier one's).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum YieldRequest {
+    None,
+    /// `yield_now` woke the task itself (its waker was not the task's own: a combinator
+    /// such as `FuturesUnordered` polled it, or no worker is polling a task).
+    Woke,
+    /// `yield_now` was polled with its task's own waker on the worker polling that task,
+    /// and did not wake it: the worker's poll schedules it again (`Runnable::run_with`).
+    Skipped,
+}
+
+/// `yield_now` wants its task polled again after the others: its reschedule is a real
+/// yield, not a wake by someone else that happened during the poll (a channel, a timer).
+/// Returns true if the caller need not wake `waker`: it is the waker of the task this
+/// worker is polling, which the worker schedules again when the poll ends (one state
+/// transition where a wake and the poll's end would take two).
 #[inline]
-pub(crate) fn request_yield() {
-    YIELD_REQUESTED.with(|y| y.set(true));
+pub(crate) fn request_yield(waker: &std::task::Waker) -> bool {
+    let task = POLLING.with(|p| p.get().task);
+    let own = crate::task::is_waker_of(waker, task);
+    let request = if own {
+        YieldRequest::Skipped
+    } else {
+        YieldRequest::Woke
+    };
+    // Never lowered: a skipped wake must still be made up for if a second `yield_now` in the
+    // same poll (under a combinator with its own waker) asks the other way.
+    YIELD_REQUESTED.with(|y| y.set(y.get().max(request)));
+    own
 }
 
 /// Did the task just polled on this thread yield? Clears the answer. A task woken while
@@ -36,7 +77,15 @@ pub(crate) fn request_yield() {
 /// wake-up never came cannot leak into the next task).
 #[inline]
 pub(crate) fn take_yield_request() -> bool {
-    YIELD_REQUESTED.with(|y| y.replace(false))
+    YIELD_REQUESTED.with(|y| y.replace(YieldRequest::None)) != YieldRequest::None
+}
+
+/// Did the task just polled on this thread yield without waking itself (see
+/// [`request_yield`])? Then the poll's end must schedule it again. Leaves the answer for
+/// [`take_yield_request`].
+#[inline]
+pub(crate) fn yield_skipped_wake() -> bool {
+    YIELD_REQUESTED.with(|y| y.get()) == YieldRequest::Skipped
 }
 
 /// Run `f` with the worker core of this thread, if this thread is a worker.
@@ -104,23 +153,30 @@ pub(crate) fn with_driving_worker<R>(f: impl FnOnce(Option<&WorkerCore>) -> R) -
 /// The Qos a plain `spawn` from this thread should get: the polled task's, or `Default`.
 #[inline]
 pub(crate) fn inherited_qos() -> Qos {
-    TASK_QOS.with(|q| q.get()).unwrap_or_default()
+    current_task_qos().unwrap_or_default()
 }
 
-/// Marks this thread as polling a task of `qos` until dropped (restores the previous one).
-pub(crate) struct TaskQosGuard(Option<Qos>);
+/// Marks this thread as polling a task of `qos` until dropped (restores what it polled
+/// before): `task` is the task when a worker polls it (its own `yield_now` then skips the
+/// wake, see [`request_yield`]), `TaskId::NONE` where the poll's end would not schedule a
+/// yielding task again (the blocking pool).
+pub(crate) struct PollGuard(Polling);
 
-impl TaskQosGuard {
+impl PollGuard {
     #[inline]
-    pub(crate) fn set(qos: Qos) -> TaskQosGuard {
-        TaskQosGuard(TASK_QOS.with(|q| q.replace(Some(qos))))
+    pub(crate) fn enter(qos: Qos, task: TaskId) -> PollGuard {
+        let now = Polling {
+            qos: Some(qos),
+            task,
+        };
+        PollGuard(POLLING.with(|p| p.replace(now)))
     }
 }
 
-impl Drop for TaskQosGuard {
+impl Drop for PollGuard {
     #[inline]
     fn drop(&mut self) {
-        TASK_QOS.with(|q| q.set(self.0));
+        POLLING.with(|p| p.set(self.0));
     }
 }
 
@@ -163,5 +219,5 @@ pub(crate) fn sample_latency(critical: bool) -> bool {
 /// The Qos of the task being polled on this thread, if any.
 #[inline]
 pub(crate) fn current_task_qos() -> Option<Qos> {
-    TASK_QOS.with(|q| q.get())
+    POLLING.with(|p| p.get().qos)
 }

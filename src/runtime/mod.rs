@@ -776,8 +776,9 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        context::request_yield();
-        cx.waker().wake_by_ref();
+        if !context::request_yield(cx.waker()) {
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     }
 }

@@ -1,7 +1,7 @@
 //! A worker thread: finds the next task the policy allows, polls it, and parks when
 //! there is nothing to do.
 
-use super::context::{self, TaskQosGuard, WorkerGuard};
+use super::context::{self, PollGuard, WorkerGuard};
 use super::metrics::WorkerCounters;
 use super::policy::{self, Lane, Placement, Readiness, Source, WorkerRole, LANES};
 use super::shared::{Shared, Task};
@@ -272,7 +272,7 @@ impl WorkerCore {
             let now = self.shared.nanos_since_start();
             counters.latency[lane.index()].record(now.saturating_sub(queued_at));
         }
-        let _qos = TaskQosGuard::set(qos);
+        let _polling = PollGuard::enter(qos, task.id());
         let slot = self.slot();
         if let Some(loan) = &slot.loan {
             loan.begin_poll();
@@ -285,7 +285,9 @@ impl WorkerCore {
         }
         // The task wrapper already turns a panic in `poll` into a JoinError; this catches a
         // panic from dropping a future, so that the worker lives on.
-        let _ = catch_unwind(AssertUnwindSafe(|| task.run()));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            task.run_with(context::yield_skipped_wake)
+        }));
         self.poll_started.set(None);
         if self.publish_polls {
             // Ended by the task wrapper (`poll_ended`) unless the task was not polled.

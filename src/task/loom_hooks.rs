@@ -64,10 +64,24 @@ fn next() -> Option<Runnable> {
     }
 }
 
+crate::loom::thread_local! {
+    /// The task this thread is polling asked to be polled again without waking itself
+    /// ([`skip_wake`]).
+    static SKIPPED_WAKE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called from a task's poll on a [`run_until_stopped`] thread: the task returns `Pending`
+/// without waking itself and the poll's end schedules it again, as `yield_now` does on its
+/// own worker (`Runnable::run_with`).
+pub fn skip_wake() {
+    SKIPPED_WAKE.with(|skipped| skipped.set(true));
+}
+
 /// Poll queued tasks as they come, until [`stop`].
 pub fn run_until_stopped() {
     while let Some(task) = next() {
-        task.run();
+        task.run_with(|| SKIPPED_WAKE.with(|skipped| skipped.get()));
+        SKIPPED_WAKE.with(|skipped| skipped.set(false));
     }
 }
 

@@ -19,7 +19,7 @@ pub use join::JoinHandle;
 pub use qos::{ParseQosError, Qos};
 
 pub(crate) use header::TaskHeader;
-pub(crate) use raw::{Runnable, Schedule, ScheduleInfo};
+pub(crate) use raw::{is_waker_of, Runnable, Schedule, ScheduleInfo, TaskId};
 pub(crate) use wrapper::TaskFuture;
 
 use crate::runtime::policy::Lane;

@@ -427,9 +427,23 @@ impl Runnable {
         unsafe { schedule(ptr, false) };
     }
 
+    /// Which task this is (compared with a waker by [`is_waker_of`]).
+    pub(crate) fn id(&self) -> TaskId {
+        TaskId(self.ptr.as_ptr().cast_const().cast())
+    }
+
     /// Poll the task once. If it is woken during the poll it is scheduled again (with
     /// `woken_while_running`); if it finishes, its join handle is woken.
     pub(crate) fn run(self) {
+        self.run_with(|| false);
+    }
+
+    /// [`run`](Self::run), where `yielded`, asked when the poll returns `Pending`, may say
+    /// that the task wants another poll without having woken itself: it is then scheduled
+    /// again as if woken during the poll. A yield on its own worker takes this way
+    /// (`runtime::context::request_yield`): one state transition instead of a wake's and
+    /// the poll end's.
+    pub(crate) fn run_with(self, yielded: impl FnOnce() -> bool) {
         let ptr = ManuallyDrop::new(self).ptr;
         // SAFETY: the runnable reference is now this poll's (it was `self`'s).
         let header = unsafe { header(ptr) };
@@ -455,17 +469,26 @@ impl Runnable {
             // SAFETY: we hold the runnable reference and the stage, which holds the output.
             Poll::Ready(()) => unsafe { complete(ptr) },
             Poll::Pending => {
+                let yielded = yielded();
                 let prev = header
                     .state
                     .fetch_update(AcqRel, Acquire, |s| {
-                        Some(if s & SCHEDULED != 0 {
-                            s & !RUNNING // the reference goes with the new `Runnable`
-                        } else {
-                            (s & !RUNNING) - REF_ONE
-                        })
+                        Some(
+                            if yielded && crate::loom::mutation!("raw_task_yield_forgets_scheduled")
+                            {
+                                s & !RUNNING
+                            } else if yielded || s & SCHEDULED != 0 {
+                                // A yield sets `SCHEDULED` here, as its wake would have during
+                                // the poll: a wake from elsewhere after this sees it and makes
+                                // no second `Runnable`. The reference goes with the new one.
+                                (s | SCHEDULED) & !RUNNING
+                            } else {
+                                (s & !RUNNING) - REF_ONE
+                            },
+                        )
                     })
                     .unwrap_or_else(|s| s);
-                if prev & SCHEDULED != 0
+                if (yielded || prev & SCHEDULED != 0)
                     && !crate::loom::mutation!("raw_task_drops_wake_while_running")
                 {
                     // SAFETY: the runnable reference stayed with `SCHEDULED`.
@@ -496,6 +519,28 @@ impl Drop for CancelOnUnwind {
         // SAFETY: the unwinding poll held RUNNING (so the stage) and the runnable reference.
         unsafe { cancel(self.0) }
     }
+}
+
+/// Which task a [`Runnable`] is: an address, compared and never dereferenced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TaskId(*const ());
+
+impl TaskId {
+    /// No task (a thread that polls none).
+    pub(crate) const NONE: TaskId = TaskId(std::ptr::null());
+}
+
+/// Is `waker` a waker of the task `id`? Compares the waker's data and vtable with the
+/// task's (`Waker::will_wake`; our vtable is one static, so a waker of the task always
+/// compares equal, and any other waker never does).
+pub(crate) fn is_waker_of(waker: &Waker, id: TaskId) -> bool {
+    if id == TaskId::NONE {
+        return false;
+    }
+    // SAFETY: this waker is only compared: never woken, cloned or dropped (ManuallyDrop),
+    // so it needs no reference to the task, which may be gone.
+    let task = ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(id.0, &WAKER_VTABLE)) });
+    waker.will_wake(&task)
 }
 
 static WAKER_VTABLE: RawWakerVTable =
@@ -1046,5 +1091,71 @@ mod tests {
         );
         task.run();
         assert_eq!(join(handle), Some(3));
+    }
+
+    /// A poll whose `yielded` says so is scheduled again though nothing woke the task, as
+    /// woken during its poll, and only once even if a wake came too.
+    #[test]
+    fn a_yield_without_a_wake_is_scheduled_again_once() {
+        static SCHEDULED_AGAIN: AtomicUsize = AtomicUsize::new(0);
+        fn queue(task: Runnable, info: ScheduleInfo) {
+            assert!(info.woken_while_running);
+            SCHEDULED_AGAIN.fetch_add(1, SeqCst);
+            QUEUED.with(|q| q.borrow_mut().push(task));
+        }
+        thread_local! {
+            static QUEUED: std::cell::RefCell<Vec<Runnable>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let mut polls = 0;
+        let (task, handle) = joinable(
+            std::future::poll_fn(move |cx| {
+                polls += 1;
+                match polls {
+                    1 => Poll::Pending, // yields, no wake
+                    2 => {
+                        cx.waker().wake_by_ref(); // yields and wakes itself as well
+                        Poll::Pending
+                    }
+                    n => Poll::Ready(n),
+                }
+            }),
+            queue,
+        );
+        task.run_with(|| true);
+        assert_eq!(SCHEDULED_AGAIN.load(SeqCst), 1);
+        let again = QUEUED
+            .with(|q| q.borrow_mut().pop())
+            .expect("scheduled again");
+        again.run_with(|| true);
+        assert_eq!(
+            SCHEDULED_AGAIN.load(SeqCst),
+            2,
+            "one Runnable for a yield and a wake"
+        );
+        let last = QUEUED
+            .with(|q| q.borrow_mut().pop())
+            .expect("scheduled again");
+        assert!(QUEUED.with(|q| q.borrow().is_empty()));
+        last.run_with(|| false);
+        assert_eq!(join(handle), Some(3));
+    }
+
+    /// A task's waker is recognised as its own; another task's, a foreign waker and no task
+    /// are not.
+    #[test]
+    fn a_task_knows_its_own_waker() {
+        let (task, handle) = joinable(async {}, ignore);
+        let (other, other_handle) = joinable(async {}, ignore);
+        let waker = task.waker();
+        assert!(is_waker_of(&waker, task.id()));
+        assert!(!is_waker_of(&waker, other.id()));
+        assert!(!is_waker_of(&waker, TaskId::NONE));
+        let foreign = Waker::from(Arc::new(Unpark(std::thread::current())));
+        assert!(!is_waker_of(&foreign, task.id()));
+        drop(waker);
+        task.run();
+        other.run();
+        assert_eq!(join(handle), Some(()));
+        assert_eq!(join(other_handle), Some(()));
     }
 }
