@@ -483,6 +483,34 @@ fn yield_now_resumes_under_combinators_and_off_the_workers() {
     assert_eq!(rt.block_on(yield_times(4)), 4, "block_on");
 }
 
+/// A lone task yielding on a two-worker runtime stays on its worker: the other worker,
+/// asleep, is not woken for each yield (`policy::wakes_a_peer`; before that rule each
+/// yield could wake it, and it went back to sleep finding nothing: thousands of wake-ups).
+#[test]
+fn a_lone_yielding_task_does_not_wake_the_other_worker() {
+    let rt = Builder::new()
+        .topology(hetsched::Topology::uniform(2))
+        .workers(CoreClass::Performance, 2)
+        .pin(hetsched::Pin::Off)
+        .qos_hints(false)
+        .build()
+        .unwrap();
+    let unparks =
+        |rt: &hetsched::Runtime| rt.metrics().workers.iter().map(|w| w.unparks).sum::<u64>();
+    wait_until("both workers asleep", || {
+        rt.metrics().workers.iter().all(|w| w.parks >= 1)
+    });
+    let before = unparks(&rt);
+    const YIELDS: usize = 10_000;
+    assert_eq!(rt.block_on(rt.spawn(yield_times(YIELDS))).unwrap(), YIELDS);
+    let woken = unparks(&rt) - before;
+    // One for the spawn's push; a few more for anything else a runtime wakes for.
+    assert!(
+        woken < 20,
+        "{woken} wake-ups of a worker during {YIELDS} yields of one task"
+    );
+}
+
 /// A task that keeps waking itself without `yield_now` (a batch loop yielding through
 /// another library, here a hand-written `wake_by_ref(); Poll::Pending`) does not hold back
 /// work that arrives through the injector: a task spawned from a foreign thread runs after

@@ -65,3 +65,27 @@ fn an_idle_runtime_wakes_one_worker_per_push() {
         );
     });
 }
+
+/// A lone task that yields on a quiet runtime: its worker runs it again at once, and the
+/// other worker, asleep, is never woken for it (`policy::wakes_a_peer`): the push of the
+/// task wakes one worker, the yields none.
+///
+/// Planted bug `lone_yield_wakes_a_peer` (every yield wakes a sleeping peer): some
+/// interleaving shows 2 unparks.
+#[test]
+fn a_lone_yielding_task_wakes_no_peer() {
+    model(|| {
+        let rt = runtime(2, 0);
+        spin_until(|| __loom::parks(&rt) == 2);
+        let task = rt.spawn_with(Qos::Default, async {
+            hetsched::yield_now().await;
+            6
+        });
+        assert_eq!(rt.block_on(task).unwrap(), 6);
+        assert_eq!(
+            __loom::unparks(&rt),
+            1,
+            "a lone yield woke a peer (one unpark is the push's)"
+        );
+    });
+}

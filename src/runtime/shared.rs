@@ -27,8 +27,9 @@ pub(crate) type Task = crate::task::Runnable;
 /// Where [`Shared::place`] queued a task, as far as waking workers is concerned.
 #[derive(Clone, Copy)]
 enum Queued {
-    /// Nowhere another worker may take it from (the LIFO slot): nobody to wake.
-    InSlot,
+    /// Nowhere another worker may take it from (the LIFO slot), or in the placing worker's
+    /// own queue as a yield it runs next (`policy::wakes_a_peer`): nobody to wake.
+    Here,
     /// In the placing worker's own queue for the lane (stealable).
     Local(Lane),
     /// In the lane's injector.
@@ -47,7 +48,7 @@ struct Wakeups {
 impl Wakeups {
     fn add(&mut self, placed: Queued) {
         match placed {
-            Queued::InSlot => {}
+            Queued::Here => {}
             Queued::Local(lane) => self.lanes |= 1 << lane.index(),
             Queued::Injected(lane) => {
                 self.lanes |= 1 << lane.index();
@@ -384,7 +385,7 @@ impl Shared {
     #[inline]
     fn schedule_from(&self, core: Option<&WorkerCore>, task: Task, readiness: Readiness) {
         match self.place(core, task, readiness) {
-            Queued::InSlot => {}
+            Queued::Here => {}
             Queued::Local(lane) => self.notify(lane),
             Queued::Injected(lane) => self.after_inject(lane),
         }
@@ -430,15 +431,20 @@ impl Shared {
                         core.push_local(displaced_lane, displaced);
                         Queued::Local(displaced_lane)
                     }
-                    None => Queued::InSlot,
+                    None => Queued::Here,
                 }
             }
             Placement::LocalQueue => {
                 if policy::searches_injectors_next(readiness) {
                     core.note_yield();
                 }
+                let wake_a_peer = policy::wakes_a_peer(readiness, || core.holds_a_task());
                 core.push_local(lane, task);
-                Queued::Local(lane)
+                if wake_a_peer {
+                    Queued::Local(lane)
+                } else {
+                    Queued::Here
+                }
             }
             Placement::Injector => {
                 self.injectors[lane.index()].push(task);

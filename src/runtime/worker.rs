@@ -188,6 +188,11 @@ impl WorkerCore {
         self.yielded.set(true);
     }
 
+    /// Does this worker hold a task in its LIFO slot or its own queues?
+    pub(crate) fn holds_a_task(&self) -> bool {
+        self.lifo.borrow().is_some() || self.locals.iter().flatten().any(|queue| !queue.is_empty())
+    }
+
     /// Push to the back of this worker's own queue for `lane` (the policy guarantees this
     /// worker may run `lane`, so the queue exists).
     pub(crate) fn push_local(&self, lane: Lane, task: Task) {
