@@ -17,12 +17,38 @@ use std::task::{Context, Wake, Waker};
 /// Output type that counts its drops.
 struct Output(#[allow(dead_code)] DropToken);
 
-/// The future and the output were each dropped exactly once, and the task's memory
-/// (counted from `live`, the count when the model began) was freed.
-fn assert_dropped_once_and_freed(probe: &Probe, outputs: &DropCount, live: isize) {
-    assert_eq!(probe.drops(), 1, "future dropped exactly once");
-    assert_eq!(outputs.get(), 1, "output dropped exactly once");
-    assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+/// What a raw-task model checks at its end: the future (wrapped by `probe`) and the output
+/// (counted by `outputs`) dropped exactly once, and the task blocks back to `live`, the
+/// count when the model began.
+struct Watch {
+    probe: Probe,
+    outputs: DropCount,
+    live: isize,
+}
+
+impl Watch {
+    /// Begin a model: its tasks track their state word with loom
+    /// (`raw_task::track_state`), and the task blocks alive now are noted.
+    fn begin() -> Watch {
+        raw_task::track_state();
+        Watch {
+            probe: Probe::new(),
+            outputs: DropCount::new(),
+            live: raw_task::live_tasks(),
+        }
+    }
+
+    /// Every task's memory was freed.
+    fn assert_freed(&self) {
+        assert_eq!(raw_task::live_tasks(), self.live, "task memory leaked");
+    }
+
+    /// The future and the output were each dropped exactly once, and the memory freed.
+    fn assert_dropped_once_and_freed(&self) {
+        assert_eq!(self.probe.drops(), 1, "future dropped exactly once");
+        assert_eq!(self.outputs.get(), 1, "output dropped exactly once");
+        self.assert_freed();
+    }
 }
 
 /// A foreign thread wakes the task while a worker may be polling it: a wake during the
@@ -33,12 +59,10 @@ fn assert_dropped_once_and_freed(probe: &Probe, outputs: &DropCount, live: isize
 #[test]
 fn a_wake_during_the_poll_schedules_the_task_again() {
     model(|| {
-        raw_task::track_state();
-        let live = raw_task::live_tasks();
-        let probe = Probe::new();
-        let outputs = DropCount::new();
+        let watch = Watch::begin();
         let signal = Signal::new();
-        let handle = raw_task::spawn(probe.wrap(after(signal.clone(), Output(outputs.token()))));
+        let token = watch.outputs.token();
+        let handle = raw_task::spawn(watch.probe.wrap(after(signal.clone(), Output(token))));
         let worker = thread::spawn(raw_task::run_until_stopped);
         let waker = thread::spawn(move || signal.fire());
         let output = block_on(handle).expect("the task's output");
@@ -46,7 +70,7 @@ fn a_wake_during_the_poll_schedules_the_task_again() {
         raw_task::stop();
         worker.join().unwrap();
         waker.join().unwrap();
-        assert_dropped_once_and_freed(&probe, &outputs, live);
+        watch.assert_dropped_once_and_freed();
     });
 }
 
@@ -62,12 +86,9 @@ fn a_wake_during_the_poll_schedules_the_task_again() {
 #[test]
 fn the_join_handle_gets_the_output_whatever_the_order() {
     model(|| {
-        raw_task::track_state();
-        let live = raw_task::live_tasks();
-        let probe = Probe::new();
-        let outputs = DropCount::new();
-        let token = outputs.token();
-        let mut handle = raw_task::spawn(probe.wrap(async move { Output(token) }));
+        let watch = Watch::begin();
+        let token = watch.outputs.token();
+        let mut handle = raw_task::spawn(watch.probe.wrap(async move { Output(token) }));
         let first = Waker::from(StdArc::new(NoopWaker));
         let pending = std::pin::Pin::new(&mut handle)
             .poll(&mut Context::from_waker(&first))
@@ -77,7 +98,7 @@ fn the_join_handle_gets_the_output_whatever_the_order() {
         drop(block_on(handle).expect("the task's output"));
         raw_task::stop();
         worker.join().unwrap();
-        assert_dropped_once_and_freed(&probe, &outputs, live);
+        watch.assert_dropped_once_and_freed();
     });
 }
 
@@ -89,17 +110,14 @@ fn the_join_handle_gets_the_output_whatever_the_order() {
 #[test]
 fn detach_races_completion() {
     model(|| {
-        raw_task::track_state();
-        let live = raw_task::live_tasks();
-        let probe = Probe::new();
-        let outputs = DropCount::new();
-        let token = outputs.token();
-        let handle = raw_task::spawn(probe.wrap(async move { Output(token) }));
+        let watch = Watch::begin();
+        let token = watch.outputs.token();
+        let handle = raw_task::spawn(watch.probe.wrap(async move { Output(token) }));
         let worker = thread::spawn(raw_task::run_until_stopped);
         drop(handle);
         raw_task::stop();
         worker.join().unwrap();
-        assert_dropped_once_and_freed(&probe, &outputs, live);
+        watch.assert_dropped_once_and_freed();
     });
 }
 
@@ -109,10 +127,8 @@ fn detach_races_completion() {
 #[test]
 fn an_unpolled_task_dropped_cancels_its_handle() {
     model(|| {
-        raw_task::track_state();
-        let live = raw_task::live_tasks();
-        let probe = Probe::new();
-        let handle = raw_task::spawn(probe.wrap(async { 7 }));
+        let watch = Watch::begin();
+        let handle = raw_task::spawn(watch.probe.wrap(async { 7 }));
         let dropper = thread::spawn(raw_task::drop_next);
         let err = block_on(handle).expect_err("cancelled");
         assert!(err.is_cancelled(), "unexpected {err:?}");
@@ -120,9 +136,9 @@ fn an_unpolled_task_dropped_cancels_its_handle() {
         let detached = Probe::new();
         raw_task::spawn_detached(detached.wrap(async {}));
         raw_task::drop_next();
-        assert_eq!(probe.drops(), 1, "future dropped exactly once");
+        assert_eq!(watch.probe.drops(), 1, "future dropped exactly once");
         assert_eq!(detached.drops(), 1, "detached future dropped exactly once");
-        assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+        watch.assert_freed();
     });
 }
 
@@ -135,11 +151,9 @@ fn an_unpolled_task_dropped_cancels_its_handle() {
 #[test]
 fn an_abort_racing_the_polls_start_cancels_the_task() {
     model(|| {
-        raw_task::track_state();
-        let live = raw_task::live_tasks();
-        let probe = Probe::new();
+        let watch = Watch::begin();
         let never = Signal::new();
-        let handle = raw_task::spawn(probe.wrap(after(never.clone(), ())));
+        let handle = raw_task::spawn(watch.probe.wrap(after(never.clone(), ())));
         let worker = thread::spawn(raw_task::run_until_stopped);
         let joiner = thread::spawn(move || {
             handle.abort();
@@ -150,8 +164,8 @@ fn an_abort_racing_the_polls_start_cancels_the_task() {
         raw_task::stop();
         worker.join().unwrap();
         never.clear();
-        assert_eq!(probe.drops(), 1, "future dropped exactly once");
-        assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+        assert_eq!(watch.probe.drops(), 1, "future dropped exactly once");
+        watch.assert_freed();
     });
 }
 
@@ -171,8 +185,7 @@ impl Wake for NoopWaker {
 #[test]
 fn the_join_waker_is_let_go_when_the_handle_detaches() {
     model(|| {
-        raw_task::track_state();
-        let live = raw_task::live_tasks();
+        let watch = Watch::begin();
         let signal = Signal::new();
         let mut handle = raw_task::spawn(after(signal.clone(), ()));
         let counted = StdArc::new(NoopWaker);
@@ -193,7 +206,7 @@ fn the_join_waker_is_let_go_when_the_handle_detaches() {
         worker.join().unwrap();
         assert_eq!(StdArc::strong_count(&counted), 1, "join waker kept alive");
         signal.clear();
-        assert_eq!(raw_task::live_tasks(), live, "task memory leaked");
+        watch.assert_freed();
     });
 }
 
@@ -209,11 +222,8 @@ fn the_join_waker_is_let_go_when_the_handle_detaches() {
 #[test]
 fn a_yield_without_a_wake_is_scheduled_again_once() {
     model(|| {
-        raw_task::track_state();
-        let live = raw_task::live_tasks();
-        let probe = Probe::new();
-        let outputs = DropCount::new();
-        let token = outputs.token();
+        let watch = Watch::begin();
+        let token = watch.outputs.token();
         let signal = Signal::new();
         let waiting = signal.clone();
         let mut first = true;
@@ -230,13 +240,13 @@ fn a_yield_without_a_wake_is_scheduled_again_once() {
                 std::task::Poll::Pending
             }
         });
-        let handle = raw_task::spawn(probe.wrap(future));
+        let handle = raw_task::spawn(watch.probe.wrap(future));
         let worker = thread::spawn(raw_task::run_until_stopped);
         let waker = thread::spawn(move || signal.fire());
         drop(block_on(handle).expect("the task's output"));
         raw_task::stop();
         worker.join().unwrap();
         waker.join().unwrap();
-        assert_dropped_once_and_freed(&probe, &outputs, live);
+        watch.assert_dropped_once_and_freed();
     });
 }
