@@ -19,7 +19,9 @@ use crate::os::{self, OsModel, OsThread};
 use crate::policies::{Policy, WorkerSpec};
 use crate::workload::{Arrival, Program, Workload};
 use crate::Rng;
-use hetsched::runtime::policy::{searches_injectors_next, Placement, Readiness, Source};
+use hetsched::runtime::policy::{
+    searches_injectors_next, wakes_a_peer, Placement, Readiness, Source,
+};
 use hetsched::{CoreClass, Lane, Qos, WorkerRole};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -730,8 +732,14 @@ impl<'a> Sim<'a> {
                 if searches_injectors_next(readiness) {
                     self.workers[w].yielded = true;
                 }
+                let worker = &self.workers[w];
+                let wake_a_peer = wakes_a_peer(readiness, || {
+                    worker.lifo.is_some() || worker.locals.iter().flatten().any(|q| !q.is_empty())
+                });
                 self.push_local(w, lane, t);
-                self.notify(lane);
+                if wake_a_peer {
+                    self.notify(lane);
+                }
             }
             (on, _) => {
                 if let Some(w) = on {
