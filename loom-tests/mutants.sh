@@ -20,6 +20,7 @@ MUTANTS=(
   "skip_sleep_recheck|park|work_pushed_while_the_last_worker_falls_asleep_is_picked_up|deadlock"
   "notify_unconditionally|park|an_idle_runtime_wakes_one_worker_per_push|must wake exactly one worker"
   "lone_yield_wakes_a_peer|park|a_lone_yielding_task_wakes_no_peer|a lone yield woke a peer"
+  "lone_yield_ignores_the_first_choice|park|a_lone_yield_off_the_first_choice_wakes_it|did not wake the P worker"
   "inject_no_notify|wake|foreign_wakes_while_running_queued_and_after_completion|deadlock"
   "inject_no_notify|wake|task_and_foreign_thread_wake_the_same_task|deadlock"
   "no_inject_recheck|shutdown|shutdown_races_a_spawn_from_a_foreign_thread|deadlock"

@@ -511,6 +511,40 @@ fn a_lone_yielding_task_does_not_wake_the_other_worker() {
     );
 }
 
+/// A lone Default task yielding on an E worker still wakes the sleeping P worker, the
+/// lane's first choice, which steals it onto its faster core (`policy::wakes_a_peer` keeps
+/// a lone yield quiet only on the first choice). The task is woken on the E worker (its
+/// LIFO slot: no wake-up for anyone), so it starts there with the P worker asleep.
+#[test]
+fn a_lone_yielding_default_task_moves_from_an_e_worker_to_the_idle_p_worker() {
+    const YIELDS: usize = 20_000;
+    let rt = runtime(1, 1);
+    let on_p = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = oneshot::channel::<()>();
+    let yielder = {
+        let on_p = on_p.clone();
+        rt.spawn_with(Qos::Default, async move {
+            rx.await.unwrap();
+            for _ in 0..YIELDS {
+                if hetsched::current_class() == Some(CoreClass::Performance) {
+                    on_p.fetch_add(1, SeqCst);
+                }
+                hetsched::yield_now().await;
+            }
+        })
+    };
+    let asleep = |rt: &hetsched::Runtime| rt.metrics().workers.iter().all(|w| w.parks > w.unparks);
+    wait_until("both workers asleep, the task waiting", || asleep(&rt));
+    // Background work runs on the E worker only: the wake lands in its LIFO slot.
+    drop(rt.spawn_with(Qos::Background, async move { tx.send(()).unwrap() }));
+    rt.block_on(yielder).unwrap();
+    let on_p = on_p.load(SeqCst);
+    assert!(
+        on_p > YIELDS / 2,
+        "only {on_p} of {YIELDS} polls on the P worker: the yield on the E worker never woke it"
+    );
+}
+
 /// A task that keeps waking itself without `yield_now` (a batch loop yielding through
 /// another library, here a hand-written `wake_by_ref(); Poll::Pending`) does not hold back
 /// work that arrives through the injector: a task spawned from a foreign thread runs after

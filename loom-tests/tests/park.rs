@@ -4,7 +4,7 @@
 
 use hetsched::runtime::__loom;
 use hetsched::Qos;
-use loom_tests::{model, runtime, spin_until};
+use loom_tests::{after, model, runtime, spin_until, Signal};
 
 /// Two tasks pushed one after the other from outside while the only worker goes to sleep,
 /// wakes, runs the first, and goes back to sleep. The first push can land anywhere in the
@@ -82,10 +82,46 @@ fn a_lone_yielding_task_wakes_no_peer() {
             6
         });
         assert_eq!(rt.block_on(task).unwrap(), 6);
+        // Both back on their sleeper lists: every wake-up is counted by now.
+        spin_until(|| __loom::listed_sleepers(&rt) == 2);
         assert_eq!(
             __loom::unparks(&rt),
             1,
             "a lone yield woke a peer (one unpark is the push's)"
+        );
+    });
+}
+
+/// The other half of the lone-yield rule: a Default task that yields on the E worker (it was
+/// woken there, into the E worker's LIFO slot, with no wake-up for anyone) wakes the
+/// sleeping P worker, the lane's first choice, which may take it onto its faster core.
+/// Counted wake-ups: the P worker for the task's spawn, the E worker for the Background
+/// task that wakes it, the P worker again for the yield.
+///
+/// Planted bug `lone_yield_ignores_the_first_choice` (a lone yield wakes nobody on any
+/// worker): the P worker sleeps through the yield, 2 unparks.
+#[test]
+fn a_lone_yield_off_the_first_choice_wakes_it() {
+    model(|| {
+        let rt = runtime(1, 1);
+        spin_until(|| __loom::parks(&rt) == 2);
+        let signal = Signal::new();
+        let waited = signal.clone();
+        let task = rt.spawn_with(Qos::Default, async move {
+            after(waited, ()).await;
+            hetsched::yield_now().await;
+            7
+        });
+        // The P worker ran the task until it waited, and sleeps again.
+        spin_until(|| __loom::parks(&rt) == 3);
+        drop(rt.spawn_with(Qos::Background, async move { signal.fire() }));
+        assert_eq!(rt.block_on(task).unwrap(), 7);
+        // Both back on their sleeper lists: every wake-up is counted by now.
+        spin_until(|| __loom::listed_sleepers(&rt) == 2);
+        assert_eq!(
+            __loom::unparks(&rt),
+            3,
+            "the yield on the E worker did not wake the P worker"
         );
     });
 }

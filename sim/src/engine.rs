@@ -733,8 +733,23 @@ impl<'a> Sim<'a> {
                     self.workers[w].yielded = true;
                 }
                 let worker = &self.workers[w];
-                let wake_a_peer = wakes_a_peer(readiness, || {
-                    worker.lifo.is_some() || worker.locals.iter().flatten().any(|q| !q.is_empty())
+                // The first role of the wake order the simulated runtime has (no critical
+                // workers here), as `policy::is_first_choice` asks it of the runtime's.
+                let first_choice = self
+                    .policy
+                    .wake_order(lane)
+                    .iter()
+                    .find(|&&role| role != WorkerRole::Critical)
+                    .is_some_and(|role| role.class() == worker.class);
+                let injectors = &self.injectors;
+                let wake_a_peer = wakes_a_peer(readiness, first_choice, || {
+                    worker.lifo.is_some()
+                        || worker.locals.iter().flatten().any(|q| !q.is_empty())
+                        || worker
+                            .locals
+                            .iter()
+                            .zip(injectors)
+                            .any(|(local, injector)| local.is_some() && !injector.is_empty())
                 });
                 self.push_local(w, lane, t);
                 if wake_a_peer {

@@ -5,7 +5,9 @@
 //! workers, each with its own counters and sleeper list, so that work wakes only workers
 //! of a role that may run it, and critical workers only for Critical work):
 //! - one idle worker is woken per unit of new work, and only if no worker that may run the
-//!   work is already *searching* (woken and not yet found work): no thundering herd;
+//!   work is already *searching* (woken and not yet found work): no thundering herd; a
+//!   yield that its own worker, the lane's first choice, will find next (the only work it
+//!   sees) is not new work for anyone else and wakes nobody (`policy::wakes_a_peer`);
 //! - a searcher that finds work and was the last searcher of its role wakes one more
 //!   worker, so a burst spreads over the idle workers one at a time;
 //! - a worker going to sleep first registers as a sleeper (and stops counting as a

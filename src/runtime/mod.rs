@@ -8,11 +8,13 @@
 //!   (polled next; capped at [`MAX_LIFO_STREAK`] in a row); a task spawned there, or one
 //!   that yielded, goes to the back of the worker's queue for the lane; anywhere else (a
 //!   foreign thread, or a worker of the wrong class) it goes to the lane's shared injector.
-//!   After a task wakes itself (a yield, or any wake during its own poll) the worker's next
-//!   search looks at the injectors first;
+//!   After a task yields or wakes itself during its own poll the worker's next search looks
+//!   at the injectors first;
 //! - an idle worker looks at its lanes in order (own queue, then injector), then steals
 //!   half of a peer's queue for a lane it may run, then sleeps; one sleeper is woken per
-//!   unit of new work, and none while a worker that may run it is already searching.
+//!   unit of new work, none while a worker that may run it is already searching, and none
+//!   for a yield on a worker of the lane's first choice that sees no other work
+//!   ([`policy::wakes_a_peer`]).
 
 mod block_on;
 mod blocking;
@@ -151,6 +153,16 @@ pub mod __loom {
         pub fn needs_nudge(&self) -> bool {
             self.0.needs_nudge()
         }
+    }
+
+    /// Workers on their role's sleeper list now: asleep (or committing to sleep) and not
+    /// taken off by a notifier. A worker woken counts its unpark before it can be listed
+    /// again, so once every worker is listed the unpark counts are final.
+    pub fn listed_sleepers(rt: &Runtime) -> usize {
+        let shared = &rt.handle.shared;
+        (0..shared.workers.len())
+            .filter(|&i| shared.idle.is_sleeper(i, shared.workers[i].role))
+            .count()
     }
 
     /// Times the runtime's workers were woken from sleep, summed over workers.

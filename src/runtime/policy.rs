@@ -360,19 +360,42 @@ pub fn searches_injectors_next(readiness: Readiness) -> bool {
     matches!(readiness, Readiness::Yielded | Readiness::WokenWhileRunning)
 }
 
+/// Is `role` the first choice for `lane`'s work: the first role of [`wake_order`] that the
+/// runtime has workers of (critical workers only with `has_critical_workers`)?
+pub fn is_first_choice(
+    role: WorkerRole,
+    lane: Lane,
+    has_efficiency_workers: bool,
+    has_critical_workers: bool,
+) -> bool {
+    wake_order(lane, has_efficiency_workers)
+        .iter()
+        .find(|&&r| r != WorkerRole::Critical || has_critical_workers)
+        == Some(&role)
+}
+
 /// Is a sleeping peer woken for a task just put in its worker's own queue (where peers may
-/// steal it)? Not for a yield when the worker held no other task: the worker is between
-/// polls and looks for its next task at once (the injectors first, then this queue), so it
-/// runs this task next or newer work whose own push woke whom it had to. A peer woken for
-/// the lone task would find nothing, or take it and leave this worker idle: a wake-up
+/// steal it)? Not for a yield on a worker of the lane's first choice
+/// ([`is_first_choice`]) that sees no other work it could run (`sees_other_work`: a task in
+/// its LIFO slot or own queues, or in the injector of a lane it may run): that worker is
+/// between polls and its next search finds this task, the only work there is for it, so a
+/// peer woken for it would find nothing, or take it and leave this worker idle: a wake-up
 /// system call and a migration per yield of a lone task (measured: 75,000-95,000 context
-/// switches in 4 million yields of one task on two workers). tokio's
-/// `should_notify_others` makes the same call. `held_other_work`: did the worker hold any
-/// other task (its queues, its LIFO slot) before this one was queued? Asked only for a
-/// yield.
-pub fn wakes_a_peer(readiness: Readiness, held_other_work: impl FnOnce() -> bool) -> bool {
+/// switches in 4 million yields of one task on two workers). tokio's `should_notify_others`
+/// makes the same call. Anywhere else a peer is woken as for any new work: a yield on a
+/// worker of a later choice (a Default task on an E worker) wakes a sleeping worker of the
+/// first choice, which may steal the task onto its faster core, and one queued beside other
+/// work wakes a peer to take some of it. `sees_other_work` is asked only for a yield on
+/// the first choice.
+pub fn wakes_a_peer(
+    readiness: Readiness,
+    first_choice: bool,
+    sees_other_work: impl FnOnce() -> bool,
+) -> bool {
+    let quiet_here = first_choice || crate::loom::mutation!("lone_yield_ignores_the_first_choice");
     readiness != Readiness::Yielded
-        || held_other_work()
+        || !quiet_here
+        || sees_other_work()
         || crate::loom::mutation!("lone_yield_wakes_a_peer")
 }
 
@@ -1079,15 +1102,34 @@ mod tests {
     }
 
     #[test]
-    fn only_a_yield_onto_a_worker_holding_nothing_else_wakes_no_peer() {
+    fn only_a_lone_yield_on_the_first_choice_wakes_no_peer() {
         for readiness in Readiness::ALL {
-            let lone = wakes_a_peer(readiness, || false);
+            let lone = wakes_a_peer(readiness, true, || false);
             assert_eq!(lone, readiness != Readiness::Yielded, "{readiness:?}");
             assert!(
-                wakes_a_peer(readiness, || true),
-                "{readiness:?}, other work held"
+                wakes_a_peer(readiness, true, || true),
+                "{readiness:?}, other work seen"
+            );
+            assert!(
+                wakes_a_peer(readiness, false, || false),
+                "{readiness:?}, a later choice"
             );
         }
+    }
+
+    #[test]
+    fn the_first_choice_is_the_first_role_of_the_wake_order_that_exists() {
+        use WorkerRole::{Critical, Efficiency, Performance};
+        // A Default task on an E worker is not on its first choice: a P worker is.
+        assert!(is_first_choice(Performance, Lane::Default, true, false));
+        assert!(!is_first_choice(Efficiency, Lane::Default, true, false));
+        assert!(is_first_choice(Efficiency, Lane::Utility, true, false));
+        assert!(!is_first_choice(Performance, Lane::Utility, true, false));
+        assert!(is_first_choice(Performance, Lane::Utility, false, false));
+        // Critical work goes to critical workers first, to P workers without them.
+        assert!(is_first_choice(Critical, Lane::Critical, true, true));
+        assert!(!is_first_choice(Performance, Lane::Critical, true, true));
+        assert!(is_first_choice(Performance, Lane::Critical, true, false));
     }
 
     #[test]

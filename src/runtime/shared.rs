@@ -28,7 +28,8 @@ pub(crate) type Task = crate::task::Runnable;
 #[derive(Clone, Copy)]
 enum Queued {
     /// Nowhere another worker may take it from (the LIFO slot), or in the placing worker's
-    /// own queue as a yield it runs next (`policy::wakes_a_peer`): nobody to wake.
+    /// own queue as a yield that worker's next search finds, the only work it sees
+    /// (`policy::wakes_a_peer`): nobody to wake.
     Here,
     /// In the placing worker's own queue for the lane (stealable).
     Local(Lane),
@@ -438,7 +439,10 @@ impl Shared {
                 if policy::searches_injectors_next(readiness) {
                     core.note_yield();
                 }
-                let wake_a_peer = policy::wakes_a_peer(readiness, || core.holds_a_task());
+                let wake_a_peer =
+                    policy::wakes_a_peer(readiness, core.is_first_choice(lane), || {
+                        core.sees_work()
+                    });
                 core.push_local(lane, task);
                 if wake_a_peer {
                     Queued::Local(lane)

@@ -60,6 +60,8 @@ pub(crate) struct WorkerCore {
     /// the policy is asked once per case when the worker starts, not at every scheduling.
     placements: [[Placement; Readiness::ALL.len()]; LANES],
     may_run: [bool; LANES],
+    /// `policy::is_first_choice` by lane (fixed, like `may_run`).
+    first_choice: [bool; LANES],
     /// References to this runtime held by tasks that ended on this worker, dropped
     /// [`RELEASE_BATCH`] at a time (see [`WorkerCore::release_owner`]).
     released_owners: RefCell<Vec<Arc<Shared>>>,
@@ -93,6 +95,8 @@ impl WorkerCore {
             })
         });
         let may_run = Lane::ALL.map(|lane| policy::may_run(role, has_efficiency, lane));
+        let first_choice = Lane::ALL
+            .map(|lane| policy::is_first_choice(role, lane, has_efficiency, shared.has_critical));
         let drives_io =
             shared.drive_io && policy::drives_reactor(shared.workers[index].idle_priority);
         WorkerCore {
@@ -117,6 +121,7 @@ impl WorkerCore {
             slot,
             placements,
             may_run,
+            first_choice,
             regular_orders: [false, true]
                 .map(|after_yield| policy::regular_search_order(role, has_efficiency, after_yield)),
             released_owners: RefCell::new(Vec::new()),
@@ -188,9 +193,20 @@ impl WorkerCore {
         self.yielded.set(true);
     }
 
-    /// Does this worker hold a task in its LIFO slot or its own queues?
-    pub(crate) fn holds_a_task(&self) -> bool {
-        self.lifo.borrow().is_some() || self.locals.iter().flatten().any(|queue| !queue.is_empty())
+    /// Is this worker the first choice for `lane`'s work (`policy::is_first_choice`)?
+    pub(crate) fn is_first_choice(&self, lane: Lane) -> bool {
+        self.first_choice[lane.index()]
+    }
+
+    /// Does this worker see work it could run: a task in its LIFO slot or its own queues,
+    /// or in the injector of a lane it may run?
+    pub(crate) fn sees_work(&self) -> bool {
+        let injected = |lane: Lane| {
+            self.may_run[lane.index()] && !self.shared.injectors[lane.index()].is_empty()
+        };
+        self.lifo.borrow().is_some()
+            || self.locals.iter().flatten().any(|queue| !queue.is_empty())
+            || Lane::ALL.into_iter().any(injected)
     }
 
     /// Push to the back of this worker's own queue for `lane` (the policy guarantees this

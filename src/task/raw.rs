@@ -64,7 +64,8 @@ fn refs(state: usize) -> usize {
 /// What the schedule function learns about a wake-up.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ScheduleInfo {
-    /// The task was woken during its own poll (by itself, or by another thread meanwhile).
+    /// The task was woken during its own poll (by itself, or by another thread meanwhile),
+    /// or asked to be polled again without a wake (a yield: [`Runnable::run_with`]).
     pub(crate) woken_while_running: bool,
 }
 
