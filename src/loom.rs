@@ -303,8 +303,9 @@ pub(crate) mod untracked {
 }
 
 /// The raw task's state word and cells (`task/raw.rs`). Under loom they are loom's atomic
-/// and `UnsafeCell`s only in tasks made by the raw-task models (`loom-tests/tests/raw_task.rs`, which switch tracking on
-/// for their thread with [`task_state::track`]); in the runtime models it is a std atomic,
+/// and `UnsafeCell`s only in tasks made by the raw-task models
+/// (`loom-tests/tests/raw_task.rs`, which switch tracking on for their thread with
+/// [`task_state::track`]); in the runtime models it is a std atomic,
 /// a sequentially consistent step between loom's scheduling points, as async-task's state
 /// was before we owned the task: tracking it there multiplies the runtime models'
 /// interleavings (the CI loom step went from about 1 to 16 minutes) without exercising the

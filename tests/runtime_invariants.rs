@@ -449,6 +449,11 @@ fn only_yield_now_gives_up_the_lifo_slot() {
     }
 }
 
+/// Is every worker asleep (gone to sleep more often than woken)?
+fn all_workers_asleep(rt: &hetsched::Runtime) -> bool {
+    rt.metrics().workers.iter().all(|w| w.parks > w.unparks)
+}
+
 async fn yield_times(n: usize) -> usize {
     for _ in 0..n {
         hetsched::yield_now().await;
@@ -489,17 +494,13 @@ fn yield_now_resumes_under_combinators_and_off_the_workers() {
 #[test]
 fn a_lone_yielding_task_does_not_wake_the_other_worker() {
     let rt = Builder::new()
-        .topology(hetsched::Topology::uniform(2))
+        .topology(common::homogeneous_topology(2))
         .workers(CoreClass::Performance, 2)
-        .pin(hetsched::Pin::Off)
-        .qos_hints(false)
         .build()
         .unwrap();
     let unparks =
         |rt: &hetsched::Runtime| rt.metrics().workers.iter().map(|w| w.unparks).sum::<u64>();
-    wait_until("both workers asleep", || {
-        rt.metrics().workers.iter().all(|w| w.parks >= 1)
-    });
+    wait_until("both workers asleep", || all_workers_asleep(&rt));
     let before = unparks(&rt);
     const YIELDS: usize = 10_000;
     assert_eq!(rt.block_on(rt.spawn(yield_times(YIELDS))).unwrap(), YIELDS);
@@ -533,8 +534,9 @@ fn a_lone_yielding_default_task_moves_from_an_e_worker_to_the_idle_p_worker() {
             }
         })
     };
-    let asleep = |rt: &hetsched::Runtime| rt.metrics().workers.iter().all(|w| w.parks > w.unparks);
-    wait_until("both workers asleep, the task waiting", || asleep(&rt));
+    wait_until("both workers asleep, the task waiting", || {
+        all_workers_asleep(&rt)
+    });
     // Background work runs on the E worker only: the wake lands in its LIFO slot.
     drop(rt.spawn_with(Qos::Background, async move { tx.send(()).unwrap() }));
     rt.block_on(yielder).unwrap();

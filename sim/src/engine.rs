@@ -20,7 +20,7 @@ use crate::policies::{Policy, WorkerSpec};
 use crate::workload::{Arrival, Program, Workload};
 use crate::Rng;
 use hetsched::runtime::policy::{
-    searches_injectors_next, wakes_a_peer, Placement, Readiness, Source,
+    first_choice_in, searches_injectors_next, wakes_a_peer, Placement, Readiness, Source,
 };
 use hetsched::{CoreClass, Lane, Qos, WorkerRole};
 use std::cmp::Ordering;
@@ -733,13 +733,8 @@ impl<'a> Sim<'a> {
                     self.workers[w].yielded = true;
                 }
                 let worker = &self.workers[w];
-                // The first role of the wake order the simulated runtime has (no critical
-                // workers here), as `policy::is_first_choice` asks it of the runtime's.
-                let first_choice = self
-                    .policy
-                    .wake_order(lane)
-                    .iter()
-                    .find(|&&role| role != WorkerRole::Critical)
+                // No critical workers here.
+                let first_choice = first_choice_in(self.policy.wake_order(lane), false)
                     .is_some_and(|role| role.class() == worker.class);
                 let injectors = &self.injectors;
                 let wake_a_peer = wakes_a_peer(readiness, first_choice, || {

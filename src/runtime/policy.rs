@@ -351,8 +351,9 @@ impl Readiness {
 /// at the lane's injector before its own queue and LIFO slot?
 ///
 /// Yes for a task that woke itself, however it did: the raw task tells the runtime only
-/// that a wake came during the poll (`ScheduleInfo::woken_while_running`), not from whom, and a task that keeps waking itself
-/// through the LIFO slot would otherwise leave the injector (where every wake from a
+/// that a wake came during the poll (`ScheduleInfo::woken_while_running`), not from whom,
+/// and a task that keeps waking itself through the LIFO slot would otherwise leave the
+/// injector (where every wake from a
 /// timer, the reactor or a foreign thread lands) to the fair turns, up to
 /// [`FAIRNESS_BOUND`] polls later. Measured: a Default-Qos probe under batch tasks that
 /// yield through `futures-lite` waited 698 ms p99 instead of 1 ms (BENCHMARKS.md, B).
@@ -361,17 +362,27 @@ pub fn searches_injectors_next(readiness: Readiness) -> bool {
 }
 
 /// Is `role` the first choice for `lane`'s work: the first role of [`wake_order`] that the
-/// runtime has workers of (critical workers only with `has_critical_workers`)?
+/// runtime has workers of ([`first_choice_in`])?
 pub fn is_first_choice(
     role: WorkerRole,
     lane: Lane,
     has_efficiency_workers: bool,
     has_critical_workers: bool,
 ) -> bool {
-    wake_order(lane, has_efficiency_workers)
+    first_choice_in(
+        wake_order(lane, has_efficiency_workers),
+        has_critical_workers,
+    ) == Some(role)
+}
+
+/// The first role of a lane's wake order (`order`) that the runtime has workers of:
+/// critical workers only with `has_critical_workers`. (The simulator asks it of its
+/// policies' wake orders.)
+pub fn first_choice_in(order: &[WorkerRole], has_critical_workers: bool) -> Option<WorkerRole> {
+    order
         .iter()
-        .find(|&&r| r != WorkerRole::Critical || has_critical_workers)
-        == Some(&role)
+        .copied()
+        .find(|&role| role != WorkerRole::Critical || has_critical_workers)
 }
 
 /// Is a sleeping peer woken for a task just put in its worker's own queue (where peers may

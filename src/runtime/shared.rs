@@ -805,9 +805,9 @@ pub(crate) fn count_end(owner: &Shared, worker: Option<&WorkerCore>, lane: Lane)
 /// A task's header is dropped (the task is freed): give up its reference to its runtime,
 /// in a batch if this is one of that runtime's workers (`WorkerCore::release_owner`).
 pub(crate) fn release_owner(owner: Arc<Shared>) {
-    context::with_worker(|worker| match worker {
-        Some(core) if std::ptr::eq(core.shared(), &*owner) => core.release_owner(owner),
-        _ => drop(owner),
+    context::with_worker(|worker| match owner.own(worker) {
+        Some(core) => core.release_owner(owner),
+        None => drop(owner),
     })
 }
 

@@ -410,15 +410,9 @@ impl Runnable {
 
     /// A waker of this task.
     pub(crate) fn waker(&self) -> Waker {
-        // SAFETY: the runnable reference keeps the task alive while the count rises.
-        unsafe { waker_clone(self.ptr.as_ptr().cast_const().cast()) };
-        // SAFETY: the reference just taken is the new waker's.
-        unsafe {
-            Waker::from_raw(RawWaker::new(
-                self.ptr.as_ptr().cast_const().cast(),
-                &WAKER_VTABLE,
-            ))
-        }
+        // SAFETY: the runnable reference keeps the task alive while the count rises, and
+        // the reference `waker_clone` takes is the new waker's.
+        unsafe { Waker::from_raw(waker_clone(data_of(self.ptr))) }
     }
 
     /// Hand the task to its schedule function (a new task's first scheduling).
@@ -430,7 +424,7 @@ impl Runnable {
 
     /// Which task this is (compared with a waker by [`is_waker_of`]).
     pub(crate) fn id(&self) -> TaskId {
-        TaskId(self.ptr.as_ptr().cast_const().cast())
+        TaskId(data_of(self.ptr))
     }
 
     /// Poll the task once. If it is woken during the poll it is scheduled again (with
@@ -456,12 +450,7 @@ impl Runnable {
         let guard = CancelOnUnwind(ptr);
         // SAFETY: the waker borrows the poll's reference (never dropped: ManuallyDrop);
         // clones take their own.
-        let waker = ManuallyDrop::new(unsafe {
-            Waker::from_raw(RawWaker::new(
-                ptr.as_ptr().cast_const().cast(),
-                &WAKER_VTABLE,
-            ))
-        });
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(data_of(ptr))) });
         let mut cx = Context::from_waker(&waker);
         // SAFETY: we hold RUNNING, so the stage is ours.
         let poll = unsafe { (header.vtable.poll)(ptr, &mut cx) };
@@ -471,22 +460,21 @@ impl Runnable {
             Poll::Ready(()) => unsafe { complete(ptr) },
             Poll::Pending => {
                 let yielded = yielded();
+                // Planted bug: the yield keeps the runnable reference but sets no `SCHEDULED`.
+                let forgets = yielded && crate::loom::mutation!("raw_task_yield_forgets_scheduled");
                 let prev = header
                     .state
                     .fetch_update(AcqRel, Acquire, |s| {
-                        Some(
-                            if yielded && crate::loom::mutation!("raw_task_yield_forgets_scheduled")
-                            {
-                                s & !RUNNING
-                            } else if yielded || s & SCHEDULED != 0 {
-                                // A yield sets `SCHEDULED` here, as its wake would have during
-                                // the poll: a wake from elsewhere after this sees it and makes
-                                // no second `Runnable`. The reference goes with the new one.
-                                (s | SCHEDULED) & !RUNNING
-                            } else {
-                                (s & !RUNNING) - REF_ONE
-                            },
-                        )
+                        Some(if forgets {
+                            s & !RUNNING
+                        } else if yielded || s & SCHEDULED != 0 {
+                            // A yield sets `SCHEDULED` here, as its wake would have during
+                            // the poll: a wake from elsewhere after this sees it and makes no
+                            // second `Runnable`. The reference goes with the new one.
+                            (s | SCHEDULED) & !RUNNING
+                        } else {
+                            (s & !RUNNING) - REF_ONE
+                        })
                     })
                     .unwrap_or_else(|s| s);
                 if (yielded || prev & SCHEDULED != 0)
@@ -540,7 +528,7 @@ pub(crate) fn is_waker_of(waker: &Waker, id: TaskId) -> bool {
     }
     // SAFETY: this waker is only compared: never woken, cloned or dropped (ManuallyDrop),
     // so it needs no reference to the task, which may be gone.
-    let task = ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(id.0, &WAKER_VTABLE)) });
+    let task = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(id.0)) });
     waker.will_wake(&task)
 }
 
@@ -556,6 +544,12 @@ unsafe fn waker_clone(data: *const ()) -> RawWaker {
     if refs(prev) >= MAX_REFS / REF_ONE {
         std::process::abort();
     }
+    raw_waker(data)
+}
+
+/// The raw waker of the task whose waker data is `data` (see [`data_of`]); it owns no
+/// reference by itself: whoever builds one says whose it is.
+fn raw_waker(data: *const ()) -> RawWaker {
     RawWaker::new(data, &WAKER_VTABLE)
 }
 
@@ -632,6 +626,11 @@ unsafe fn waker_wake_by_ref(data: *const ()) {
 unsafe fn waker_drop(data: *const ()) {
     // SAFETY: the waker's reference is given up here.
     unsafe { drop_ref(task_of(data)) }
+}
+
+/// A task's pointer as its wakers' data pointer (the inverse of [`task_of`]).
+fn data_of(ptr: NonNull<Header>) -> *const () {
+    ptr.as_ptr().cast_const().cast()
 }
 
 /// A waker's data pointer back to its task.

@@ -37,8 +37,9 @@ fn drop_quietly<T>(value: T) {
 /// The raw task drops the output of a finished task itself when nobody will take it (the
 /// `JoinHandle` was dropped: a detached task), on a worker, where a panic has nowhere to
 /// go (async-task, before it, did so inside an abort-on-panic guard: an output whose `Drop`
-/// panicked, or a panic payload whose `Drop` panicked, aborted the process). Dropping a `TaskOutput` catches that panic and
-/// swallows it (it has nowhere to go), as the future's own destructor panics are.
+/// panicked, or a panic payload whose `Drop` panicked, aborted the process). Dropping a
+/// `TaskOutput` catches that panic and swallows it (it has nowhere to go), as the future's
+/// own destructor panics are.
 /// [`JoinHandle`](crate::JoinHandle) takes the value out with [`TaskOutput::into_inner`];
 /// from there it is the caller's to drop.
 pub(crate) struct TaskOutput<T> {
@@ -77,8 +78,8 @@ impl<T> Drop for TaskOutput<T> {
 ///
 /// The inner future is dropped by this wrapper, under `catch_unwind`, as soon as it is
 /// done: a destructor panic that escaped into the raw task would unwind through a worker
-/// or a waker's drop (async-task, before it, aborted the process there). For the same reason the output is a
-/// [`TaskOutput`].
+/// or a waker's drop (async-task, before it, aborted the process there). For the same
+/// reason the output is a [`TaskOutput`].
 pub(crate) struct TaskFuture<'a, F> {
     inner: ManuallyDrop<F>,
     /// False once `inner` has been dropped (set *before* dropping, so a destructor that
