@@ -25,9 +25,11 @@ pub const LATENCY_BUCKETS: usize = 40;
 pub(crate) struct Counter(AtomicU64);
 
 impl Counter {
+    #[inline]
     pub(crate) fn bump(&self) {
         self.add(1);
     }
+    #[inline]
     pub(crate) fn add(&self, n: u64) {
         self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
     }
@@ -41,9 +43,11 @@ impl Counter {
 pub(crate) struct SharedCounter(AtomicU64);
 
 impl SharedCounter {
+    #[inline]
     pub(crate) fn bump(&self) {
         self.add(1);
     }
+    #[inline]
     pub(crate) fn add(&self, n: u64) {
         self.0.fetch_add(n, Relaxed);
     }

@@ -169,6 +169,7 @@ impl Shared {
         }
     }
 
+    #[inline]
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(Acquire)
     }
@@ -343,6 +344,7 @@ impl Shared {
     }
 
     /// Count `n` tasks spawned in `lane` (on `core`'s counters, or the shared block).
+    #[inline]
     fn count_spawned(&self, core: Option<&WorkerCore>, lane: Lane, n: u64) {
         match core {
             Some(core) => core.counters().spawned[lane.index()].add(n),
@@ -503,6 +505,7 @@ impl Shared {
     }
 
     /// Wake one sleeping worker for new work of `lane`, unless one is already searching.
+    #[inline]
     pub(crate) fn notify(&self, lane: Lane) {
         fence(SeqCst);
         self.notify_after_fence(lane);

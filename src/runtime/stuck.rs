@@ -49,6 +49,7 @@ pub(crate) fn note_watchdog() {
 }
 
 /// Has any runtime of this process started a watchdog?
+#[inline]
 pub(crate) fn any_watchdog() -> bool {
     ANY_WATCHDOG.load(Relaxed)
 }

@@ -159,6 +159,7 @@ impl WorkerCore {
         &self.shared
     }
 
+    #[inline]
     pub(crate) fn belongs_to(&self, shared: &Shared) -> bool {
         std::ptr::eq(&*self.shared, shared)
     }
@@ -194,6 +195,7 @@ impl WorkerCore {
     }
 
     /// Is this worker the first choice for `lane`'s work (`policy::is_first_choice`)?
+    #[inline]
     pub(crate) fn is_first_choice(&self, lane: Lane) -> bool {
         self.first_choice[lane.index()]
     }
@@ -211,6 +213,7 @@ impl WorkerCore {
 
     /// Push to the back of this worker's own queue for `lane` (the policy guarantees this
     /// worker may run `lane`, so the queue exists).
+    #[inline]
     pub(crate) fn push_local(&self, lane: Lane, task: Task) {
         match &self.locals[lane.index()] {
             Some(queue) => queue.push(task),

@@ -18,6 +18,7 @@ const DEMOTED: u8 = 0x80;
 
 /// The state word of a task whose effective Qos is `qos`: a demoted task never returns to
 /// the Critical lane.
+#[inline]
 fn encode(qos: Qos, demoted: bool) -> u8 {
     let lane = match Lane::of(qos) {
         Lane::Critical if demoted => Lane::Default,
@@ -27,11 +28,13 @@ fn encode(qos: Qos, demoted: bool) -> u8 {
 }
 
 /// The effective Qos in a state word.
+#[inline]
 fn qos_of(state: u8) -> Qos {
     Qos::from_urgency(state & URGENCY_MASK)
 }
 
 /// The lane of a task whose state word is `state`.
+#[inline]
 fn lane_of(state: u8) -> Lane {
     Lane::ALL[usize::from(state >> LANE_SHIFT) & 0b11]
 }
@@ -71,6 +74,7 @@ pub(crate) struct TaskHeader {
 }
 
 impl Drop for TaskHeader {
+    #[inline]
     fn drop(&mut self) {
         if self.release_in_batch {
             if let Some(owner) = self.owner.take() {
@@ -83,6 +87,7 @@ impl Drop for TaskHeader {
 impl TaskHeader {
     /// The header of a task of `owner`, spawned at `qos`; `from_outside`: by a thread that
     /// is not one of `owner`'s workers (see `release_in_batch`).
+    #[inline]
     pub(crate) fn owned(qos: Qos, owner: Arc<Shared>, from_outside: bool) -> TaskHeader {
         TaskHeader::with_owner(qos, Some(owner), from_outside)
     }
@@ -93,6 +98,7 @@ impl TaskHeader {
         TaskHeader::with_owner(qos, None, false)
     }
 
+    #[inline]
     fn with_owner(qos: Qos, owner: Option<Arc<Shared>>, release_in_batch: bool) -> TaskHeader {
         TaskHeader {
             owner,
@@ -106,17 +112,20 @@ impl TaskHeader {
     }
 
     /// The runtime the task belongs to.
+    #[inline]
     pub(crate) fn owner(&self) -> Option<&Arc<Shared>> {
         self.owner.as_ref()
     }
 
     /// The task's effective Qos: its spawn Qos, or the Qos it was escalated to.
+    #[inline]
     pub(crate) fn qos(&self) -> Qos {
         qos_of(self.qos.load(Ordering::Acquire))
     }
 
     /// The lane the task is scheduled and polled in now: its effective Qos's, except that a
     /// demoted task never returns to the Critical lane.
+    #[inline]
     pub(crate) fn lane(&self) -> Lane {
         lane_of(self.qos.load(Ordering::Acquire))
     }
@@ -125,6 +134,7 @@ impl TaskHeader {
     /// it may poll a task and sets the poll's `current_qos` from the same state, so an
     /// escalation landing in between cannot make a poll run at a Qos its worker may not
     /// run (the raise takes effect from the next scheduling, as `escalate` promises).
+    #[inline]
     pub(crate) fn qos_and_lane(&self) -> (Qos, Lane) {
         let state = self.qos.load(Ordering::Acquire);
         (qos_of(state), lane_of(state))
@@ -160,6 +170,7 @@ impl TaskHeader {
     }
 
     /// The task was put in a queue of `lane`.
+    #[inline]
     pub(crate) fn set_queued_in(&self, lane: Lane) {
         self.queued_in
             .store(lane.index() as u8 + 1, Ordering::Release);
@@ -167,6 +178,7 @@ impl TaskHeader {
 
     /// The task was taken out of its queue (by the one worker that now holds it): the lane
     /// it was queued in, if it was queued.
+    #[inline]
     pub(crate) fn take_queued_lane(&self) -> Option<Lane> {
         match self.queued_in.load(Ordering::Acquire) {
             0 => None,
@@ -186,6 +198,7 @@ impl TaskHeader {
         self.aborted.store(true, Ordering::Release);
     }
 
+    #[inline]
     pub(crate) fn is_aborted(&self) -> bool {
         self.aborted.load(Ordering::Acquire)
     }
@@ -196,17 +209,20 @@ impl TaskHeader {
     }
 
     /// Was a poll of this task reported as stuck?
+    #[inline]
     pub(crate) fn long_poll_reported(&self) -> bool {
         self.long_poll_reported.load(Ordering::Relaxed)
     }
 
     /// Record that the task was queued at `nanos` (since the runtime's epoch).
+    #[inline]
     pub(crate) fn mark_scheduled(&self, nanos: u64) {
         self.scheduled_at
             .store(nanos.saturating_add(1), Ordering::Relaxed);
     }
 
     /// Take the queued-at stamp, if this scheduling was sampled.
+    #[inline]
     pub(crate) fn take_scheduled(&self) -> Option<u64> {
         // A plain load first: most schedulings are not sampled, and a swap is a locked
         // instruction at every poll. (A stamp written after this load belongs to a later

@@ -57,6 +57,7 @@ const REF_ONE: usize = 1 << 6;
 /// More references than this is a leak of wakers gone wrong: abort, as `Arc` does.
 const MAX_REFS: usize = isize::MAX as usize;
 
+#[inline]
 fn refs(state: usize) -> usize {
     state / REF_ONE
 }
@@ -115,6 +116,7 @@ struct Cell<F: Future> {
 ///
 /// # Safety
 /// The caller holds a reference to the task.
+#[inline]
 unsafe fn header<'a>(ptr: NonNull<Header>) -> &'a Header {
     // SAFETY: the caller's reference keeps the allocation alive; the header is only ever
     // shared (its mutable parts are atomics and the `UnsafeCell`).
@@ -262,6 +264,7 @@ impl<F: Future> Typed<F> {
 ///
 /// # Safety
 /// The caller holds a reference and gives it up (does not touch the task afterwards).
+#[inline]
 unsafe fn drop_ref(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the task alive until the decrement.
     let prev = unsafe { header(ptr) }.state.fetch_sub(REF_ONE, AcqRel);
@@ -274,6 +277,7 @@ unsafe fn drop_ref(ptr: NonNull<Header>) {
 ///
 /// # Safety
 /// `prev` is the state before an update by which the caller gave up its reference.
+#[inline]
 unsafe fn free_if_last(ptr: NonNull<Header>, prev: usize) {
     if refs(prev) == 1 {
         // SAFETY: that was the last reference: the task is ours alone.
@@ -537,6 +541,7 @@ static WAKER_VTABLE: RawWakerVTable =
 
 /// # Safety
 /// `data` is a task the caller holds a reference to.
+#[inline]
 unsafe fn waker_clone(data: *const ()) -> RawWaker {
     let ptr = task_of(data);
     // SAFETY: the caller's reference keeps the task alive.
@@ -549,6 +554,7 @@ unsafe fn waker_clone(data: *const ()) -> RawWaker {
 
 /// The raw waker of the task whose waker data is `data` (see [`data_of`]); it owns no
 /// reference by itself: whoever builds one says whose it is.
+#[inline]
 fn raw_waker(data: *const ()) -> RawWaker {
     RawWaker::new(data, &WAKER_VTABLE)
 }
@@ -623,17 +629,20 @@ unsafe fn waker_wake_by_ref(data: *const ()) {
 
 /// # Safety
 /// `data` is a waker's task, and this consumes the waker's reference.
+#[inline]
 unsafe fn waker_drop(data: *const ()) {
     // SAFETY: the waker's reference is given up here.
     unsafe { drop_ref(task_of(data)) }
 }
 
 /// A task's pointer as its wakers' data pointer (the inverse of [`task_of`]).
+#[inline]
 fn data_of(ptr: NonNull<Header>) -> *const () {
     ptr.as_ptr().cast_const().cast()
 }
 
 /// A waker's data pointer back to its task.
+#[inline]
 fn task_of(data: *const ()) -> NonNull<Header> {
     // Never null: every waker's data is a task pointer (`Runnable::waker`, `Runnable::run`).
     NonNull::new(data.cast_mut()).map_or_else(|| unreachable!("a waker of no task"), NonNull::cast)
