@@ -91,14 +91,16 @@ pub(crate) fn yield_skipped_wake() -> bool {
 /// Run `f` with the worker core of this thread, if this thread is a worker.
 #[inline]
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerCore>) -> R) -> R {
-    WORKER.with(|cell| {
-        let core = cell.get();
-        // SAFETY: `WORKER` is non-null only between `WorkerGuard::set` and the guard's drop,
-        // both on this thread, while the `WorkerCore` it points to lives on this thread's
-        // stack frame that outlives the guard. `WorkerCore` is only used through `&`.
-        let core = unsafe { core.as_ref() };
-        f(core)
-    })
+    // The pointer is read by a closure small enough to be inlined (a thread-local read is
+    // then one instruction); `f`, often large, runs outside `LocalKey::with`, which would
+    // otherwise stay a call, with the thread-local's accessor called through a pointer.
+    let core = WORKER.with(Cell::get);
+    // SAFETY: `WORKER` is non-null only between `WorkerGuard::set` and the guard's drop,
+    // both on this thread, while the `WorkerCore` it points to lives on this thread's stack
+    // frame that outlives the guard (and `f` runs inside this call, on this thread).
+    // `WorkerCore` is only used through `&`.
+    let core = unsafe { core.as_ref() };
+    f(core)
 }
 
 /// Marks this thread as running `core` until dropped.
@@ -141,13 +143,13 @@ pub(crate) fn outside_worker<R>(f: impl FnOnce() -> R) -> R {
 
 /// Run `f` with the worker asleep on this thread while it drives a reactor, if any.
 pub(crate) fn with_driving_worker<R>(f: impl FnOnce(Option<&WorkerCore>) -> R) -> R {
-    DRIVING.with(|cell| {
-        // SAFETY: as for `WORKER` (see `with_worker`): set by `outside_worker` from the
-        // worker pointer of this thread, which outlives the call it wraps, and cleared when
-        // that call returns; only used through `&`.
-        let core = unsafe { cell.get().as_ref() };
-        f(core)
-    })
+    // Read outside `f`, as in `with_worker`.
+    let core = DRIVING.with(Cell::get);
+    // SAFETY: as for `WORKER` (see `with_worker`): set by `outside_worker` from the worker
+    // pointer of this thread, which outlives the call it wraps, and cleared when that call
+    // returns; only used through `&`.
+    let core = unsafe { core.as_ref() };
+    f(core)
 }
 
 /// The Qos a plain `spawn` from this thread should get: the polled task's, or `Default`.

@@ -488,7 +488,13 @@ impl WorkerCore {
         // The streak ends only when a task really comes from elsewhere: resetting it on
         // every lane looked at (the first lane is looked at on every search) would let two
         // tasks waking each other through the slot starve this worker's queue for ever.
-        let task = self.locals[lane.index()].as_ref()?.pop();
+        let queue = self.locals[lane.index()].as_ref()?;
+        // Two loads where `pop` is a call: most searches look at lanes with nothing queued
+        // (every task of a Default-only workload first looks at the Critical lane).
+        if queue.is_empty() {
+            return None;
+        }
+        let task = queue.pop();
         if task.is_some() {
             self.lifo_streak.set(0);
         }

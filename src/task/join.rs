@@ -6,7 +6,7 @@ use crate::task::{JoinError, Qos};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 /// An owned permission to await a spawned task's output.
 ///
@@ -44,21 +44,15 @@ struct Attached<T> {
     // The output sits in a `TaskOutput`, whose destructor cannot unwind: the runtime drops
     // a detached task's output itself, on a worker, where a panic has nowhere to go.
     task: RawJoin<TaskOutput<T>>,
-    // Wakes the task so that it notices an abort.
-    waker: Waker,
     done: bool,
 }
 
 impl<T> Unpin for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: RawJoin<TaskOutput<T>>, waker: Waker) -> Self {
+    pub(crate) fn new(task: RawJoin<TaskOutput<T>>) -> Self {
         JoinHandle {
-            task: Some(Attached {
-                task,
-                waker,
-                done: false,
-            }),
+            task: Some(Attached { task, done: false }),
             refused_qos: Qos::Default,
         }
     }
@@ -108,8 +102,11 @@ impl<T> JoinHandle<T> {
     pub fn abort(&self) {
         if let Some(attached) = &self.task {
             attached.task.metadata().abort();
+            // Woken so that it notices: through the handle's own reference to the task
+            // (no waker kept for it, which would cost every spawn a reference-count
+            // increment and every handle's drop a decrement).
             if !crate::loom::mutation!("abort_no_wake") {
-                attached.waker.wake_by_ref();
+                attached.task.wake();
             }
         }
     }

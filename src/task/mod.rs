@@ -45,8 +45,7 @@ where
     // SAFETY: a task made joinable just now: its runnable and handle references are each
     // claimed once, here.
     let (runnable, join) = unsafe { (Runnable::from_new(task), RawJoin::from_new(task)) };
-    let waker = runnable.waker();
-    (runnable, JoinHandle::new(join, waker))
+    (runnable, JoinHandle::new(join))
 }
 
 /// Create a task with no `JoinHandle` (fire and forget; not yet scheduled): returns the

@@ -412,7 +412,8 @@ impl Runnable {
         unsafe { &header(self.ptr).meta }
     }
 
-    /// A waker of this task.
+    /// A waker of this task (the unit tests compare it with the task).
+    #[cfg(test)]
     pub(crate) fn waker(&self) -> Waker {
         // SAFETY: the runnable reference keeps the task alive while the count rises, and
         // the reference `waker_clone` takes is the new waker's.
@@ -677,6 +678,14 @@ impl<Output> RawJoin<Output> {
     pub(crate) fn metadata(&self) -> &TaskHeader {
         // SAFETY: the handle's reference keeps the task alive while `self` is borrowed.
         unsafe { &header(self.ptr).meta }
+    }
+
+    /// Wake the task, as its waker's `wake_by_ref` would (an aborted task is polled, and
+    /// notices).
+    pub(crate) fn wake(&self) {
+        // SAFETY: the handle's reference keeps the task alive throughout the wake, and the
+        // handle's pointer is the task's, as a waker's data is.
+        unsafe { waker_wake_by_ref(data_of(self.ptr)) }
     }
 
     /// Has the future gone (finished or dropped)?

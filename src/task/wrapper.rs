@@ -63,7 +63,11 @@ impl<T> TaskOutput<T> {
 }
 
 impl<T> Drop for TaskOutput<T> {
+    #[inline]
     fn drop(&mut self) {
+        if !std::mem::needs_drop::<T>() && self.value.is_ok() {
+            return; // nothing to drop, so nothing can panic (a detached no-op task's output)
+        }
         // SAFETY: `drop` runs once and `into_inner` (the only other taker) skips it, so the
         // value is live here, taken exactly once, and nothing touches it afterwards.
         drop_quietly(unsafe { ManuallyDrop::take(&mut self.value) });
@@ -191,15 +195,26 @@ impl<F: Future> TaskFuture<'_, F> {
 }
 
 impl<F> Drop for TaskFuture<'_, F> {
+    #[inline]
     fn drop(&mut self) {
-        // Dropped by the raw task (abort before a poll, or shutdown): swallow a destructor
-        // panic here, it has nowhere to go and must not abort the process (nor may its
-        // payload's own destructor).
-        let live = self.inner_live;
+        // A future that finished was dropped by its last poll: nothing is left to do (the
+        // way every task that completes goes, so kept apart from the rest).
+        if self.inner_live {
+            self.drop_unpolled();
+        }
+    }
+}
+
+impl<F> TaskFuture<'_, F> {
+    /// Dropped by the raw task with the future still live (abort before a poll, or
+    /// shutdown): swallow a destructor panic here, it has nowhere to go and must not abort
+    /// the process (nor may its payload's own destructor), and count the task's end.
+    #[cold]
+    fn drop_unpolled(&mut self) {
         if let Some(payload) = self.drop_inner() {
             drop_payload(payload);
         }
-        if let (true, Some(lane)) = (live, self.lane) {
+        if let Some(lane) = self.lane {
             crate::runtime::task_ended(self.header, lane);
         }
     }
