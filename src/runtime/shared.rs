@@ -397,6 +397,7 @@ impl Shared {
     /// Put `task` where the policy says, without waking anyone: the caller passes what
     /// this returns to [`finish_placing`](Self::finish_placing) (after more placements, for
     /// a batch).
+    #[inline]
     fn place(&self, core: Option<&WorkerCore>, task: Task, readiness: Readiness) -> Queued {
         if self.is_shutdown() {
             // Not dropped here: `schedule` runs inside wakers, and a waker may be called
@@ -513,6 +514,7 @@ impl Shared {
 
     /// [`notify`](Self::notify) for a caller that issued a SeqCst fence after making the
     /// work visible (the idle protocol's half: work, fence, then the counters).
+    #[inline]
     fn notify_after_fence(&self, lane: Lane) {
         // A worker asleep in a reactor on this very thread (its reactor woke the task) is
         // woken first: it runs the task as soon as the reactor returns, with no other
