@@ -27,7 +27,7 @@ pub(crate) struct WorkerCore {
     /// Own queue per lane (`None` for lanes this worker may not run).
     locals: [Option<Worker<Task>>; LANES],
     /// The task to poll next: spawned or woken by the task now running.
-    lifo: RefCell<Option<Task>>,
+    lifo: Cell<Option<Task>>,
     lifo_streak: Cell<u32>,
     tick: Cell<u32>,
     searching: Cell<bool>,
@@ -105,7 +105,7 @@ impl WorkerCore {
             role,
             shared,
             locals,
-            lifo: RefCell::new(None),
+            lifo: Cell::new(None),
             lifo_streak: Cell::new(0),
             tick: Cell::new(0),
             searching: Cell::new(false),
@@ -184,9 +184,17 @@ impl WorkerCore {
         &self.slot().counters
     }
 
+    /// Does the LIFO slot hold a task?
+    fn lifo_is_full(&self) -> bool {
+        let task = self.lifo.take();
+        let full = task.is_some();
+        self.lifo.set(task);
+        full
+    }
+
     /// Put `task` in the LIFO slot; returns the task it displaced.
     pub(crate) fn put_lifo(&self, task: Task) -> Option<Task> {
-        self.lifo.borrow_mut().replace(task)
+        self.lifo.replace(Some(task))
     }
 
     /// A task of this worker yielded: the next look for work checks injectors first.
@@ -206,7 +214,7 @@ impl WorkerCore {
         let injected = |lane: Lane| {
             self.may_run[lane.index()] && !self.shared.injectors[lane.index()].is_empty()
         };
-        self.lifo.borrow().is_some()
+        self.lifo_is_full()
             || self.locals.iter().flatten().any(|queue| !queue.is_empty())
             || Lane::ALL.into_iter().any(injected)
     }
@@ -468,14 +476,15 @@ impl WorkerCore {
     /// the policy would no longer put in this slot (`placement(its lane, Woken)`) is taken
     /// whatever `wanted` says and handed to its lane's injector.
     fn take_lifo_if(&self, wanted: impl FnOnce(Lane) -> bool) -> Option<Task> {
-        let mut lifo = self.lifo.borrow_mut();
-        let now = lifo.as_ref()?.metadata().lane();
+        // Taken out to look at (a `Cell`: one load and one store, no borrow flag), put back
+        // if it stays.
+        let task = self.lifo.take()?;
+        let now = task.metadata().lane();
         let stays = self.placement(now, Readiness::Woken) == Placement::LifoSlot;
         if stays && !wanted(now) {
+            self.lifo.set(Some(task));
             return None;
         }
-        let task = lifo.take()?;
-        drop(lifo);
         if stays {
             return Some(task);
         }
@@ -804,7 +813,7 @@ impl WorkerCore {
     /// Shutdown: drop every task still in this worker's own queues (dropping a runnable
     /// drops its future, exactly once).
     fn drain_own_queues(&self) {
-        let lifo = self.lifo.borrow_mut().take();
+        let lifo = self.lifo.take();
         let queued = self
             .locals
             .iter()

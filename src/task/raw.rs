@@ -77,8 +77,8 @@ pub(crate) type Schedule = fn(Runnable, ScheduleInfo);
 /// The typed operations of one future type.
 struct Vtable {
     /// Poll the future once (the caller holds the runnable reference and has set
-    /// `RUNNING`); `Ready` once the stage holds the output.
-    poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
+    /// `RUNNING`); `Ready` once the future is gone, with what became of its output.
+    poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<Output>,
     /// Drop whatever the stage holds (the future or the output); it holds nothing after.
     consume: unsafe fn(NonNull<Header>),
     /// Move the output out of the stage into `*mut Option<Output>` (`None`: it holds none).
@@ -97,6 +97,16 @@ struct Header {
     /// The join handle's waker (see `JOIN_WAKER`).
     join_waker: Slot<Option<Waker>>,
     meta: TaskHeader,
+}
+
+/// What a poll that finished did with the future's output.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// In the stage, for the join handle.
+    Stored,
+    /// Dropped at once: the task was detached (its interest is never regained), so nobody
+    /// will take it, and the stage holds nothing.
+    Dropped,
 }
 
 enum Stage<F: Future> {
@@ -195,20 +205,27 @@ impl<F: Future> Typed<F> {
 
     /// # Safety
     /// As `Vtable::poll`: the caller polls (holds `RUNNING`), so the stage is its own.
-    unsafe fn poll(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
+    unsafe fn poll(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<Output> {
         // SAFETY: the stage is the poller's (invariant 1) and holds the future while the
         // task is not complete; it is pinned: the cell never moves and the future is
-        // dropped in place.
+        // dropped in place. The header lives as long as the caller's reference.
         unsafe {
             stage::<F>(ptr).with_mut(|stage| {
                 let Stage::Running(future) = &mut *stage else {
                     // Not reachable: a complete task is never polled (no `Runnable` exists).
-                    return Poll::Ready(());
+                    return Poll::Ready(Output::Stored);
                 };
                 match Pin::new_unchecked(future).poll(cx) {
                     Poll::Ready(output) => {
+                        // Detached (interest is never regained): nobody will take the
+                        // output, drop it here rather than store it for `complete` to drop.
+                        if header(ptr).state.load(Acquire) & JOIN_INTEREST == 0 {
+                            *stage = Stage::Consumed;
+                            drop(output);
+                            return Poll::Ready(Output::Dropped);
+                        }
                         *stage = Stage::Finished(output);
-                        Poll::Ready(())
+                        Poll::Ready(Output::Stored)
                     }
                     Poll::Pending => Poll::Pending,
                 }
@@ -310,7 +327,7 @@ unsafe fn cancel(ptr: NonNull<Header>) {
     // SAFETY: the caller's contract; `complete` gives up the reference.
     unsafe {
         (header(ptr).vtable.consume)(ptr);
-        complete(ptr);
+        complete(ptr, Output::Stored);
     }
 }
 
@@ -325,22 +342,24 @@ unsafe fn drop_join_waker(header: &Header) {
     drop(waker);
 }
 
-/// The future is gone (finished: the stage holds the output; or dropped: it holds
-/// nothing): mark the task complete, hand the output to the join handle or drop it, wake
-/// the handle, and give up the runnable reference.
+/// The future is gone (finished: the stage holds the output, or the poll dropped it,
+/// `output`; or dropped: it holds nothing): mark the task complete, hand the output to the
+/// join handle or drop it, wake the handle, and give up the runnable reference.
 ///
 /// # Safety
 /// The caller holds the runnable reference (as poller, or as an unpolled `Runnable`) and
-/// the stage, which no longer holds the future.
-unsafe fn complete(ptr: NonNull<Header>) {
+/// the stage, which no longer holds the future (nor the output, if `Output::Dropped`).
+unsafe fn complete(ptr: NonNull<Header>, output: Output) {
     // SAFETY: the runnable reference keeps the task alive until `drop_ref` below.
     let header = unsafe { header(ptr) };
     let done = |state: usize| (state & !(RUNNING | SCHEDULED)) | COMPLETE;
-    if header.state.load(Acquire) & JOIN_INTEREST == 0 {
-        // Detached (interest is never regained): nobody wants the output, drop it now and
-        // finish in one step.
-        // SAFETY: the stage is ours until `COMPLETE` is set.
-        unsafe { (header.vtable.consume)(ptr) };
+    if output == Output::Dropped || header.state.load(Acquire) & JOIN_INTEREST == 0 {
+        // Detached (interest is never regained): nobody wants the output, drop it now (if
+        // the poll did not) and finish in one step.
+        if output == Output::Stored {
+            // SAFETY: the stage is ours until `COMPLETE` is set.
+            unsafe { (header.vtable.consume)(ptr) };
+        }
         let prev = header
             .state
             .fetch_update(AcqRel, Acquire, |s| Some(done(s) - REF_ONE))
@@ -462,7 +481,7 @@ impl Runnable {
         std::mem::forget(guard);
         match poll {
             // SAFETY: we hold the runnable reference and the stage, which holds the output.
-            Poll::Ready(()) => unsafe { complete(ptr) },
+            Poll::Ready(output) => unsafe { complete(ptr, output) },
             Poll::Pending => {
                 let yielded = yielded();
                 // Planted bug: the yield keeps the runnable reference but sets no `SCHEDULED`.
