@@ -299,7 +299,7 @@ mod imp {
 ///   polls that the task's state word orders after it (or that race with it for real, and
 ///   then may see either value: see `task/header.rs`).
 pub(crate) mod untracked {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
 }
 
 /// The raw task's state word and cells (`task/raw.rs`). Under loom they are loom's atomic

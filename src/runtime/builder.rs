@@ -6,7 +6,7 @@ use super::lend::Lender;
 use super::monitor;
 use super::policy::{self, LANES};
 use super::shared::{Shared, WorkerSlot};
-use super::stuck::{self, LongPoll, LongPollHook, WatchdogConfig, DEFAULT_LONG_POLL_THRESHOLD};
+use super::stuck::{LongPoll, LongPollHook, WatchdogConfig, DEFAULT_LONG_POLL_THRESHOLD};
 use super::worker::worker_main;
 use super::Runtime;
 use crate::loom::deque::Worker;
@@ -758,9 +758,6 @@ impl Builder {
             });
             locals.push(queues);
         }
-        if self.critical_workers > 0 {
-            super::worker::note_critical_workers();
-        }
         let blocking = BlockingPool::new(
             self.max_blocking_threads,
             self.blocking_keep_alive,
@@ -789,7 +786,6 @@ impl Builder {
         // Not under loom: its sampling loop would be a model thread that never settles
         // (the record protocol has its own model, `loom-tests/tests/stuck.rs`).
         if !self.long_poll_threshold.is_zero() && !cfg!(loom) {
-            stuck::note_watchdog();
             shared.watchdog = Some(WatchdogConfig {
                 threshold: self.long_poll_threshold,
                 hook: self.on_long_poll.clone(),

@@ -230,7 +230,6 @@ pub use policy::{
 pub use shared::BATCH_CHUNK;
 pub(crate) use shared::{leave_registry, release_owner, task_ended, Shared};
 pub use stuck::{LongPoll, DEFAULT_LONG_POLL_THRESHOLD};
-pub(crate) use worker::poll_ended;
 
 use crate::loom::sync::Arc;
 use crate::task::{JoinHandle, Qos};

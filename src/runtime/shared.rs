@@ -208,8 +208,8 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Self::spawn_one(this, core, qos, JoinHandle::refused(qos), |header, lane| {
-            spawn_raw(header, future, Some(lane), schedule_woken)
+        Self::spawn_one(this, core, qos, JoinHandle::refused(qos), |header| {
+            spawn_raw(header, future, schedule_woken)
         })
     }
 
@@ -225,16 +225,13 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Self::spawn_one(this, core, qos, (), |header, lane| {
-            (
-                spawn_raw_detached(header, future, Some(lane), schedule_woken),
-                (),
-            )
+        Self::spawn_one(this, core, qos, (), |header| {
+            (spawn_raw_detached(header, future, schedule_woken), ())
         })
     }
 
     /// The one spawn both of the above make: `make` builds the task (and what the caller
-    /// gets back) from its header and lane; it is counted and scheduled from `core`. After
+    /// gets back) from its header; it is counted and scheduled from `core`. After
     /// shutdown `make` is dropped unused, and with it the future it holds, and the caller
     /// gets `refused`.
     fn spawn_one<R>(
@@ -242,14 +239,15 @@ impl Shared {
         core: Option<&WorkerCore>,
         qos: Qos,
         refused: R,
-        make: impl FnOnce(TaskHeader, Lane) -> (Task, R),
+        make: impl FnOnce(TaskHeader) -> (Task, R),
     ) -> R {
         if this.is_shutdown() {
             drop(make);
             return refused;
         }
         let lane = Lane::of(qos);
-        let (runnable, made) = make(TaskHeader::owned(qos, this.clone(), core.is_none()), lane);
+        let header = TaskHeader::owned(qos, this.clone(), core.is_none(), Some(lane));
+        let (runnable, made) = make(header);
         this.count_spawned(core, lane, 1);
         this.schedule_from(core, runnable, Readiness::Spawned);
         made
@@ -302,15 +300,14 @@ impl Shared {
                     }
                     continue;
                 }
-                let header = TaskHeader::owned(qos, this.clone(), core.is_none());
+                let header = TaskHeader::owned(qos, this.clone(), core.is_none(), counted_lane);
                 let runnable = match handle.as_mut() {
                     Some(handle) => {
-                        let (runnable, join) =
-                            spawn_raw(header, future, counted_lane, schedule_woken);
+                        let (runnable, join) = spawn_raw(header, future, schedule_woken);
                         handle(join);
                         runnable
                     }
-                    None => spawn_raw_detached(header, future, counted_lane, schedule_woken),
+                    None => spawn_raw_detached(header, future, schedule_woken),
                 };
                 placed.add(this.place(core, runnable, Readiness::Spawned));
                 spawned += 1;
@@ -372,8 +369,8 @@ impl Shared {
         // a waker (its future completes in one poll), so shutdown reaches every queued job
         // through the pool's queue.
         // Run and freed on a blocking thread: no worker batch to give the reference to.
-        let header = TaskHeader::owned(qos, this.clone(), false);
-        let (runnable, handle) = spawn_raw(header, async move { f() }, None, schedule_blocking);
+        let header = TaskHeader::owned(qos, this.clone(), false, None);
+        let (runnable, handle) = spawn_raw(header, async move { f() }, schedule_blocking);
         runnable.schedule();
         handle
     }
@@ -790,7 +787,7 @@ fn schedule_woken(task: Task, info: crate::task::ScheduleInfo) {
 
 /// Called by the task wrapper when a task's future is dropped outside a poll (aborted
 /// before it ran, or dropped by shutdown): count its end in its spawn `lane`. (A task that
-/// ends in a poll is counted by `worker::poll_ended`.)
+/// ends in a poll is counted by `WorkerCore::poll_ended`.)
 pub(crate) fn task_ended(header: &TaskHeader, lane: Lane) {
     let Some(owner) = header.owner() else {
         return;
@@ -864,7 +861,6 @@ mod tests {
             async move {
                 let _token = token;
             },
-            None,
             |_: Task, _: crate::task::ScheduleInfo| {},
         );
         drop(handle); // detach

@@ -39,21 +39,6 @@ pub const DEFAULT_LONG_POLL_THRESHOLD: Duration = Duration::from_millis(10);
 /// The hook [`Builder::on_long_poll`](super::Builder::on_long_poll) installs.
 pub(crate) type LongPollHook = std::sync::Arc<dyn Fn(&LongPoll) + Send + Sync>;
 
-/// Some runtime of this process has started a watchdog (never cleared: one static load per
-/// poll is what a process without watchdogs pays for the feature).
-static ANY_WATCHDOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// A runtime will run a watchdog: called before its worker threads start (so they see it).
-pub(crate) fn note_watchdog() {
-    ANY_WATCHDOG.store(true, Relaxed);
-}
-
-/// Has any runtime of this process started a watchdog?
-#[inline]
-pub(crate) fn any_watchdog() -> bool {
-    ANY_WATCHDOG.load(Relaxed)
-}
-
 /// The watchdog's settings, when it runs.
 pub(crate) struct WatchdogConfig {
     pub(crate) threshold: Duration,

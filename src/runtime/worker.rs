@@ -7,10 +7,10 @@ use super::policy::{self, Lane, Placement, Readiness, Source, WorkerRole, LANES}
 use super::shared::{Shared, Task};
 use crate::loom::deque::{Steal, Worker};
 use crate::loom::sync::Arc;
+use crate::task::PollEnd;
 use crate::topology::CoreClass;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 /// How many ended tasks' references to the runtime a worker drops at a time
@@ -318,11 +318,11 @@ impl WorkerCore {
         // The task wrapper already turns a panic in `poll` into a JoinError; this catches a
         // panic from dropping a future, so that the worker lives on.
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            task.run_with(context::yield_skipped_wake)
+            task.run_with(|end| self.poll_ended(end))
         }));
         self.poll_started.set(None);
         if self.publish_polls {
-            // Ended by the task wrapper (`poll_ended`) unless the task was not polled.
+            // Ended by `poll_ended` unless the task was not polled.
             slot.polls.finish();
         }
         // A `yield_now` whose task was not rescheduled by this poll (it was cancelled)
@@ -332,6 +332,42 @@ impl WorkerCore {
             loan.end_poll(&slot.cpus);
         }
         self.release_held_slot();
+    }
+
+    /// A poll of this worker just returned, and its task is surely alive (see
+    /// `Runnable::run_with`): if the watchdog reported this poll as stuck, mark the task so
+    /// that it is reported once (`runtime/stuck.rs`); on a critical worker, demote the task
+    /// if the poll ran too long (`policy::demotes`); count the end of a task that finished;
+    /// enter a task that waits for the first time in the registry, so that shutdown can
+    /// reach it. Returns whether the task yielded without waking itself (see
+    /// `context::request_yield`): it is then scheduled again.
+    #[inline]
+    fn poll_ended(&self, end: PollEnd<'_>) -> bool {
+        let task = end.task;
+        if self.publish_polls && self.slot().polls.end() {
+            task.mark_long_poll_reported();
+        }
+        if let Some(started) = self.poll_started.get() {
+            let ran = self.poll_clock().saturating_sub(started);
+            if policy::demotes(self.role, task.lane(), ran) {
+                task.demote();
+                self.counters().demotions.bump();
+            }
+        }
+        let Some(lane) = task.counted_in() else {
+            // A blocking job: neither counted nor registered.
+            return context::yield_skipped_wake();
+        };
+        if end.finished {
+            self.counters().completed[lane.index()].bump();
+            return false;
+        }
+        if !task.is_registered() && !crate::loom::mutation!("no_register_on_pending") {
+            // This worker's shard of the registry (a task mostly wakes where it waited).
+            let key = self.shared.registry.register(self.index, end.waker.clone());
+            task.set_registry_key(key);
+        }
+        context::yield_skipped_wake()
     }
 
     /// May this worker poll a task of `lane` now? Its role must allow the lane, and an E
@@ -833,63 +869,6 @@ pub(crate) fn count_take(counters: &WorkerCounters, header: &crate::task::TaskHe
     if let Some(lane) = header.take_queued_lane() {
         counters.taken[lane.index()].bump();
     }
-}
-
-/// Called by the task wrapper when its poll ends, on the polling thread, where the task's
-/// header is surely alive: if the watchdog reported this poll as stuck, mark the task so
-/// that it is reported once (`runtime/stuck.rs`); on a critical worker, demote the task if
-/// the poll ran too long (`policy::demotes`); if the task waits for the first time
-/// (`first_wait`: its waker), enter it in its runtime's registry and return its key; if it
-/// ended (`ended`: its spawn lane), count its end. One thread-local look for all of it.
-pub(crate) fn poll_ended(
-    header: &crate::task::TaskHeader,
-    first_wait: Option<&std::task::Waker>,
-    ended: Option<Lane>,
-) -> Option<usize> {
-    // No runtime of this process runs a watchdog or critical workers, and nothing to enter
-    // or count: skip the lookup.
-    let watched = super::stuck::any_watchdog() || ANY_CRITICAL_WORKERS.load(Relaxed);
-    if !watched && first_wait.is_none() && ended.is_none() {
-        return None;
-    }
-    let owner = header.owner()?;
-    context::with_worker(|worker| {
-        let core = owner.own(worker);
-        if let Some(core) = core {
-            if core.publish_polls && core.slot().polls.end() {
-                header.mark_long_poll_reported();
-            }
-            if let Some(started) = core.poll_started.get() {
-                let ran = core.poll_clock().saturating_sub(started);
-                if policy::demotes(core.role, header.lane(), ran) {
-                    header.demote();
-                    core.counters().demotions.bump();
-                }
-            }
-        }
-        if let Some(lane) = ended {
-            super::shared::count_end(owner, core, lane);
-            return None;
-        }
-        if crate::loom::mutation!("no_register_on_pending") {
-            return None;
-        }
-        let waker = first_wait?;
-        // Polled on one of its runtime's workers (always, but a wrong guess costs only
-        // sharing a shard): that worker's shard.
-        let shard = core.map_or(0, |core| core.index);
-        Some(owner.registry.register(shard, waker.clone()))
-    })
-}
-
-/// Has any runtime of this process started critical workers? (Read once per poll by
-/// `poll_ended`, so that runtimes without them pay no thread-local lookup for the rule.)
-static ANY_CRITICAL_WORKERS: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-/// A runtime with critical workers is being built.
-pub(crate) fn note_critical_workers() {
-    ANY_CRITICAL_WORKERS.store(true, Relaxed);
 }
 
 /// Body of a worker thread.

@@ -2,7 +2,7 @@
 
 // All untracked by loom: see `crate::loom::untracked`.
 use crate::loom::sync::Arc;
-use crate::loom::untracked::{AtomicBool, AtomicU64, AtomicU8};
+use crate::loom::untracked::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
 use crate::runtime::policy::{self, Lane};
 use crate::runtime::Shared;
 use crate::task::Qos;
@@ -39,13 +39,27 @@ fn lane_of(state: u8) -> Lane {
     Lane::ALL[usize::from(state >> LANE_SHIFT) & 0b11]
 }
 
+/// `TaskHeader::registry_key` of a task that is not in its runtime's registry (no real key:
+/// keys are slab slots times the shard count).
+const NOT_REGISTERED: usize = usize::MAX;
+
 /// Per-task scheduling state, stored in the task's single allocation.
 pub(crate) struct TaskHeader {
     /// The runtime the task belongs to (`None` only for tasks built by unit tests). Held
     /// here, once per task: the schedule function is a plain `fn` that finds the runtime
-    /// through this header, and so does the task's future, to count its end and enter the
-    /// registry (`runtime::task_ended`, `runtime::poll_ended`).
+    /// through this header, and so does the task's future, to count the end of a future
+    /// dropped unpolled and to leave the registry (`runtime::task_ended`,
+    /// `runtime::leave_registry`).
     owner: Option<Arc<Shared>>,
+    /// The lane the task was spawned in, where its spawned and completed counts are kept
+    /// (`Lane::index` + 1), or 0: a job that is neither counted nor entered in the registry
+    /// (the blocking pool's). Never changes.
+    counted_in: u8,
+    /// The task's key in its runtime's registry from its first `Pending` on
+    /// (`NOT_REGISTERED` before, and again once its future is gone). Written by the worker
+    /// that polled it (`WorkerCore::poll_ended`) and taken by whoever drops the future
+    /// (`TaskFuture`): both hold the task's stage then, and the state word orders them.
+    registry_key: AtomicUsize,
     /// `owner` was cloned on a thread that is not one of the runtime's workers: give it
     /// back in a worker's batch (`runtime::release_owner`) rather than at once, which would
     /// move the reference count's cache line to the freeing worker at every such task. A
@@ -87,21 +101,36 @@ impl Drop for TaskHeader {
 impl TaskHeader {
     /// The header of a task of `owner`, spawned at `qos`; `from_outside`: by a thread that
     /// is not one of `owner`'s workers (see `release_in_batch`).
+    /// `counted_in`: the lane whose spawned and completed counts the task is kept in, and
+    /// whether it is entered in the runtime's registry once it waits (`None`: a blocking
+    /// job, which never waits).
     #[inline]
-    pub(crate) fn owned(qos: Qos, owner: Arc<Shared>, from_outside: bool) -> TaskHeader {
-        TaskHeader::with_owner(qos, Some(owner), from_outside)
+    pub(crate) fn owned(
+        qos: Qos,
+        owner: Arc<Shared>,
+        from_outside: bool,
+        counted_in: Option<Lane>,
+    ) -> TaskHeader {
+        TaskHeader::with_owner(qos, Some(owner), from_outside, counted_in)
     }
 
     /// A header that belongs to no runtime (unit tests, loom's raw-task models).
     #[cfg(any(test, loom))]
     pub(crate) fn new(qos: Qos) -> TaskHeader {
-        TaskHeader::with_owner(qos, None, false)
+        TaskHeader::with_owner(qos, None, false, None)
     }
 
     #[inline]
-    fn with_owner(qos: Qos, owner: Option<Arc<Shared>>, release_in_batch: bool) -> TaskHeader {
+    fn with_owner(
+        qos: Qos,
+        owner: Option<Arc<Shared>>,
+        release_in_batch: bool,
+        counted_in: Option<Lane>,
+    ) -> TaskHeader {
         TaskHeader {
             owner,
+            counted_in: counted_in.map_or(0, |lane| lane.index() as u8 + 1),
+            registry_key: AtomicUsize::new(NOT_REGISTERED),
             release_in_batch,
             qos: AtomicU8::new(encode(qos, false)),
             queued_in: AtomicU8::new(0),
@@ -115,6 +144,42 @@ impl TaskHeader {
     #[inline]
     pub(crate) fn owner(&self) -> Option<&Arc<Shared>> {
         self.owner.as_ref()
+    }
+
+    /// The lane the task's spawned and completed counts are kept in (`None`: a blocking
+    /// job, neither counted nor ever in the registry).
+    #[inline]
+    pub(crate) fn counted_in(&self) -> Option<Lane> {
+        Lane::ALL
+            .get(usize::from(self.counted_in).checked_sub(1)?)
+            .copied()
+    }
+
+    /// Has the task been entered in its runtime's registry (it waited, and its future is
+    /// not gone yet)?
+    #[inline]
+    pub(crate) fn is_registered(&self) -> bool {
+        self.registry_key.load(Ordering::Relaxed) != NOT_REGISTERED
+    }
+
+    /// The task was entered in its runtime's registry under `key` (by its poller).
+    #[inline]
+    pub(crate) fn set_registry_key(&self, key: usize) {
+        self.registry_key.store(key, Ordering::Relaxed);
+    }
+
+    /// The task's registry key, if it is registered; it is not afterwards (its future is
+    /// being dropped).
+    #[inline]
+    pub(crate) fn take_registry_key(&self) -> Option<usize> {
+        // A load first: most tasks never wait, and a swap is a locked instruction.
+        if !self.is_registered() {
+            return None;
+        }
+        match self.registry_key.swap(NOT_REGISTERED, Ordering::Relaxed) {
+            NOT_REGISTERED => None,
+            key => Some(key),
+        }
     }
 
     /// The task's effective Qos: its spawn Qos, or the Qos it was escalated to.

@@ -35,7 +35,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let (runnable, handle) = spawn_raw(TaskHeader::new(Qos::Default), future, None, schedule);
+    let (runnable, handle) = spawn_raw(TaskHeader::new(Qos::Default), future, schedule);
     runnable.schedule();
     handle
 }
@@ -46,7 +46,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    spawn_raw_detached(TaskHeader::new(Qos::Default), future, None, schedule).schedule();
+    spawn_raw_detached(TaskHeader::new(Qos::Default), future, schedule).schedule();
 }
 
 /// The next queued task, waiting for one; `None` once [`stop`] was called and the queue
@@ -80,7 +80,7 @@ pub fn skip_wake() {
 /// Poll queued tasks as they come, until [`stop`].
 pub fn run_until_stopped() {
     while let Some(task) = next() {
-        task.run_with(|| SKIPPED_WAKE.with(|skipped| skipped.get()));
+        task.run_with(|_| SKIPPED_WAKE.with(|skipped| skipped.get()));
         SKIPPED_WAKE.with(|skipped| skipped.set(false));
     }
 }

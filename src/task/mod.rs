@@ -19,29 +19,23 @@ pub use join::JoinHandle;
 pub use qos::{ParseQosError, Qos};
 
 pub(crate) use header::TaskHeader;
-pub(crate) use raw::{is_waker_of, Runnable, Schedule, ScheduleInfo, TaskId};
+pub(crate) use raw::{is_waker_of, PollEnd, Runnable, Schedule, ScheduleInfo, TaskId};
 pub(crate) use wrapper::TaskFuture;
 
-use crate::runtime::policy::Lane;
 use raw::RawJoin;
 use std::future::Future;
 
 /// Create a task (not yet scheduled): returns the runnable to schedule and the handle.
-///
-/// `lane`: the lane whose spawned / completed counts the task is kept in, and whether it
-/// is entered in the runtime's registry once it waits; `None` for jobs that never wait
-/// (the blocking pool's).
 pub(crate) fn spawn_raw<F>(
     header: TaskHeader,
     future: F,
-    lane: Option<Lane>,
     schedule: Schedule,
 ) -> (Runnable, JoinHandle<F::Output>)
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let task = allocate(header, future, lane, schedule, true);
+    let task = allocate(header, future, schedule, true);
     // SAFETY: a task made joinable just now: its runnable and handle references are each
     // claimed once, here.
     let (runnable, join) = unsafe { (Runnable::from_new(task), RawJoin::from_new(task)) };
@@ -49,31 +43,25 @@ where
 }
 
 /// Create a task with no `JoinHandle` (fire and forget; not yet scheduled): returns the
-/// runnable to schedule (`lane` as for [`spawn_raw`]). No waker is made for a handle, and
+/// runnable to schedule. No waker is made for a handle, and
 /// the output is dropped as soon as the task finishes (inside a `TaskOutput`, whose drop
 /// cannot unwind).
-pub(crate) fn spawn_raw_detached<F>(
-    header: TaskHeader,
-    future: F,
-    lane: Option<Lane>,
-    schedule: Schedule,
-) -> Runnable
+pub(crate) fn spawn_raw_detached<F>(header: TaskHeader, future: F, schedule: Schedule) -> Runnable
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let task = allocate(header, future, lane, schedule, false);
+    let task = allocate(header, future, schedule, false);
     // SAFETY: a task made just now without a handle: its runnable reference is claimed
     // once, here.
     unsafe { Runnable::from_new(task) }
 }
 
 /// The raw task behind [`spawn_raw`] and [`spawn_raw_detached`]: `future` wrapped in a
-/// [`TaskFuture`] (`lane` as for [`spawn_raw`]).
+/// [`TaskFuture`].
 fn allocate<F>(
     header: TaskHeader,
     future: F,
-    lane: Option<Lane>,
     schedule: Schedule,
     joinable: bool,
 ) -> std::ptr::NonNull<()>
@@ -86,7 +74,7 @@ where
     unsafe {
         raw::allocate(
             header,
-            move |header| TaskFuture::new(future, header, lane),
+            move |header| TaskFuture::new(future, header),
             schedule,
             joinable,
         )

@@ -404,6 +404,16 @@ unsafe fn complete(ptr: NonNull<Header>, output: Output) {
     unsafe { drop_ref(ptr) }
 }
 
+/// What the poller learns when a poll returns ([`Runnable::run_with`]).
+pub(crate) struct PollEnd<'a> {
+    /// The runtime's per-task state.
+    pub(crate) task: &'a TaskHeader,
+    /// The task's own waker (to clone, for a task that waits).
+    pub(crate) waker: &'a Waker,
+    /// The future is gone (returned `Ready`, or was cancelled): the task completes now.
+    pub(crate) finished: bool,
+}
+
 /// The right to poll a task once (or, dropped unpolled, to cancel it: its future is
 /// dropped and its join handle resolves to "no output").
 pub(crate) struct Runnable {
@@ -454,15 +464,17 @@ impl Runnable {
     /// Poll the task once. If it is woken during the poll it is scheduled again (with
     /// `woken_while_running`); if it finishes, its join handle is woken.
     pub(crate) fn run(self) {
-        self.run_with(|| false);
+        self.run_with(|_| false);
     }
 
-    /// [`run`](Self::run), where `yielded`, asked when the poll returns `Pending`, may say
-    /// that the task wants another poll without having woken itself: it is then scheduled
-    /// again as if woken during the poll. A yield on its own worker takes this way
-    /// (`runtime::context::request_yield`): one state transition instead of a wake's and
-    /// the poll end's.
-    pub(crate) fn run_with(self, yielded: impl FnOnce() -> bool) {
+    /// [`run`](Self::run), with `poll_ended` called as soon as the poll returns, while the
+    /// task is surely alive (before it completes or is scheduled again): whoever polls it
+    /// learns there what it needs about the poll ([`PollEnd`]). When the poll returned
+    /// `Pending`, `poll_ended` may also say that the task wants another poll without having
+    /// woken itself: it is then scheduled again as if woken during the poll. A yield on its
+    /// own worker takes this way (`runtime::context::request_yield`): one state transition
+    /// instead of a wake's and the poll end's.
+    pub(crate) fn run_with(self, poll_ended: impl FnOnce(PollEnd<'_>) -> bool) {
         let ptr = ManuallyDrop::new(self).ptr;
         // SAFETY: the runnable reference is now this poll's (it was `self`'s).
         let header = unsafe { header(ptr) };
@@ -470,7 +482,8 @@ impl Runnable {
         // RUNNING clear.
         header.state.fetch_sub(SCHEDULED - RUNNING, AcqRel);
         // If the poll unwinds (the task wrapper catches the future's panics, so only the
-        // runtime's own code could), the task is cancelled rather than left running.
+        // runtime's own code could, here or in `poll_ended`), the task is cancelled rather
+        // than left running.
         let guard = CancelOnUnwind(ptr);
         // SAFETY: the waker borrows the poll's reference (never dropped: ManuallyDrop);
         // clones take their own.
@@ -478,12 +491,16 @@ impl Runnable {
         let mut cx = Context::from_waker(&waker);
         // SAFETY: we hold RUNNING, so the stage is ours.
         let poll = unsafe { (header.vtable.poll)(ptr, &mut cx) };
+        let yielded = poll_ended(PollEnd {
+            task: &header.meta,
+            waker: &waker,
+            finished: poll.is_ready(),
+        });
         std::mem::forget(guard);
         match poll {
             // SAFETY: we hold the runnable reference and the stage, which holds the output.
             Poll::Ready(output) => unsafe { complete(ptr, output) },
             Poll::Pending => {
-                let yielded = yielded();
                 // Planted bug: the yield keeps the runnable reference but sets no `SCHEDULED`.
                 let forgets = yielded && crate::loom::mutation!("raw_task_yield_forgets_scheduled");
                 let prev = header
@@ -1158,12 +1175,12 @@ mod tests {
             }),
             queue,
         );
-        task.run_with(|| true);
+        task.run_with(|_| true);
         assert_eq!(SCHEDULED_AGAIN.load(SeqCst), 1);
         let again = QUEUED
             .with(|q| q.borrow_mut().pop())
             .expect("scheduled again");
-        again.run_with(|| true);
+        again.run_with(|_| true);
         assert_eq!(
             SCHEDULED_AGAIN.load(SeqCst),
             2,
@@ -1173,7 +1190,7 @@ mod tests {
             .with(|q| q.borrow_mut().pop())
             .expect("scheduled again");
         assert!(QUEUED.with(|q| q.borrow().is_empty()));
-        last.run_with(|| false);
+        last.run_with(|_| false);
         assert_eq!(join(handle), Some(3));
     }
 

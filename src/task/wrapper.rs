@@ -1,6 +1,5 @@
 //! The future the runtime really runs: the user's future plus abort and panic handling.
 
-use crate::runtime::policy::Lane;
 use crate::task::{JoinError, TaskHeader};
 use std::any::Any;
 use std::future::Future;
@@ -76,9 +75,11 @@ impl<T> Drop for TaskOutput<T> {
 
 /// Wraps a task's future: returns a cancelled `JoinError` once aborted, turns a panic —
 /// in `poll` *or in the future's destructor* — into a `JoinError` (the worker lives on),
-/// enters the task in the runtime's registry at its first `Pending` and tells the runtime
-/// when the future is gone (`runtime::poll_ended` at the end of every poll;
-/// `runtime::task_ended` when it is dropped without a poll: aborted, or shutdown).
+/// takes the task out of the runtime's registry when the future is gone, and counts the
+/// end of a future dropped without a poll (`runtime::task_ended`: aborted, or shutdown).
+/// What the runtime learns at the end of a poll (a first wait, an end, a long poll) the
+/// worker that polled it handles (`Runnable::run_with`, `WorkerCore::poll_ended`): it has
+/// its own state at hand, where this wrapper would look it up.
 ///
 /// The inner future is dropped by this wrapper, under `catch_unwind`, as soon as it is
 /// done: a destructor panic that escaped into the raw task would unwind through a worker
@@ -90,21 +91,14 @@ pub(crate) struct TaskFuture<'a, F> {
     /// panics half-way is never run twice).
     inner_live: bool,
     header: &'a TaskHeader,
-    /// The lane the task was spawned in (its counts are kept there); `None`: a job that is
-    /// neither counted nor entered in the registry (`spawn_raw`).
-    lane: Option<Lane>,
-    /// The task's registry key, from its first `Pending` on.
-    registry_key: Option<usize>,
 }
 
 impl<'a, F> TaskFuture<'a, F> {
-    pub(crate) fn new(inner: F, header: &'a TaskHeader, lane: Option<Lane>) -> Self {
+    pub(crate) fn new(inner: F, header: &'a TaskHeader) -> Self {
         TaskFuture {
             inner: ManuallyDrop::new(inner),
             inner_live: true,
             header,
-            lane,
-            registry_key: None,
         }
     }
 
@@ -122,7 +116,7 @@ impl<'a, F> TaskFuture<'a, F> {
             ManuallyDrop::drop(&mut self.inner)
         }))
         .err();
-        if let Some(key) = self.registry_key.take() {
+        if let Some(key) = self.header.take_registry_key() {
             crate::runtime::leave_registry(self.header, key);
         }
         panicked
@@ -147,7 +141,7 @@ impl<F: Future> TaskFuture<'_, F> {
             // Only reachable if polled after completion, which the raw task never does.
             return Poll::Ready(Err(JoinError::cancelled()));
         }
-        let result = if self.header.is_aborted() {
+        if self.header.is_aborted() {
             if let Some(payload) = self.drop_inner() {
                 drop_payload(payload);
             }
@@ -177,20 +171,7 @@ impl<F: Future> TaskFuture<'_, F> {
                     Poll::Ready(Err(JoinError::panic(payload)))
                 }
             }
-        };
-        // The poll is over (here, where the header is surely alive): one call tells the
-        // runtime everything it needs about it — the stuck-poll watchdog's mark, the
-        // critical workers' demotion rule, a task that waits for the first time (entered in
-        // the registry, so that shutdown can reach it), a task that ended (counted).
-        let (first_wait, ended) = match (&result, self.lane) {
-            (Poll::Pending, Some(_)) if self.registry_key.is_none() => (Some(cx.waker()), None),
-            (Poll::Ready(_), lane) => (None, lane),
-            _ => (None, None),
-        };
-        if let Some(key) = crate::runtime::poll_ended(self.header, first_wait, ended) {
-            self.registry_key = Some(key);
         }
-        result
     }
 }
 
@@ -214,7 +195,7 @@ impl<F> TaskFuture<'_, F> {
         if let Some(payload) = self.drop_inner() {
             drop_payload(payload);
         }
-        if let Some(lane) = self.lane {
+        if let Some(lane) = self.header.counted_in() {
             crate::runtime::task_ended(self.header, lane);
         }
     }
