@@ -126,6 +126,7 @@ impl<'a, F> TaskFuture<'a, F> {
 impl<F: Future> Future for TaskFuture<'_, F> {
     type Output = TaskOutput<F::Output>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: we never move out of the pinned wrapper: `poll_inner` only pins `inner`
         // again or drops it in place (`drop_inner`); the other fields are plain data.
@@ -136,6 +137,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
 
 impl<F: Future> TaskFuture<'_, F> {
     /// `poll`, on the unpinned wrapper: must never move `inner` (see `poll`).
+    #[inline]
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
         if !self.inner_live {
             // Only reachable if polled after completion, which the raw task never does.
