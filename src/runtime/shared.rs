@@ -394,7 +394,7 @@ impl Shared {
     /// Put `task` where the policy says, without waking anyone: the caller passes what
     /// this returns to [`finish_placing`](Self::finish_placing) (after more placements, for
     /// a batch).
-    #[inline]
+    #[inline(always)]
     fn place(&self, core: Option<&WorkerCore>, task: Task, readiness: Readiness) -> Queued {
         if self.is_shutdown() {
             // Not dropped here: `schedule` runs inside wakers, and a waker may be called

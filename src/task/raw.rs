@@ -155,6 +155,7 @@ unsafe fn stage<'a, F: Future>(ptr: NonNull<Header>) -> &'a Slot<Stage<F>> {
 /// - The future's and the output's destructors must not unwind (the runtime's
 ///   `TaskFuture` and `TaskOutput` catch every panic): an unwinding `consume` would leave
 ///   the task scheduled forever.
+#[inline]
 pub(crate) unsafe fn allocate<F, M>(
     meta: TaskHeader,
     make: M,
