@@ -382,7 +382,7 @@ impl Shared {
 
     /// [`schedule`](Self::schedule) from `core`, this runtime's worker on this thread
     /// (`None`: the caller is not one of them).
-    #[inline]
+    #[inline(always)]
     fn schedule_from(&self, core: Option<&WorkerCore>, task: Task, readiness: Readiness) {
         match self.place(core, task, readiness) {
             Queued::Here => {}

@@ -475,6 +475,7 @@ impl Runnable {
     /// woken itself: it is then scheduled again as if woken during the poll. A yield on its
     /// own worker takes this way (`runtime::context::request_yield`): one state transition
     /// instead of a wake's and the poll end's.
+    #[inline]
     pub(crate) fn run_with(self, poll_ended: impl FnOnce(PollEnd<'_>) -> bool) {
         let ptr = ManuallyDrop::new(self).ptr;
         // SAFETY: the runnable reference is now this poll's (it was `self`'s).
