@@ -62,13 +62,23 @@ impl<T> TaskOutput<T> {
 }
 
 impl<T> Drop for TaskOutput<T> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if !std::mem::needs_drop::<T>() && self.value.is_ok() {
             return; // nothing to drop, so nothing can panic (a detached no-op task's output)
         }
-        // SAFETY: `drop` runs once and `into_inner` (the only other taker) skips it, so the
-        // value is live here, taken exactly once, and nothing touches it afterwards.
+        self.drop_value();
+    }
+}
+
+impl<T> TaskOutput<T> {
+    /// The drop of a value that may have a destructor (kept out of line: the common
+    /// detached no-op task never gets here).
+    #[inline(never)]
+    fn drop_value(&mut self) {
+        // SAFETY: called once, from `drop`, and `into_inner` (the only other taker) skips
+        // `drop`, so the value is live here, taken exactly once, and nothing touches it
+        // afterwards.
         drop_quietly(unsafe { ManuallyDrop::take(&mut self.value) });
     }
 }
