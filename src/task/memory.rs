@@ -13,7 +13,7 @@
 //! any block. Each thread keeps up to [`LOCAL_MAX`] free blocks per class; a thread whose
 //! list is full hands [`BATCH`] of them to the class's shared pool (one lock per batch), and a
 //! thread whose list is empty takes a batch from there before it asks the allocator. The shared
-//! pool holds at most [`SHARED_MAX_BATCHES`] batches per class; beyond that blocks go back to
+//! pool holds at most [`SHARED_MAX_BYTES`] over all classes; beyond that blocks go back to
 //! the allocator, as do a thread's blocks when it exits. Larger tasks (or over-aligned ones)
 //! use the global allocator directly.
 //!
@@ -37,10 +37,15 @@ const CLASSES: usize = MAX_POOLED / CLASS_BYTES;
 pub(crate) const LOCAL_MAX: usize = 128;
 /// Blocks per hand-off between a thread and the shared pool.
 pub(crate) const BATCH: usize = 64;
-/// Batches the shared pool keeps per class: at most 4,096 blocks per class (4 MiB of the
-/// largest class; about 34 MiB over all classes at worst), never trimmed. A thread keeps
-/// at most `LOCAL_MAX` blocks per class (about 1.1 MiB at worst) until it exits.
-pub(crate) const SHARED_MAX_BATCHES: usize = 64;
+/// The most the shared pool keeps, over all classes (never trimmed; what a burst of tasks
+/// left behind, up to this, serves the next burst without the allocator). One budget for
+/// all classes, not a count per class: an application's tasks fall in a few classes, and a
+/// burst of 16,384 small tasks (2 MiB of 128-byte blocks) should come back whole, where a
+/// per-class count that also bounds the 1 KiB class would cut it at a few thousand (it was
+/// 4,096 blocks, and the 12,288 others of such a burst went through glibc's malloc and free
+/// at every round: about 350 instructions per task). A thread keeps at most `LOCAL_MAX`
+/// blocks per class (about 1.1 MiB at worst) until it exits.
+pub(crate) const SHARED_MAX_BYTES: usize = 32 << 20;
 
 /// The class of `layout`, if it is pooled.
 #[inline]
@@ -120,9 +125,10 @@ mod pool {
     //! blocks back when it exits) is done by a second thread-local, [`ExitGuard`], entered
     //! on the slow path: a thread holds blocks only after a slow path ran (see `limit`).
 
-    use super::{class_layout, BATCH, CLASSES, LOCAL_MAX, SHARED_MAX_BATCHES};
+    use super::{class_layout, BATCH, CLASSES, LOCAL_MAX, SHARED_MAX_BYTES};
     use std::cell::UnsafeCell;
     use std::ptr::{self, NonNull};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     use std::sync::Mutex;
 
     /// The first word of a free block: the next free block (null: the end of the list).
@@ -163,10 +169,47 @@ mod pool {
 
     /// The shared pool: per class, chains of [`BATCH`] free blocks.
     static SHARED: [Mutex<Vec<Chain>>; CLASSES] = [const { Mutex::new(Vec::new()) }; CLASSES];
+    /// Chains in `SHARED[class]`, read without its lock: a thread whose list is empty
+    /// while the pool is too asks the allocator without locking (a burst bigger than the
+    /// pool would otherwise take the lock once per task). Written under the lock.
+    static SHARED_CHAINS: [AtomicUsize; CLASSES] = [const { AtomicUsize::new(0) }; CLASSES];
+    /// Bytes in the shared pool over all classes (at most [`SHARED_MAX_BYTES`]).
+    static SHARED_BYTES: AtomicUsize = AtomicUsize::new(0);
 
     fn shared(class: usize) -> std::sync::MutexGuard<'static, Vec<Chain>> {
         // A panic while the lock was held left the list itself intact (push / pop only).
         SHARED[class].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A chain of `class` from the shared pool, if it has one.
+    fn take_chain(class: usize) -> Option<Chain> {
+        if SHARED_CHAINS[class].load(Relaxed) == 0 {
+            return None;
+        }
+        let mut shared = shared(class);
+        let chain = shared.pop()?;
+        SHARED_CHAINS[class].store(shared.len(), Relaxed);
+        drop(shared);
+        SHARED_BYTES.fetch_sub(chain.len * class_layout(class).size(), Relaxed);
+        Some(chain)
+    }
+
+    /// Hand `chain` (of `class`) to the shared pool, or back to the allocator if the pool
+    /// is full.
+    fn give_chain(class: usize, chain: Chain) {
+        let bytes = chain.len * class_layout(class).size();
+        let reserved = SHARED_BYTES
+            .fetch_update(Relaxed, Relaxed, |held| {
+                (held + bytes <= SHARED_MAX_BYTES).then_some(held + bytes)
+            })
+            .is_ok();
+        if !reserved {
+            chain.free(class);
+            return;
+        }
+        let mut shared = shared(class);
+        shared.push(chain);
+        SHARED_CHAINS[class].store(shared.len(), Relaxed);
     }
 
     /// A thread's free blocks.
@@ -247,7 +290,7 @@ mod pool {
         if !open(local) {
             return None;
         }
-        let chain = shared(class).pop()?;
+        let chain = take_chain(class)?;
         let block = NonNull::new(chain.head)?;
         // SAFETY: this thread's lists (see `take`); the chain's blocks are ours now, and its
         // head is a free block whose link we read once.
@@ -318,13 +361,7 @@ mod pool {
             batch
         };
         if let Some(batch) = batch {
-            let mut shared = shared(class);
-            if shared.len() < SHARED_MAX_BATCHES {
-                shared.push(batch);
-            } else {
-                drop(shared);
-                batch.free(class);
-            }
+            give_chain(class, batch);
         }
     }
 
