@@ -317,12 +317,13 @@ impl WorkerCore {
         }
         // The task wrapper already turns a panic in `poll` into a JoinError; this catches a
         // panic from dropping a future, so that the worker lives on.
-        let _ = catch_unwind(AssertUnwindSafe(|| {
+        let unwound = catch_unwind(AssertUnwindSafe(|| {
             task.run_with(|end| self.poll_ended(end))
-        }));
+        }))
+        .is_err();
         self.poll_started.set(None);
-        if self.publish_polls {
-            // Ended by `poll_ended` unless the task was not polled.
+        if unwound && self.publish_polls {
+            // Ended by `poll_ended` whenever the task's poll returned.
             slot.polls.finish();
         }
         // A `yield_now` whose task was not rescheduled by this poll (it was cancelled)
