@@ -785,8 +785,8 @@ fn schedule_woken(task: Task, info: crate::task::ScheduleInfo) {
     })
 }
 
-/// Called by the task wrapper when a task's future is dropped outside a poll (aborted
-/// before it ran, or dropped by shutdown): count its end in its spawn `lane`. (A task that
+/// Called by the task wrapper when a task's future is dropped outside a poll (its
+/// `Runnable` dropped, by shutdown or with its queue): count its end in its spawn `lane`. (A task that
 /// ends in a poll is counted by `WorkerCore::poll_ended`.)
 pub(crate) fn task_ended(header: &TaskHeader, lane: Lane) {
     let Some(owner) = header.owner() else {

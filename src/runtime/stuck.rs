@@ -96,8 +96,8 @@ impl PollRecord {
         self.reported.load(Relaxed) == word >> SEQ_SHIFT
     }
 
-    /// The worker's poll has ended without [`PollRecord::end`] (the task was closed and
-    /// not polled): just clear the polling bit.
+    /// The worker's poll has ended without [`PollRecord::end`] (it unwound before the
+    /// worker's `poll_ended` ran): just clear the polling bit.
     pub(crate) fn finish(&self) {
         let word = self.word.load(Relaxed);
         if word & POLLING != 0 {

@@ -316,7 +316,8 @@ impl WorkerCore {
             self.poll_started.set(Some(self.poll_clock()));
         }
         // The task wrapper already turns a panic in `poll` into a JoinError; this catches a
-        // panic from dropping a future, so that the worker lives on.
+        // panic from the runtime's own code in the poll (the raw task's, `poll_ended`), so
+        // that the worker lives on.
         let unwound = catch_unwind(AssertUnwindSafe(|| {
             task.run_with(|end| self.poll_ended(end))
         }))
@@ -356,7 +357,7 @@ impl WorkerCore {
             }
         }
         let Some(lane) = task.counted_in() else {
-            // A blocking job: neither counted nor registered.
+            // A blocking job or a batch's carrier: neither counted nor registered.
             return context::yield_skipped_wake();
         };
         if end.finished {

@@ -53,7 +53,8 @@ pub(crate) struct TaskHeader {
     owner: Option<Arc<Shared>>,
     /// The lane the task was spawned in, where its spawned and completed counts are kept
     /// (`Lane::index` + 1), or 0: a job that is neither counted nor entered in the registry
-    /// (the blocking pool's). Never changes.
+    /// (the blocking pool's, and a batch's carrier task, whose futures are counted as
+    /// tasks of their own). Never changes.
     counted_in: u8,
     /// The task's key in its runtime's registry from its first `Pending` on
     /// (`NOT_REGISTERED` before, and again once its future is gone). Written by the worker
@@ -103,7 +104,7 @@ impl TaskHeader {
     /// is not one of `owner`'s workers (see `release_in_batch`).
     /// `counted_in`: the lane whose spawned and completed counts the task is kept in, and
     /// whether it is entered in the runtime's registry once it waits (`None`: a blocking
-    /// job, which never waits).
+    /// job or a batch's carrier, which never wait and are not counted as tasks).
     #[inline]
     pub(crate) fn owned(
         qos: Qos,
@@ -147,7 +148,7 @@ impl TaskHeader {
     }
 
     /// The lane the task's spawned and completed counts are kept in (`None`: a blocking
-    /// job, neither counted nor ever in the registry).
+    /// job or a batch's carrier, neither counted nor ever in the registry).
     #[inline]
     pub(crate) fn counted_in(&self) -> Option<Lane> {
         Lane::ALL

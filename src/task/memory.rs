@@ -242,8 +242,8 @@ mod pool {
 
     impl Drop for ExitGuard {
         fn drop(&mut self) {
-            // `try_with`: `LOCAL` has no destructor, so it is still there, but never panic
-            // in a thread-local destructor.
+            // `try_with`: never panic in a thread-local destructor (where thread-locals sit
+            // behind an OS key, `LOCAL` may be gone already; its blocks then stay with it).
             let _ = LOCAL.try_with(|local| {
                 let local = local.get();
                 // SAFETY: this thread's lists, touched by nobody else; each borrow ends
@@ -265,22 +265,30 @@ mod pool {
     /// A free block of `class`: from this thread's list, else a batch from the shared pool.
     #[inline]
     pub(super) fn take(class: usize) -> Option<NonNull<u8>> {
-        LOCAL.with(|local| {
-            // SAFETY: this thread's lists; no other reference to them lives (every function
-            // of this module ends its borrows before calling anything else). The head, if
-            // any, is a free block of this class, which only this list points to.
-            unsafe {
-                let list = &mut (*local.get()).lists[class];
-                match NonNull::new(list.head) {
-                    Some(block) => {
-                        list.head = (*block.as_ptr()).next;
-                        list.len -= 1;
-                        Some(block.cast())
+        // `try_with`: where thread-locals are native (Linux, macOS, Windows) a thread-local
+        // without a destructor is never gone and this is one address computation; where
+        // they sit behind an OS key it may be gone while other thread-local destructors run,
+        // and the caller then asks the allocator.
+        LOCAL
+            .try_with(|local| {
+                // SAFETY: this thread's lists; no other reference to them lives (every
+                // function of this module ends its borrows before calling anything else).
+                // The head, if any, is a free block of this class, which only this list
+                // points to.
+                unsafe {
+                    let list = &mut (*local.get()).lists[class];
+                    match NonNull::new(list.head) {
+                        Some(block) => {
+                            list.head = (*block.as_ptr()).next;
+                            list.len -= 1;
+                            Some(block.cast())
+                        }
+                        None => take_slow(local, class),
                     }
-                    None => take_slow(local, class),
                 }
-            }
-        })
+            })
+            .ok()
+            .flatten()
     }
 
     /// `take` with this thread's list of `class` empty: a batch from the shared pool, or
@@ -292,8 +300,10 @@ mod pool {
         }
         let chain = take_chain(class)?;
         let block = NonNull::new(chain.head)?;
-        // SAFETY: this thread's lists (see `take`); the chain's blocks are ours now, and its
-        // head is a free block whose link we read once.
+        // SAFETY: this thread's lists (see `take`), whose list of `class` is empty (the one
+        // caller, `take`, found it so), so overwriting its head and length loses nothing;
+        // the chain's blocks are ours now, and its head is a free block whose link we read
+        // once.
         unsafe {
             let list = &mut (*local.get()).lists[class];
             list.head = (*block.as_ptr()).next;
@@ -307,7 +317,8 @@ mod pool {
     #[inline]
     pub(super) fn give(class: usize, block: NonNull<u8>) {
         let block = block.cast::<FreeBlock>();
-        LOCAL.with(|local| {
+        // `try_with` as in `take`: where the lists are gone the block goes straight back.
+        let kept = LOCAL.try_with(|local| {
             // SAFETY: this thread's lists (see `take`); `block` is free and ours (the
             // caller's contract), so writing its first word is ours to do.
             unsafe {
@@ -321,7 +332,14 @@ mod pool {
                 }
             }
             give_slow(local, class, block);
-        })
+        });
+        if kept.is_err() {
+            Chain {
+                head: block.as_ptr(),
+                len: 1,
+            }
+            .free(class);
+        }
     }
 
     /// `give` with this thread's list of `class` at its limit: enter the exit guard (the

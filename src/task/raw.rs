@@ -220,6 +220,8 @@ impl<F: Future> Typed<F> {
                     Poll::Ready(output) => {
                         // Detached (interest is never regained): nobody will take the
                         // output, drop it here rather than store it for `complete` to drop.
+                        // (Inside the poll as the runtime sees it: a slow destructor counts
+                        // toward the long-poll watchdog and a critical worker's demotion.)
                         if header(ptr).state.load(Acquire) & JOIN_INTEREST == 0 {
                             *stage = Stage::Consumed;
                             drop(output);
@@ -500,7 +502,8 @@ impl Runnable {
         });
         std::mem::forget(guard);
         match poll {
-            // SAFETY: we hold the runnable reference and the stage, which holds the output.
+            // SAFETY: we hold the runnable reference and the stage, which holds the output
+            // or, if the poll dropped it (`Output::Dropped`), nothing.
             Poll::Ready(output) => unsafe { complete(ptr, output) },
             Poll::Pending => {
                 // Planted bug: the yield keeps the runnable reference but sets no `SCHEDULED`.

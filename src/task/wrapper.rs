@@ -67,18 +67,21 @@ impl<T> Drop for TaskOutput<T> {
         if !std::mem::needs_drop::<T>() && self.value.is_ok() {
             return; // nothing to drop, so nothing can panic (a detached no-op task's output)
         }
-        self.drop_value();
+        // SAFETY: `drop` runs once, and `into_inner` (the only other taker) skips it.
+        unsafe { self.drop_value() };
     }
 }
 
 impl<T> TaskOutput<T> {
     /// The drop of a value that may have a destructor (kept out of line: the common
     /// detached no-op task never gets here).
+    ///
+    /// # Safety
+    /// Called at most once, and the value not taken before (`into_inner`) nor used after.
     #[inline(never)]
-    fn drop_value(&mut self) {
-        // SAFETY: called once, from `drop`, and `into_inner` (the only other taker) skips
-        // `drop`, so the value is live here, taken exactly once, and nothing touches it
-        // afterwards.
+    unsafe fn drop_value(&mut self) {
+        // SAFETY: the caller's contract: the value is live here, taken exactly once, and
+        // nothing touches it afterwards.
         drop_quietly(unsafe { ManuallyDrop::take(&mut self.value) });
     }
 }
@@ -86,10 +89,11 @@ impl<T> TaskOutput<T> {
 /// Wraps a task's future: returns a cancelled `JoinError` once aborted, turns a panic —
 /// in `poll` *or in the future's destructor* — into a `JoinError` (the worker lives on),
 /// takes the task out of the runtime's registry when the future is gone, and counts the
-/// end of a future dropped without a poll (`runtime::task_ended`: aborted, or shutdown).
-/// What the runtime learns at the end of a poll (a first wait, an end, a long poll) the
-/// worker that polled it handles (`Runnable::run_with`, `WorkerCore::poll_ended`): it has
-/// its own state at hand, where this wrapper would look it up.
+/// end of a future dropped without a poll (`runtime::task_ended`: its `Runnable` dropped,
+/// at shutdown). What the runtime learns at the end of a poll (a first wait, an end, a
+/// long poll) the worker that polled it handles (`Runnable::run_with`,
+/// `WorkerCore::poll_ended`): it has its own state at hand, where this wrapper would look
+/// it up.
 ///
 /// The inner future is dropped by this wrapper, under `catch_unwind`, as soon as it is
 /// done: a destructor panic that escaped into the raw task would unwind through a worker
@@ -199,9 +203,10 @@ impl<F> Drop for TaskFuture<'_, F> {
 }
 
 impl<F> TaskFuture<'_, F> {
-    /// Dropped by the raw task with the future still live (abort before a poll, or
-    /// shutdown): swallow a destructor panic here, it has nowhere to go and must not abort
-    /// the process (nor may its payload's own destructor), and count the task's end.
+    /// Dropped by the raw task with the future still live, outside a poll (its `Runnable`
+    /// dropped: shutdown; an aborted task is polled, and ends there): swallow a destructor
+    /// panic here, it has nowhere to go and must not abort the process (nor may its
+    /// payload's own destructor), and count the task's end.
     #[cold]
     fn drop_unpolled(&mut self) {
         if let Some(payload) = self.drop_inner() {
