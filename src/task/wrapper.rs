@@ -62,6 +62,8 @@ impl<T> TaskOutput<T> {
 }
 
 impl<T> Drop for TaskOutput<T> {
+    // Always inlined: the no-op case is two compares, and the raw task's poll drops a
+    // detached task's output through the drop glue, which is otherwise a call.
     #[inline(always)]
     fn drop(&mut self) {
         if !std::mem::needs_drop::<T>() && self.value.is_ok() {
