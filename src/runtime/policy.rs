@@ -131,6 +131,18 @@ impl Lane {
         self as usize
     }
 
+    /// The lane at `index & 3` in [`Lane::ALL`] (the inverse of [`Lane::index`], for the
+    /// two bits a task's state byte keeps it in). A match, not a table: the positions are the
+    /// discriminants, so it compiles to nothing.
+    pub(crate) fn from_low_bits(index: usize) -> Lane {
+        match index & 0b11 {
+            0 => Lane::Critical,
+            1 => Lane::Default,
+            2 => Lane::Utility,
+            _ => Lane::Background,
+        }
+    }
+
     /// Short lowercase name, as printed in metrics.
     pub fn as_str(self) -> &'static str {
         match self {

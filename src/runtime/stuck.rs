@@ -110,7 +110,7 @@ impl PollRecord {
         let word = self.word.load(Relaxed);
         (word & POLLING != 0).then(|| Running {
             poll: word >> SEQ_SHIFT,
-            lane: Lane::ALL[(word >> LANE_SHIFT) & 0b11],
+            lane: Lane::from_low_bits(word >> LANE_SHIFT),
             marked: word & MARKED != 0,
         })
     }

@@ -36,7 +36,7 @@ fn qos_of(state: u8) -> Qos {
 /// The lane of a task whose state word is `state`.
 #[inline]
 fn lane_of(state: u8) -> Lane {
-    Lane::ALL[usize::from(state >> LANE_SHIFT) & 0b11]
+    Lane::from_low_bits(usize::from(state >> LANE_SHIFT))
 }
 
 /// `TaskHeader::registry_key` of a task that is not in its runtime's registry (no real key:
@@ -151,9 +151,9 @@ impl TaskHeader {
     /// job or a batch's carrier, neither counted nor ever in the registry).
     #[inline]
     pub(crate) fn counted_in(&self) -> Option<Lane> {
-        Lane::ALL
-            .get(usize::from(self.counted_in).checked_sub(1)?)
-            .copied()
+        // Written once, by `with_owner`: 0 or a lane's index plus one.
+        let index = usize::from(self.counted_in).checked_sub(1)?;
+        Some(Lane::from_low_bits(index))
     }
 
     /// Has the task been entered in its runtime's registry (it waited, and its future is
@@ -250,7 +250,8 @@ impl TaskHeader {
             0 => None,
             lane => {
                 self.queued_in.store(0, Ordering::Release);
-                Lane::ALL.get(usize::from(lane) - 1).copied()
+                // Only `set_queued_in` writes it: a lane's index plus one.
+                Some(Lane::from_low_bits(usize::from(lane) - 1))
             }
         }
     }
