@@ -22,6 +22,7 @@ mod builder;
 mod context;
 mod cpu_watch;
 mod escalate;
+mod held_refs;
 mod idle;
 mod lend;
 mod metrics;

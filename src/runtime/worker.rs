@@ -2,6 +2,7 @@
 //! there is nothing to do.
 
 use super::context::{self, PollGuard, WorkerGuard};
+use super::held_refs::HeldRefs;
 use super::metrics::WorkerCounters;
 use super::policy::{self, Lane, Placement, Readiness, Source, WorkerRole, LANES};
 use super::shared::{Shared, Task};
@@ -9,13 +10,9 @@ use crate::loom::deque::{Steal, Worker};
 use crate::loom::sync::Arc;
 use crate::task::PollEnd;
 use crate::topology::CoreClass;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
-
-/// How many ended tasks' references to the runtime a worker drops at a time
-/// (`WorkerCore::release_owner`).
-const RELEASE_BATCH: usize = 64;
 
 /// The owner side of a worker: its queues and loop state. Lives on the worker's stack;
 /// reachable from `schedule` on the same thread through the thread-local context.
@@ -62,9 +59,9 @@ pub(crate) struct WorkerCore {
     may_run: [bool; LANES],
     /// `policy::is_first_choice` by lane (fixed, like `may_run`).
     first_choice: [bool; LANES],
-    /// References to this runtime held by tasks that ended on this worker, dropped
-    /// [`RELEASE_BATCH`] at a time (see [`WorkerCore::release_owner`]).
-    released_owners: RefCell<Vec<Arc<Shared>>>,
+    /// References to this runtime that tasks ended on this worker gave up, given back in
+    /// batches (see [`WorkerCore::release_owner`]).
+    held_refs: HeldRefs<Shared>,
     /// This worker's own slot, `shared.workers[index]`, looked up once (the worker loop and
     /// every spawn and poll reach it).
     slot: std::ptr::NonNull<super::shared::WorkerSlot>,
@@ -99,6 +96,7 @@ impl WorkerCore {
             .map(|lane| policy::is_first_choice(role, lane, has_efficiency, shared.has_critical));
         let drives_io =
             shared.drive_io && policy::drives_reactor(shared.workers[index].idle_priority);
+        let held_refs = HeldRefs::new(&shared);
         WorkerCore {
             index,
             class,
@@ -124,29 +122,17 @@ impl WorkerCore {
             first_choice,
             regular_orders: [false, true]
                 .map(|after_yield| policy::regular_search_order(role, has_efficiency, after_yield)),
-            released_owners: RefCell::new(Vec::new()),
+            held_refs,
         }
     }
 
-    /// A task of this runtime ended on this worker: keep its reference to the runtime
-    /// instead of dropping it now, and drop them [`RELEASE_BATCH`] at a time. Every
-    /// spawn from another thread increments the runtime's reference count, and dropping
-    /// each task's reference here at once would pull that count's cache line over to this
-    /// worker once per task (perf: the spawning thread's largest cost, BENCHMARKS.md "Per-task
-    /// cost"); in a batch it moves once per batch. Safe to defer: this worker holds its own
-    /// reference, so the runtime outlives the batch, which is dropped with the worker.
+    /// A task of this runtime ended on this worker: hold its reference to the runtime and
+    /// give it back in a batch (`runtime/held_refs.rs`). Safe to defer: this worker holds
+    /// its own reference, so the runtime outlives the batch; what is left is given back
+    /// with the worker.
+    #[inline]
     pub(crate) fn release_owner(&self, owner: Arc<Shared>) {
-        if crate::loom::mutation!("release_batch_forgets") {
-            std::mem::forget(owner); // planted bug: the reference is never given back
-            return;
-        }
-        let mut released = self.released_owners.borrow_mut();
-        released.push(owner);
-        if released.len() >= RELEASE_BATCH {
-            // Kept with its capacity. None of these is the runtime's last reference (ours
-            // is not among them), so dropping them runs no code of ours.
-            released.clear();
-        }
+        self.held_refs.hold(owner);
     }
 
     /// The runtime this worker belongs to.
