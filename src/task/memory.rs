@@ -152,6 +152,16 @@ mod pool {
             len: 0,
         };
 
+        /// The chain of `block` alone (a free block, whose link this overwrites).
+        fn of_one(block: NonNull<FreeBlock>) -> Chain {
+            // SAFETY: the block is free and the caller's to link (its contract).
+            unsafe { (*block.as_ptr()).next = ptr::null_mut() };
+            Chain {
+                head: block.as_ptr(),
+                len: 1,
+            }
+        }
+
         /// Back to the global allocator, every block.
         fn free(self, class: usize) {
             let mut next = self.head;
@@ -334,11 +344,7 @@ mod pool {
             give_slow(local, class, block);
         });
         if kept.is_err() {
-            Chain {
-                head: block.as_ptr(),
-                len: 1,
-            }
-            .free(class);
+            Chain::of_one(block).free(class);
         }
     }
 
@@ -348,11 +354,7 @@ mod pool {
     #[cold]
     fn give_slow(local: &UnsafeCell<Local>, class: usize, block: NonNull<FreeBlock>) {
         if !open(local) {
-            Chain {
-                head: block.as_ptr(),
-                len: 1,
-            }
-            .free(class);
+            Chain::of_one(block).free(class);
             return;
         }
         // SAFETY: this thread's lists (see `take`); the blocks walked are free blocks of this
@@ -479,6 +481,43 @@ mod tests {
             let again = allocate(layout);
             // SAFETY: as above.
             unsafe { release(again, layout) };
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_block_freed_after_the_threads_exit_guard_goes_straight_back() {
+        // Class 13, which no other test of this module uses.
+        let layout = Layout::from_size_align(MAX_POOLED - 136, 16).unwrap();
+        assert_eq!(class_of(layout), Some(13));
+        /// Frees, from a thread-local destructor, a block whose first word holds what a
+        /// task's state word would: not a free list's link.
+        struct LateFree(Option<(NonNull<u8>, Layout)>);
+        impl Drop for LateFree {
+            fn drop(&mut self) {
+                if let Some((block, layout)) = self.0.take() {
+                    // SAFETY: from `allocate(layout)` (below), freed once, unused afterwards.
+                    unsafe { release(block, layout) };
+                }
+            }
+        }
+        std::thread_local! {
+            static LATE: std::cell::RefCell<LateFree> =
+                const { std::cell::RefCell::new(LateFree(None)) };
+        }
+        std::thread::spawn(move || {
+            // Registered before the exit guard (this thread's first `allocate` enters it),
+            // so that destructors run in reverse order of registration (glibc's, on Linux)
+            // run it after the guard has closed this thread's lists.
+            LATE.with(|_| ());
+            let block = allocate(layout);
+            // SAFETY: a fresh block of at least 8 bytes, aligned to 16, ours to write.
+            unsafe { block.as_ptr().cast::<usize>().write(0xdead_0000) };
+            LATE.with(|late| late.borrow_mut().0 = Some((block, layout)));
+            let other = allocate(layout);
+            // SAFETY: from `allocate(layout)`, freed once, unused afterwards.
+            unsafe { release(other, layout) };
         })
         .join()
         .unwrap();
