@@ -454,6 +454,11 @@ fn all_workers_asleep(rt: &hetsched::Runtime) -> bool {
     rt.metrics().workers.iter().all(|w| w.parks > w.unparks)
 }
 
+/// Wake-ups of the runtime's workers so far, all workers together.
+fn total_unparks(rt: &hetsched::Runtime) -> u64 {
+    rt.metrics().workers.iter().map(|w| w.unparks).sum()
+}
+
 async fn yield_times(n: usize) -> usize {
     for _ in 0..n {
         hetsched::yield_now().await;
@@ -498,13 +503,11 @@ fn a_lone_yielding_task_does_not_wake_the_other_worker() {
         .workers(CoreClass::Performance, 2)
         .build()
         .unwrap();
-    let unparks =
-        |rt: &hetsched::Runtime| rt.metrics().workers.iter().map(|w| w.unparks).sum::<u64>();
     wait_until("both workers asleep", || all_workers_asleep(&rt));
-    let before = unparks(&rt);
+    let before = total_unparks(&rt);
     const YIELDS: usize = 10_000;
     assert_eq!(rt.block_on(rt.spawn(yield_times(YIELDS))).unwrap(), YIELDS);
-    let woken = unparks(&rt) - before;
+    let woken = total_unparks(&rt) - before;
     // One for the spawn's push; a few more for anything else a runtime wakes for.
     assert!(
         woken < 20,
@@ -695,10 +698,10 @@ fn one_idle_worker_is_woken_per_unit_of_work() {
         .unwrap();
     wait_until("all four workers sleep", || asleep(&rt) == 4);
     for round in 0..20 {
-        let before: u64 = rt.metrics().workers.iter().map(|w| w.unparks).sum();
+        let before = total_unparks(&rt);
         rt.block_on(rt.spawn(async { 1 })).unwrap();
         wait_until("all four workers sleep again", || asleep(&rt) == 4);
-        let after: u64 = rt.metrics().workers.iter().map(|w| w.unparks).sum();
+        let after = total_unparks(&rt);
         assert_eq!(
             after - before,
             1,
