@@ -9,10 +9,15 @@ use std::cell::{Cell, RefCell};
 use std::ptr;
 
 crate::loom::thread_local! {
-    /// The worker core running on this thread, while its loop runs.
-    static WORKER: Cell<*const WorkerCore> = const { Cell::new(ptr::null()) };
-    /// The task this thread is polling right now, and its Qos.
-    static POLLING: Cell<Polling> = const { Cell::new(Polling::NOTHING) };
+    /// The worker core running on this thread and the task it polls, in one thread-local:
+    /// a spawn reads both, and outside this crate (where a generic spawn is instantiated)
+    /// every thread-local read is a call.
+    static HERE: Here = const {
+        Here {
+            worker: Cell::new(ptr::null()),
+            polling: Cell::new(Polling::NOTHING),
+        }
+    };
     /// The runtime this thread has entered (a worker's own, or one in `block_on`).
     static RUNTIME: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
     /// Per-thread sample counter for wake-to-poll latency.
@@ -21,6 +26,14 @@ crate::loom::thread_local! {
     static YIELD_REQUESTED: Cell<YieldRequest> = const { Cell::new(YieldRequest::None) };
     /// The worker asleep on this thread while it drives a reactor (`outside_worker`).
     static DRIVING: Cell<*const WorkerCore> = const { Cell::new(ptr::null()) };
+}
+
+/// This thread's worker and what it is polling (see `HERE`).
+struct Here {
+    /// The worker core running on this thread, while its loop runs.
+    worker: Cell<*const WorkerCore>,
+    /// The task this thread is polling right now, and its Qos.
+    polling: Cell<Polling>,
 }
 
 /// What this thread is polling (set by [`PollGuard`]).
@@ -58,7 +71,7 @@ enum YieldRequest {
 /// transition where a wake and the poll's end would take two).
 #[inline]
 pub(crate) fn request_yield(waker: &std::task::Waker) -> bool {
-    let task = POLLING.with(|p| p.get().task);
+    let task = HERE.with(|h| h.polling.get().task);
     let own = crate::task::is_waker_of(waker, task);
     let request = if own {
         YieldRequest::Skipped
@@ -94,8 +107,8 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerCore>) -> R) -> R {
     // The pointer is read by a closure small enough to be inlined (a thread-local read is
     // then one instruction); `f`, often large, runs outside `LocalKey::with`, which would
     // otherwise stay a call, with the thread-local's accessor called through a pointer.
-    let core = WORKER.with(Cell::get);
-    // SAFETY: `WORKER` is non-null only between `WorkerGuard::set` and the guard's drop,
+    let core = HERE.with(|h| h.worker.get());
+    // SAFETY: `HERE.worker` is non-null only between `WorkerGuard::set` and the guard's drop,
     // both on this thread, while the `WorkerCore` it points to lives on this thread's stack
     // frame that outlives the guard (and `f` runs inside this call, on this thread).
     // `WorkerCore` is only used through `&`.
@@ -103,19 +116,29 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerCore>) -> R) -> R {
     f(core)
 }
 
+/// Run `f` with the Qos a plain `spawn` from this thread gets ([`inherited_qos`]) and
+/// this thread's worker core, if any ([`with_worker`]): one thread-local read for both.
+#[inline]
+pub(crate) fn with_spawn_site<R>(f: impl FnOnce(Qos, Option<&WorkerCore>) -> R) -> R {
+    let (polling, core) = HERE.with(|h| (h.polling.get(), h.worker.get()));
+    // SAFETY: as in `with_worker`.
+    let core = unsafe { core.as_ref() };
+    f(polling.qos.unwrap_or_default(), core)
+}
+
 /// Marks this thread as running `core` until dropped.
 pub(crate) struct WorkerGuard(());
 
 impl WorkerGuard {
     pub(crate) fn set(core: &WorkerCore) -> WorkerGuard {
-        WORKER.with(|cell| cell.set(core as *const WorkerCore));
+        HERE.with(|h| h.worker.set(core as *const WorkerCore));
         WorkerGuard(())
     }
 }
 
 impl Drop for WorkerGuard {
     fn drop(&mut self) {
-        WORKER.with(|cell| cell.set(ptr::null()));
+        HERE.with(|h| h.worker.set(ptr::null()));
     }
 }
 
@@ -132,10 +155,10 @@ pub(crate) fn outside_worker<R>(f: impl FnOnce() -> R) -> R {
     impl Drop for Restore {
         fn drop(&mut self) {
             DRIVING.with(|cell| cell.set(ptr::null()));
-            WORKER.with(|cell| cell.set(self.0));
+            HERE.with(|h| h.worker.set(self.0));
         }
     }
-    let core = WORKER.with(|cell| cell.replace(ptr::null()));
+    let core = HERE.with(|h| h.worker.replace(ptr::null()));
     DRIVING.with(|cell| cell.set(core));
     let _restore = Restore(core);
     f()
@@ -145,7 +168,7 @@ pub(crate) fn outside_worker<R>(f: impl FnOnce() -> R) -> R {
 pub(crate) fn with_driving_worker<R>(f: impl FnOnce(Option<&WorkerCore>) -> R) -> R {
     // Read outside `f`, as in `with_worker`.
     let core = DRIVING.with(Cell::get);
-    // SAFETY: as for `WORKER` (see `with_worker`): set by `outside_worker` from the worker
+    // SAFETY: as for `HERE.worker` (see `with_worker`): set by `outside_worker` from the worker
     // pointer of this thread, which outlives the call it wraps, and cleared when that call
     // returns; only used through `&`.
     let core = unsafe { core.as_ref() };
@@ -171,14 +194,14 @@ impl PollGuard {
             qos: Some(qos),
             task,
         };
-        PollGuard(POLLING.with(|p| p.replace(now)))
+        PollGuard(HERE.with(|h| h.polling.replace(now)))
     }
 }
 
 impl Drop for PollGuard {
     #[inline]
     fn drop(&mut self) {
-        POLLING.with(|p| p.set(self.0));
+        HERE.with(|h| h.polling.set(self.0));
     }
 }
 
@@ -221,5 +244,5 @@ pub(crate) fn sample_latency(critical: bool) -> bool {
 /// The Qos of the task being polled on this thread, if any.
 #[inline]
 pub(crate) fn current_task_qos() -> Option<Qos> {
-    POLLING.with(|p| p.get().qos)
+    HERE.with(|h| h.polling.get().qos)
 }

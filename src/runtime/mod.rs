@@ -487,7 +487,9 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Shared::spawn(&self.shared, context::inherited_qos(), future)
+        context::with_spawn_site(|qos, worker| {
+            Shared::spawn_from(&self.shared, self.shared.own(worker), qos, future)
+        })
     }
 
     /// Spawn a task with an explicit Qos.
@@ -528,7 +530,9 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn_detached_with(context::inherited_qos(), future)
+        context::with_spawn_site(|qos, worker| {
+            Shared::spawn_detached_from(&self.shared, self.shared.own(worker), qos, future)
+        })
     }
 
     /// [`spawn_detached`](Self::spawn_detached) with an explicit Qos.
@@ -653,18 +657,27 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    spawn_with(context::inherited_qos(), future)
+    on_current(None, |shared, core, qos| {
+        Shared::spawn_from(shared, core, qos, future)
+    })
 }
 
-/// Run `spawn` on the current runtime: on one of its workers straight through the worker
-/// (no handle is made, so no reference count is touched), elsewhere through
-/// [`Handle::current`] (which panics outside any runtime).
-fn on_current<R>(spawn: impl FnOnce(&Arc<Shared>, Option<&worker::WorkerCore>) -> R) -> R {
-    context::with_worker(|worker| match worker {
-        // A worker's thread is entered in its own runtime (block_on, the only other way
-        // to enter one, refuses to run on a worker), so its runtime is the current one.
-        Some(core) => spawn(core.shared_arc(), Some(core)),
-        None => spawn(&Handle::current().shared, None),
+/// Run `spawn` on the current runtime, at `qos` or, if `None`, at the Qos a plain spawn
+/// inherits: on one of its workers straight through the worker (no handle is made, so no
+/// reference count is touched), elsewhere through [`Handle::current`] (which panics
+/// outside any runtime).
+fn on_current<R>(
+    qos: Option<Qos>,
+    spawn: impl FnOnce(&Arc<Shared>, Option<&worker::WorkerCore>, Qos) -> R,
+) -> R {
+    context::with_spawn_site(|inherited, worker| {
+        let qos = qos.unwrap_or(inherited);
+        match worker {
+            // A worker's thread is entered in its own runtime (block_on, the only other way
+            // to enter one, refuses to run on a worker), so its runtime is the current one.
+            Some(core) => spawn(core.shared_arc(), Some(core), qos),
+            None => spawn(&Handle::current().shared, None, qos),
+        }
     })
 }
 
@@ -679,7 +692,9 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    spawn_detached_with(context::inherited_qos(), future)
+    on_current(None, |shared, core, qos| {
+        Shared::spawn_detached_from(shared, core, qos, future)
+    })
 }
 
 /// [`spawn_detached`] with an explicit Qos.
@@ -692,7 +707,9 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    on_current(|shared, core| Shared::spawn_detached_from(shared, core, qos, future))
+    on_current(Some(qos), |shared, core, qos| {
+        Shared::spawn_detached_from(shared, core, qos, future)
+    })
 }
 
 /// Spawn a task with an explicit Qos onto the current runtime.
@@ -705,7 +722,9 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    on_current(|shared, core| Shared::spawn_from(shared, core, qos, future))
+    on_current(Some(qos), |shared, core, qos| {
+        Shared::spawn_from(shared, core, qos, future)
+    })
 }
 
 /// Run a blocking function (file I/O, DNS, compression, a C library) on the current

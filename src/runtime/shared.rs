@@ -19,7 +19,7 @@ use crate::task::{spawn_raw, spawn_raw_detached, JoinHandle, Qos, TaskHeader};
 use crate::topology::CoreClass;
 use crossbeam_utils::CachePadded;
 use std::future::Future;
-use std::sync::atomic::Ordering::{Acquire, SeqCst};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 
 pub(crate) type Task = crate::task::Runnable;
@@ -127,6 +127,12 @@ pub(crate) struct Shared {
     pub(crate) external: ExternalCounters,
     epoch: Instant,
     shutdown: AtomicBool,
+    /// Has a task of the Critical lane ever been queued in this runtime? Set once, never
+    /// cleared. Until then workers look at that lane last (`policy::with_lane_last`),
+    /// which spares a program that never spawns critical work a look at three empty
+    /// places before every poll. A hint, not part of any protocol: a worker that reads it
+    /// late still searches every lane.
+    critical_queued: AtomicBool,
     /// Worker threads still running their loop, and a condvar signalled as they exit.
     running: Mutex<usize>,
     exited: Condvar,
@@ -164,6 +170,7 @@ impl Shared {
             external: ExternalCounters::default(),
             epoch: Instant::now(),
             shutdown: AtomicBool::new(false),
+            critical_queued: AtomicBool::new(false),
             running: Mutex::new(count),
             exited: Condvar::default(),
         }
@@ -172,6 +179,12 @@ impl Shared {
     #[inline]
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(Acquire)
+    }
+
+    /// Has a task of the Critical lane ever been queued here (see the field)?
+    #[inline]
+    pub(crate) fn critical_queued(&self) -> bool {
+        self.critical_queued.load(Relaxed)
     }
 
     pub(crate) fn nanos_since_start(&self) -> u64 {
@@ -415,6 +428,9 @@ impl Shared {
         // Read at every scheduling: escalation or demotion may have changed it since the last.
         let lane = header.lane();
         header.set_queued_in(lane);
+        if lane == Lane::Critical && !self.critical_queued() {
+            self.critical_queued.store(true, Relaxed);
+        }
         if self.sample_latency && context::sample_latency(lane == Lane::Critical) {
             header.mark_scheduled(self.nanos_since_start());
         }
@@ -868,6 +884,64 @@ mod tests {
         );
         drop(handle); // detach
         task
+    }
+
+    /// A worker of [`one_worker`] with its own queue for every lane.
+    fn core_with_queues(shared: &Arc<Shared>) -> WorkerCore {
+        let queue = || Some(crate::loom::deque::Worker::new_fifo());
+        WorkerCore::new(shared.clone(), 0, [queue(), queue(), queue(), queue()])
+    }
+
+    fn lane_of(task: Option<Task>) -> Option<Lane> {
+        task.map(|task| task.metadata().lane())
+    }
+
+    // Until a critical task is queued, the Critical lane is searched last, not skipped:
+    // one that reached a queue without `place` (a task escalated in the LIFO slot, pushed
+    // on when the slot is displaced) is still found.
+    #[test]
+    fn before_any_critical_task_was_placed_the_critical_lane_is_searched_last() {
+        let shared = one_worker(CoreClass::Performance);
+        let core = core_with_queues(&shared);
+        let drops = std::sync::Arc::new(AtomicUsize::new(0));
+        core.push_local(Lane::Critical, counted_task(Qos::Interactive, &drops));
+        core.push_local(Lane::Default, counted_task(Qos::Default, &drops));
+        assert!(!shared.critical_queued());
+        assert_eq!(lane_of(core.find_task(1, false)), Some(Lane::Default));
+        assert_eq!(lane_of(core.find_task(2, false)), Some(Lane::Critical));
+        assert_eq!(lane_of(core.find_task(3, false)), None);
+        assert_eq!(drops.load(SeqCst), 2);
+    }
+
+    #[test]
+    fn once_a_critical_task_was_placed_the_critical_lane_is_searched_first() {
+        let shared = one_worker(CoreClass::Performance);
+        let core = core_with_queues(&shared);
+        let drops = std::sync::Arc::new(AtomicUsize::new(0));
+        core.push_local(Lane::Default, counted_task(Qos::Default, &drops));
+        drop(Shared::spawn_from(
+            &shared,
+            Some(&core),
+            Qos::Interactive,
+            async {},
+        ));
+        assert!(
+            shared.critical_queued(),
+            "placing a critical task sets the flag"
+        );
+        assert_eq!(lane_of(core.find_task(1, false)), Some(Lane::Critical));
+        assert_eq!(lane_of(core.find_task(2, false)), Some(Lane::Default));
+    }
+
+    #[test]
+    fn tasks_of_other_lanes_leave_the_critical_flag_unset() {
+        let shared = one_worker(CoreClass::Performance);
+        let core = core_with_queues(&shared);
+        for qos in [Qos::Default, Qos::Utility] {
+            drop(Shared::spawn_from(&shared, Some(&core), qos, async {}));
+            drop(Shared::spawn_from(&shared, None, qos, async {}));
+        }
+        assert!(!shared.critical_queued());
     }
 
     // `push_local` for a lane the worker has no queue for (unreachable by the policy) must

@@ -50,8 +50,10 @@ pub(crate) struct WorkerCore {
     poll_started: Cell<Option<Duration>>,
     rng: Cell<u64>,
     /// `policy::regular_search_order` for this worker, without and with `after_yield`:
-    /// the search order of every poll that is not a fair turn, computed once.
-    regular_orders: [policy::SearchOrder; 2],
+    /// the search order of every poll that is not a fair turn, computed once; the first
+    /// pair with the Critical lane last (`policy::with_lane_last`), for as long as no
+    /// critical task was queued in this runtime, the second as the policy gives it.
+    regular_orders: [[policy::SearchOrder; 2]; 2],
     /// `policy::placement` for a task this worker schedules, by lane and readiness, and
     /// `policy::may_run` by lane: the worker's role and its runtime's shape are fixed, so
     /// the policy is asked once per case when the worker starts, not at every scheduling.
@@ -120,8 +122,16 @@ impl WorkerCore {
             placements,
             may_run,
             first_choice,
-            regular_orders: [false, true]
-                .map(|after_yield| policy::regular_search_order(role, has_efficiency, after_yield)),
+            regular_orders: [false, true].map(|critical_queued| {
+                [false, true].map(|after_yield| {
+                    let order = policy::regular_search_order(role, has_efficiency, after_yield);
+                    if critical_queued {
+                        order
+                    } else {
+                        policy::with_lane_last(order, Lane::Critical)
+                    }
+                })
+            }),
             held_refs,
         }
     }
@@ -220,9 +230,13 @@ impl WorkerCore {
     /// The worker loop. Returns when the runtime shuts down.
     pub(crate) fn run(&self) {
         let _guard = WorkerGuard::set(self);
-        while !self.shared.is_shutdown() {
-            self.follow_allowed_cpus();
-            match self.find_task() {
+        loop {
+            let tick = self.next_tick();
+            let fair_turn = policy::is_fair_turn(tick);
+            if fair_turn {
+                self.between_polls_now_and_then();
+            }
+            match self.find_task(tick, fair_turn) {
                 Some(task) => {
                     if self.searching.replace(false) && self.shared.idle.stop_searching(self.role) {
                         // The last searcher found work. If more is waiting (pushed while we
@@ -239,20 +253,29 @@ impl WorkerCore {
                             }
                         }
                     }
-                    self.poll(task);
-                    // Tokio's drivers, once every fair turn (a busy worker's share of
-                    // the driving; `runtime/tokio_context.rs`).
-                    #[cfg(all(feature = "tokio", not(loom), not(miri)))]
-                    if policy::is_fair_turn(self.tick.get()) {
-                        if let Some(tokio) = self.tokio_driven() {
-                            super::tokio_context::drive_now(tokio);
-                        }
+                    if !self.poll(task) {
+                        break;
                     }
                 }
+                // Shutdown wakes every sleeper; a search that finds nothing then ends here.
+                None if self.shared.is_shutdown() => break,
                 None => self.park(),
             }
         }
         self.drain_own_queues();
+    }
+
+    /// What a busy worker does once every fair turn, before its search (a sleeping worker
+    /// does the first whenever it wakes): follow a change of the CPUs the process may use,
+    /// and drive tokio's drivers (a busy worker's share of the driving;
+    /// `runtime/tokio_context.rs`). Not before every poll: the check would cost every task
+    /// a few instructions, and 61 polls are microseconds.
+    fn between_polls_now_and_then(&self) {
+        self.follow_allowed_cpus();
+        #[cfg(all(feature = "tokio", not(loom), not(miri)))]
+        if let Some(tokio) = self.tokio_driven() {
+            super::tokio_context::drive_now(tokio);
+        }
     }
 
     /// What a critical poll's length is measured on: this thread's CPU time, so that a
@@ -264,14 +287,16 @@ impl WorkerCore {
             .unwrap_or_else(|| Duration::from_nanos(self.shared.nanos_since_start()))
     }
 
-    fn poll(&self, task: Task) {
+    /// Poll `task`, unless the runtime is shutting down: then drop it and return false (the
+    /// worker loop's one look at shutdown while it finds work).
+    fn poll(&self, task: Task) -> bool {
         if self.shared.is_shutdown() {
             // Taken as shutdown began (perhaps left in an injector by `Shared::schedule`): it
             // is not run; dropped here, on the worker, outside any waker.
             self.release_held_slot();
             count_take(self.counters(), task.metadata());
             drop(task);
-            return;
+            return false;
         }
         let header = task.metadata();
         let (qos, lane) = header.qos_and_lane();
@@ -281,7 +306,7 @@ impl WorkerCore {
             // hand it on (`runtime/escalate.rs`).
             self.release_held_slot();
             self.hand_on(task);
-            return;
+            return true;
         }
         let counters = self.counters();
         count_take(counters, header);
@@ -308,7 +333,9 @@ impl WorkerCore {
             task.run_with(|end| self.poll_ended(end))
         }))
         .is_err();
-        self.poll_started.set(None);
+        if self.role == WorkerRole::Critical {
+            self.poll_started.set(None);
+        }
         if unwound && self.publish_polls {
             // Ended by `poll_ended` whenever the task's poll returned.
             slot.polls.finish();
@@ -320,6 +347,7 @@ impl WorkerCore {
             loan.end_poll(&slot.cpus);
         }
         self.release_held_slot();
+        true
     }
 
     /// A poll of this worker just returned, and its task is surely alive (see
@@ -430,13 +458,17 @@ impl WorkerCore {
         tick
     }
 
-    fn find_task(&self) -> Option<Task> {
-        let tick = self.next_tick();
+    /// The next task to poll, for poll number `tick` (`fair_turn`: `policy::is_fair_turn`).
+    pub(super) fn find_task(&self, tick: u32, fair_turn: bool) -> Option<Task> {
         let after_yield = self.yielded.replace(false);
-        let order = if policy::is_fair_turn(tick) {
-            policy::search_order(self.role, self.shared.has_efficiency, tick, after_yield)
+        let fair_order;
+        let order = if fair_turn {
+            fair_order =
+                policy::search_order(self.role, self.shared.has_efficiency, tick, after_yield);
+            &fair_order
         } else {
-            self.regular_orders[usize::from(after_yield)]
+            let critical_queued = self.shared.critical_queued();
+            &self.regular_orders[usize::from(critical_queued)][usize::from(after_yield)]
         };
         for &(lane, source) in order.steps() {
             let found = self.take_with_slot(lane, || match source {
