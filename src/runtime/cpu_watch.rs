@@ -18,8 +18,8 @@
 //!   check, which the kernel narrows along with the cpuset; [`policy::allowed_cpus`] turns
 //!   that into the CPUs the process may use. A change is published here and every worker is
 //!   woken.
-//! - **Re-placing**: each worker, between polls (and a sleeping one when woken), sees the
-//!   new epoch, asks [`policy::repin`] where it belongs now (its own CPUs still allowed;
+//! - **Re-placing**: each worker, between polls (a busy one at its next fair turn, within
+//!   61 polls; a sleeping one when woken), sees the new epoch, asks [`policy::repin`] where it belongs now (its own CPUs still allowed;
 //!   else its class's; else anywhere allowed, *displaced*) and pins itself there. A worker
 //!   moves only itself, so no thread id is ever used after its thread has gone.
 //! - **Reporting**: [`RuntimeMetrics::allowed_cpus`], [`RuntimeMetrics::cpu_set_changes`],

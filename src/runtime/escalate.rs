@@ -64,10 +64,18 @@ pub(crate) fn awaited(header: &TaskHeader) {
             return;
         };
         core.counters().escalations.bump();
+        let new_lane = header.lane();
+        if new_lane == Lane::Critical {
+            // Its own runtime's workers must search the Critical lane first from now on:
+            // the task may sit in a LIFO slot and go on to a queue without passing
+            // `Shared::place` (which sets this for every task placed in the lane).
+            if let Some(owner) = header.owner() {
+                owner.note_critical_lane_used();
+            }
+        }
         // A rescue searches this runtime's queues: a task of another runtime awaited from
         // here is not found (the search puts back what it passed) and is moved by the
         // re-route rule when its own runtime takes it.
-        let new_lane = header.lane();
         if new_lane != old_lane && header.is_queued() && rescue(core, header, old_lane) {
             core.counters().rescues.bump();
         }

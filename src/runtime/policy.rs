@@ -14,6 +14,9 @@
 //! | Efficiency  | Utility → Default → Background                                          | Critical    |
 //! | Critical    | Critical (its own queue, the injector, and steals of other queues' Critical work) | every other lane |
 //!
+//! (A runtime whose Critical lane was never used looks at it last, not first:
+//! [`with_lane_last`].)
+//!
 //! **Critical workers** ([`WorkerRole::Critical`], `Builder::critical_workers`) are extra
 //! threads on the P CPUs at a raised OS priority that take only the Critical lane. They sleep
 //! on their own idle list, which only Critical work reaches ([`wake_order`]): Default or
@@ -752,7 +755,9 @@ impl SearchOrder {
 /// otherwise wait behind tasks that keep yielding on this worker's own queue. Fair turns
 /// (every [`FAIR_INTERVAL`]-th tick): the rotating lane first, from the source whose turn it
 /// is ([`Source::FairInjector`] and [`Source::FairQueue`] alternate from one of the
-/// lane's fair turns to the next), then the remaining lanes in preference order.
+/// lane's fair turns to the next), then the remaining lanes in preference order. (The
+/// runtime moves the Critical lane last in the normal polls' order while that lane was
+/// never used: [`with_lane_last`].)
 pub fn search_order(
     role: impl Into<WorkerRole>,
     has_efficiency_workers: bool,
@@ -815,13 +820,14 @@ pub fn regular_search_order(
 /// `order` with `lane`'s step, if it has one, moved to the back; the other steps keep
 /// their order.
 ///
-/// A worker searches this way while no task of the Critical lane was ever queued in its
-/// runtime (`Shared::critical_queued`): most programs never spawn one, and without this
-/// every search would first look at that lane's empty LIFO slot, queue and injector (about
-/// 30 instructions per task; BENCHMARKS.md, "Fewer instructions per task"). It changes
-/// no outcome: every lane is still looked at, and a lane that never had a task is empty
-/// wherever it is looked at. Should a task reach the lane by a path that does not set the
-/// flag, it is still found, after the other lanes.
+/// A worker searches this way while no task was ever placed in, or raised to, the Critical
+/// lane of its runtime (`Shared::critical_lane_used`): most programs never spawn one, and
+/// without this every search would first look at that lane's empty LIFO slot, queue and
+/// injector (about 20 instructions per task; BENCHMARKS.md, "Under 600"). It changes no
+/// outcome while the lane is unused: every lane is still looked at, and a lane that never
+/// had a task is empty wherever it is looked at. Should a task reach the lane by a path
+/// that does not set the flag, it is still found, after the other lanes. The simulator
+/// applies the policy's own order: with no critical task the two find the same tasks.
 pub fn with_lane_last(order: SearchOrder, lane: Lane) -> SearchOrder {
     let mut steps = order.steps;
     let len = order.len;

@@ -15,6 +15,7 @@ use super::worker::WorkerCore;
 use crate::loom::deque::{Injector, Stealer};
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
 use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::loom::untracked;
 use crate::task::{spawn_raw, spawn_raw_detached, JoinHandle, Qos, TaskHeader};
 use crate::topology::CoreClass;
 use crossbeam_utils::CachePadded;
@@ -127,12 +128,14 @@ pub(crate) struct Shared {
     pub(crate) external: ExternalCounters,
     epoch: Instant,
     shutdown: AtomicBool,
-    /// Has a task of the Critical lane ever been queued in this runtime? Set once, never
-    /// cleared. Until then workers look at that lane last (`policy::with_lane_last`),
-    /// which spares a program that never spawns critical work a look at three empty
-    /// places before every poll. A hint, not part of any protocol: a worker that reads it
-    /// late still searches every lane.
-    critical_queued: AtomicBool,
+    /// Has the Critical lane ever been used in this runtime: a task placed in it
+    /// (`place`) or raised to it (`escalate::awaited`)? Set once, never cleared. Until
+    /// then workers look at that lane last (`policy::with_lane_last`), which spares a
+    /// program that never spawns critical work a look at three empty places before every
+    /// poll. A hint, not part of any protocol (so not a loom atomic): a worker that reads it
+    /// late, or a critical task that got into a queue some other way, is still searched
+    /// for, after the other lanes.
+    critical_used: untracked::AtomicBool,
     /// Worker threads still running their loop, and a condvar signalled as they exit.
     running: Mutex<usize>,
     exited: Condvar,
@@ -170,7 +173,7 @@ impl Shared {
             external: ExternalCounters::default(),
             epoch: Instant::now(),
             shutdown: AtomicBool::new(false),
-            critical_queued: AtomicBool::new(false),
+            critical_used: untracked::AtomicBool::new(false),
             running: Mutex::new(count),
             exited: Condvar::default(),
         }
@@ -181,10 +184,19 @@ impl Shared {
         self.shutdown.load(Acquire)
     }
 
-    /// Has a task of the Critical lane ever been queued here (see the field)?
+    /// Has the Critical lane ever been used here (see the field)?
     #[inline]
-    pub(crate) fn critical_queued(&self) -> bool {
-        self.critical_queued.load(Relaxed)
+    pub(crate) fn critical_lane_used(&self) -> bool {
+        self.critical_used.load(Relaxed)
+    }
+
+    /// A task was placed in, or raised to, the Critical lane: workers search it first from
+    /// now on.
+    #[inline]
+    pub(crate) fn note_critical_lane_used(&self) {
+        if !self.critical_lane_used() {
+            self.critical_used.store(true, Relaxed);
+        }
     }
 
     pub(crate) fn nanos_since_start(&self) -> u64 {
@@ -428,8 +440,8 @@ impl Shared {
         // Read at every scheduling: escalation or demotion may have changed it since the last.
         let lane = header.lane();
         header.set_queued_in(lane);
-        if lane == Lane::Critical && !self.critical_queued() {
-            self.critical_queued.store(true, Relaxed);
+        if lane == Lane::Critical {
+            self.note_critical_lane_used();
         }
         if self.sample_latency && context::sample_latency(lane == Lane::Critical) {
             header.mark_scheduled(self.nanos_since_start());
@@ -906,7 +918,7 @@ mod tests {
         let drops = std::sync::Arc::new(AtomicUsize::new(0));
         core.push_local(Lane::Critical, counted_task(Qos::Interactive, &drops));
         core.push_local(Lane::Default, counted_task(Qos::Default, &drops));
-        assert!(!shared.critical_queued());
+        assert!(!shared.critical_lane_used());
         assert_eq!(lane_of(core.find_task(1, false)), Some(Lane::Default));
         assert_eq!(lane_of(core.find_task(2, false)), Some(Lane::Critical));
         assert_eq!(lane_of(core.find_task(3, false)), None);
@@ -926,7 +938,7 @@ mod tests {
             async {},
         ));
         assert!(
-            shared.critical_queued(),
+            shared.critical_lane_used(),
             "placing a critical task sets the flag"
         );
         assert_eq!(lane_of(core.find_task(1, false)), Some(Lane::Critical));
@@ -934,14 +946,44 @@ mod tests {
     }
 
     #[test]
+    fn a_critical_task_spawned_from_outside_sets_the_flag() {
+        let shared = one_worker(CoreClass::Performance);
+        drop(Shared::spawn_from(
+            &shared,
+            None,
+            Qos::UserInitiated,
+            async {},
+        ));
+        assert!(shared.critical_lane_used());
+    }
+
+    // A task raised to the Critical lane may go from a LIFO slot to a queue without passing
+    // `place`: raising it sets the flag of its own runtime.
+    #[test]
+    fn a_task_raised_to_the_critical_lane_sets_the_flag_of_its_runtime() {
+        let shared = one_worker(CoreClass::Performance);
+        let core = core_with_queues(&shared);
+        let header = TaskHeader::owned(Qos::Default, shared.clone(), false, Some(Lane::Default));
+        let (task, handle) =
+            spawn_raw(header, async {}, |_: Task, _: crate::task::ScheduleInfo| {});
+        drop(handle);
+        let _worker = context::WorkerGuard::set(&core);
+        let _polling = context::PollGuard::enter(Qos::Interactive, crate::task::TaskId::NONE);
+        assert!(!shared.critical_lane_used());
+        super::super::escalate::awaited(task.metadata());
+        assert_eq!(task.metadata().lane(), Lane::Critical, "not raised");
+        assert!(shared.critical_lane_used());
+    }
+
+    #[test]
     fn tasks_of_other_lanes_leave_the_critical_flag_unset() {
         let shared = one_worker(CoreClass::Performance);
         let core = core_with_queues(&shared);
-        for qos in [Qos::Default, Qos::Utility] {
+        for qos in [Qos::Default, Qos::Utility, Qos::Background] {
             drop(Shared::spawn_from(&shared, Some(&core), qos, async {}));
             drop(Shared::spawn_from(&shared, None, qos, async {}));
         }
-        assert!(!shared.critical_queued());
+        assert!(!shared.critical_lane_used());
     }
 
     // `push_local` for a lane the worker has no queue for (unreachable by the policy) must

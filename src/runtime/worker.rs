@@ -51,8 +51,9 @@ pub(crate) struct WorkerCore {
     rng: Cell<u64>,
     /// `policy::regular_search_order` for this worker, without and with `after_yield`:
     /// the search order of every poll that is not a fair turn, computed once; the first
-    /// pair with the Critical lane last (`policy::with_lane_last`), for as long as no
-    /// critical task was queued in this runtime, the second as the policy gives it.
+    /// pair with the Critical lane last (`policy::with_lane_last`), for as long as the
+    /// runtime's Critical lane was never used (`Shared::critical_lane_used`), the second as
+    /// the policy gives it.
     regular_orders: [[policy::SearchOrder; 2]; 2],
     /// `policy::placement` for a task this worker schedules, by lane and readiness, and
     /// `policy::may_run` by lane: the worker's role and its runtime's shape are fixed, so
@@ -122,10 +123,10 @@ impl WorkerCore {
             placements,
             may_run,
             first_choice,
-            regular_orders: [false, true].map(|critical_queued| {
+            regular_orders: [false, true].map(|critical_used| {
                 [false, true].map(|after_yield| {
                     let order = policy::regular_search_order(role, has_efficiency, after_yield);
-                    if critical_queued {
+                    if critical_used {
                         order
                     } else {
                         policy::with_lane_last(order, Lane::Critical)
@@ -268,8 +269,11 @@ impl WorkerCore {
     /// What a busy worker does once every fair turn, before its search (a sleeping worker
     /// does the first whenever it wakes): follow a change of the CPUs the process may use,
     /// and drive tokio's drivers (a busy worker's share of the driving;
-    /// `runtime/tokio_context.rs`). Not before every poll: the check would cost every task
-    /// a few instructions, and 61 polls are microseconds.
+    /// `runtime/tokio_context.rs`). Not before every poll: that would cost every task a few
+    /// instructions. 61 polls are microseconds for short tasks; with long ones a busy worker
+    /// follows a CPU change up to 61 polls late (the kernel keeps it on allowed CPUs
+    /// meanwhile, only the P/E placement waits), and tokio's timers get driven by the
+    /// sleeping workers' reactors as well.
     fn between_polls_now_and_then(&self) {
         self.follow_allowed_cpus();
         #[cfg(all(feature = "tokio", not(loom), not(miri)))]
@@ -467,8 +471,8 @@ impl WorkerCore {
                 policy::search_order(self.role, self.shared.has_efficiency, tick, after_yield);
             &fair_order
         } else {
-            let critical_queued = self.shared.critical_queued();
-            &self.regular_orders[usize::from(critical_queued)][usize::from(after_yield)]
+            let critical_used = self.shared.critical_lane_used();
+            &self.regular_orders[usize::from(critical_used)][usize::from(after_yield)]
         };
         for &(lane, source) in order.steps() {
             let found = self.take_with_slot(lane, || match source {
@@ -554,8 +558,8 @@ impl WorkerCore {
         // every lane looked at (the first lane is looked at on every search) would let two
         // tasks waking each other through the slot starve this worker's queue for ever.
         let queue = self.locals[lane.index()].as_ref()?;
-        // Two loads where `pop` is a call: most searches look at lanes with nothing queued
-        // (every task of a Default-only workload first looks at the Critical lane).
+        // Two loads where `pop` is a call: many searches look at lanes with nothing queued
+        // (every lane before a sleep; the Critical lane first, once a runtime uses it).
         if queue.is_empty() {
             return None;
         }
