@@ -487,8 +487,8 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        context::with_spawn_site(|qos, worker| {
-            Shared::spawn_from(&self.shared, self.shared.own(worker), qos, future)
+        self.spawn_here(None, |shared, core, qos| {
+            Shared::spawn_from(shared, core, qos, future)
         })
     }
 
@@ -498,7 +498,9 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Shared::spawn(&self.shared, qos, future)
+        self.spawn_here(Some(qos), |shared, core, qos| {
+            Shared::spawn_from(shared, core, qos, future)
+        })
     }
 
     /// Spawn a task with no [`JoinHandle`] (fire and forget), its Qos inherited from the
@@ -530,8 +532,8 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        context::with_spawn_site(|qos, worker| {
-            Shared::spawn_detached_from(&self.shared, self.shared.own(worker), qos, future)
+        self.spawn_here(None, |shared, core, qos| {
+            Shared::spawn_detached_from(shared, core, qos, future)
         })
     }
 
@@ -541,8 +543,25 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        context::with_worker(|worker| {
-            Shared::spawn_detached_from(&self.shared, self.shared.own(worker), qos, future)
+        self.spawn_here(Some(qos), |shared, core, qos| {
+            Shared::spawn_detached_from(shared, core, qos, future)
+        })
+    }
+
+    /// Run `spawn` on this runtime, at `qos` or, if `None`, at the Qos a plain spawn
+    /// inherits, from this thread's worker if it is one of this runtime's: the
+    /// [`on_current`] of a handle (one thread-local read for the Qos and the worker).
+    fn spawn_here<R>(
+        &self,
+        qos: Option<Qos>,
+        spawn: impl FnOnce(&Arc<Shared>, Option<&worker::WorkerCore>, Qos) -> R,
+    ) -> R {
+        context::with_spawn_site(|inherited, worker| {
+            spawn(
+                &self.shared,
+                self.shared.own(worker),
+                qos.unwrap_or(inherited),
+            )
         })
     }
 

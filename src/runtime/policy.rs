@@ -368,9 +368,8 @@ impl Readiness {
 /// Yes for a task that woke itself, however it did: the raw task tells the runtime only
 /// that a wake came during the poll (`ScheduleInfo::woken_while_running`), not from whom,
 /// and a task that keeps waking itself through the LIFO slot would otherwise leave the
-/// injector (where every wake from a
-/// timer, the reactor or a foreign thread lands) to the fair turns, up to
-/// [`FAIRNESS_BOUND`] polls later. Measured: a Default-Qos probe under batch tasks that
+/// injector (where every wake from a timer, the reactor or a foreign thread lands) to the
+/// fair turns, up to [`FAIRNESS_BOUND`] polls later. Measured: a Default-Qos probe under batch tasks that
 /// yield through `futures-lite` waited 698 ms p99 instead of 1 ms (BENCHMARKS.md, B).
 pub fn searches_injectors_next(readiness: Readiness) -> bool {
     matches!(readiness, Readiness::Yielded | Readiness::WokenWhileRunning)

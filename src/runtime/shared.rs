@@ -203,26 +203,17 @@ impl Shared {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Spawn `future` at `qos`. After shutdown the future is dropped at once and the
-    /// handle resolves to a cancelled `JoinError`.
-    // An associated function rather than a `self: &Arc<Self>` method: loom's `Arc` cannot
-    // be a method receiver.
-    pub(crate) fn spawn<F>(this: &Arc<Self>, qos: Qos, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        context::with_worker(|worker| Self::spawn_from(this, this.own(worker), qos, future))
-    }
-
     /// This runtime's worker, if `worker` (the worker of the calling thread) is one.
     #[inline]
     pub(crate) fn own<'a>(&self, worker: Option<&'a WorkerCore>) -> Option<&'a WorkerCore> {
         worker.filter(|core| core.belongs_to(self))
     }
 
-    /// [`spawn`](Self::spawn) from `core`, this runtime's worker on the calling thread
-    /// (`None`: the caller is not one of them).
+    /// Spawn `future` at `qos` from `core`, this runtime's worker on the calling thread
+    /// (`None`: the caller is not one of them). After shutdown the future is dropped at once
+    /// and the handle resolves to a cancelled `JoinError`.
+    // An associated function rather than a `self: &Arc<Self>` method: loom's `Arc` cannot
+    // be a method receiver.
     pub(crate) fn spawn_from<F>(
         this: &Arc<Self>,
         core: Option<&WorkerCore>,
@@ -817,8 +808,8 @@ fn schedule_woken(task: Task, info: crate::task::ScheduleInfo) {
 }
 
 /// Called by the task wrapper when a task's future is dropped outside a poll (its
-/// `Runnable` dropped, by shutdown or with its queue): count its end in its spawn `lane`. (A task that
-/// ends in a poll is counted by `WorkerCore::poll_ended`.)
+/// `Runnable` dropped, by shutdown or with its queue): count its end in its spawn `lane`.
+/// (A task that ends in a poll is counted by `WorkerCore::poll_ended`.)
 pub(crate) fn task_ended(header: &TaskHeader, lane: Lane) {
     let Some(owner) = header.owner() else {
         return;

@@ -154,12 +154,34 @@ mod pool {
 
         /// The chain of `block` alone (a free block, whose link this overwrites).
         fn of_one(block: NonNull<FreeBlock>) -> Chain {
+            let mut chain = Chain::EMPTY;
             // SAFETY: the block is free and the caller's to link (its contract).
-            unsafe { (*block.as_ptr()).next = ptr::null_mut() };
-            Chain {
-                head: block.as_ptr(),
-                len: 1,
-            }
+            unsafe { chain.push(block) };
+            chain
+        }
+
+        /// Put `block` at the head.
+        ///
+        /// # Safety
+        /// `block` is a free block of this chain's class that nothing else points to; its
+        /// first word is overwritten.
+        #[inline]
+        unsafe fn push(&mut self, block: NonNull<FreeBlock>) {
+            // SAFETY: the caller's contract.
+            unsafe { (*block.as_ptr()).next = self.head };
+            self.head = block.as_ptr();
+            self.len += 1;
+        }
+
+        /// Take the head block, if any (it is the taker's, its link no longer meaningful).
+        #[inline]
+        fn pop(&mut self) -> Option<NonNull<FreeBlock>> {
+            let block = NonNull::new(self.head)?;
+            // SAFETY: a chain's blocks are free blocks only it points to (see `Chain`), so
+            // the head's link is ours to read.
+            self.head = unsafe { (*block.as_ptr()).next };
+            self.len -= 1;
+            Some(block)
         }
 
         /// Back to the global allocator, every block.
@@ -283,18 +305,10 @@ mod pool {
             .try_with(|local| {
                 // SAFETY: this thread's lists; no other reference to them lives (every
                 // function of this module ends its borrows before calling anything else).
-                // The head, if any, is a free block of this class, which only this list
-                // points to.
-                unsafe {
-                    let list = &mut (*local.get()).lists[class];
-                    match NonNull::new(list.head) {
-                        Some(block) => {
-                            list.head = (*block.as_ptr()).next;
-                            list.len -= 1;
-                            Some(block.cast())
-                        }
-                        None => take_slow(local, class),
-                    }
+                let popped = unsafe { (*local.get()).lists[class].pop() };
+                match popped {
+                    Some(block) => Some(block.cast()),
+                    None => take_slow(local, class),
                 }
             })
             .ok()
@@ -308,17 +322,12 @@ mod pool {
         if !open(local) {
             return None;
         }
-        let chain = take_chain(class)?;
-        let block = NonNull::new(chain.head)?;
+        let mut chain = take_chain(class)?;
+        let block = chain.pop()?;
         // SAFETY: this thread's lists (see `take`), whose list of `class` is empty (the one
-        // caller, `take`, found it so), so overwriting its head and length loses nothing;
-        // the chain's blocks are ours now, and its head is a free block whose link we read
-        // once.
-        unsafe {
-            let list = &mut (*local.get()).lists[class];
-            list.head = (*block.as_ptr()).next;
-            list.len = chain.len - 1;
-        }
+        // caller, `take`, found it so): replacing it with the rest of the chain, whose
+        // blocks are ours now, loses nothing.
+        unsafe { (*local.get()).lists[class] = chain };
         Some(block.cast())
     }
 
@@ -329,15 +338,13 @@ mod pool {
         let block = block.cast::<FreeBlock>();
         // `try_with` as in `take`: where the lists are gone the block goes straight back.
         let kept = LOCAL.try_with(|local| {
-            // SAFETY: this thread's lists (see `take`); `block` is free and ours (the
-            // caller's contract), so writing its first word is ours to do.
+            // SAFETY: this thread's lists (see `take`); `block` is a free block of `class`
+            // and ours (the caller's contract), so linking it in is ours to do.
             unsafe {
                 let local_ptr = local.get();
                 let list = &mut (*local_ptr).lists[class];
                 if list.len < (*local_ptr).limit {
-                    (*block.as_ptr()).next = list.head;
-                    list.head = block.as_ptr();
-                    list.len += 1;
+                    list.push(block);
                     return;
                 }
             }
@@ -375,9 +382,7 @@ mod pool {
             } else {
                 None
             };
-            (*block.as_ptr()).next = list.head;
-            list.head = block.as_ptr();
-            list.len += 1;
+            list.push(block);
             batch
         };
         if let Some(batch) = batch {
