@@ -227,6 +227,10 @@ fn escalation_raises_and_never_lowers() {
     let (tx, rx) = oneshot::channel::<()>();
     let child = rt.spawn_with(Qos::Background, async move {
         rx.await.unwrap();
+        // Read in a poll that surely began after the raise: the poll that saw `rx` ready
+        // may have begun before it (its worker preempted between the poll's start and its
+        // look at `rx`, under a loaded CI), and a raise applies from the next poll on.
+        hetsched::yield_now().await;
         hetsched::current_qos()
     });
     assert_eq!(child.qos(), Qos::Background);
