@@ -10,6 +10,7 @@
 
 pub mod emulate;
 pub mod exec;
+pub mod handoff;
 pub mod hetero;
 pub mod hetero_jobs;
 pub mod latency;

@@ -158,16 +158,43 @@ fn hetsched_counters(rt: &hetsched::Runtime) -> (u64, u64, u64) {
 /// Median ops/s of repeated runs (at least `min_runs`, then until `budget` is spent), and
 /// how many runs that took (warm-up included).
 fn measure(rts: &Runtimes, workload: Workload, kind: Kind, budget: Duration) -> (f64, usize) {
+    median_rate(workload.ops(), budget, || workload.run(rts, kind))
+}
+
+/// [`measure`] for any timed run of `ops` operations.
+fn median_rate(ops: u64, budget: Duration, mut run: impl FnMut() -> Duration) -> (f64, usize) {
     let min_runs = 3;
-    workload.run(rts, kind); // warm-up: first-touch allocations, thread wake-ups
+    run(); // warm-up: first-touch allocations, thread wake-ups
     let started = Instant::now();
     let mut rates = Vec::new();
     while rates.len() < min_runs || (started.elapsed() < budget && rates.len() < 1_000) {
-        let took = workload.run(rts, kind).as_secs_f64().max(1e-9);
-        rates.push(workload.ops() as f64 / took);
+        let took = run().as_secs_f64().max(1e-9);
+        rates.push(ops as f64 / took);
     }
     rates.sort_by(f64::total_cmp);
     (rates[rates.len() / 2], rates.len() + 1)
+}
+
+/// What the throughput and latency part of a run measured.
+#[derive(Default)]
+struct PlainSuite {
+    cells: Vec<Cell>,
+    bounds: Vec<HandOffBound>,
+    rows: Vec<LatencyRow>,
+}
+
+/// The hand-off bound of a one-by-one workload (`workloads/handoff.rs`), measured as its
+/// cells are.
+struct HandOffBound {
+    workload: Workload,
+    ops_per_sec: f64,
+}
+
+/// Measure the hand-off bound of `closure_spawn_many` at `n` jobs.
+fn measure_handoff(n: usize, budget: Duration) -> Result<f64, String> {
+    let mut handoff = workloads::handoff::HandOff::start()
+        .map_err(|e| format!("cannot start the hand-off bound's thread: {e}"))?;
+    Ok(median_rate(n as u64, budget, || handoff.spawn_many(n)).0)
 }
 
 fn print_topology(rt: &hetsched::Runtime) {
@@ -285,7 +312,42 @@ fn print_chunk_bound(cells: &[Cell], workers: usize) {
     }
 }
 
-fn to_json(cells: &[Cell], rows: &[LatencyRow], hetero: &[unequal::Row]) -> serde_json::Value {
+/// For closure_spawn_many: each size's hand-off bound, what it is of the plain pool, and
+/// what each runtime reaches of it.
+fn print_handoff_bounds(cells: &[Cell], bounds: &[HandOffBound]) {
+    if bounds.is_empty() {
+        return;
+    }
+    println!(
+        "closure_spawn_many bound: the same jobs handed one by one to one spinning thread over \
+         a ring (no allocation, no wake-ups; workloads/handoff.rs); what each runtime reaches of it:"
+    );
+    for bound in bounds {
+        let of_bound: Vec<String> = cells
+            .iter()
+            .filter(|c| c.workload == bound.workload)
+            .map(|c| format!("{} {:.2}", c.kind.name(), c.ops_per_sec / bound.ops_per_sec))
+            .collect();
+        let plain = cells
+            .iter()
+            .find(|c| c.workload == bound.workload && c.kind == Kind::PlainPool)
+            .map(|c| c.ops_per_sec);
+        println!(
+            "  {:<26} {:>11.0} ops/s ({} the plain pool); {}",
+            bound.workload.name(),
+            bound.ops_per_sec,
+            ratio(bound.ops_per_sec, plain),
+            of_bound.join(", ")
+        );
+    }
+}
+
+fn to_json(
+    cells: &[Cell],
+    bounds: &[HandOffBound],
+    rows: &[LatencyRow],
+    hetero: &[unequal::Row],
+) -> serde_json::Value {
     let results: Vec<_> = cells
         .iter()
         .map(|c| {
@@ -301,7 +363,16 @@ fn to_json(cells: &[Cell], rows: &[LatencyRow], hetero: &[unequal::Row]) -> serd
         .filter(|row| !row.experiment)
         .map(latency::json_row)
         .collect();
-    json!({ "results": results, "latency": latency, "hetero": unequal::to_json(hetero) })
+    let handoff: Vec<_> = bounds
+        .iter()
+        .map(|b| json!({ "workload": b.workload.name(), "ops_per_sec": b.ops_per_sec }))
+        .collect();
+    json!({
+        "results": results,
+        "handoff_bounds": handoff,
+        "latency": latency,
+        "hetero": unequal::to_json(hetero),
+    })
 }
 
 fn run(options: &Options) -> Result<(), String> {
@@ -311,12 +382,16 @@ fn run(options: &Options) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start hetsched: {e}"))?;
     print_topology(&hetsched);
-    let (cells, rows) = if options.emulate.is_none() {
+    let PlainSuite {
+        cells,
+        bounds,
+        rows,
+    } = if options.emulate.is_none() {
         run_plain_suite(options, hetsched)?
     } else {
         // On the emulated machine only the unequal-cores workloads are measured.
         drop(hetsched);
-        (Vec::new(), Vec::new())
+        PlainSuite::default()
     };
     let hetero = if options.hetero || options.emulate.is_some() {
         run_unequal(options)?
@@ -326,7 +401,7 @@ fn run(options: &Options) -> Result<(), String> {
     println!("total time: {:.1} s", started.elapsed().as_secs_f64());
 
     if let Some(path) = &options.json {
-        let text = serde_json::to_string_pretty(&to_json(&cells, &rows, &hetero))
+        let text = serde_json::to_string_pretty(&to_json(&cells, &bounds, &rows, &hetero))
             .map_err(|e| format!("cannot encode JSON: {e}"))?;
         std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {path:?}: {e}"))?;
         println!("wrote {path}");
@@ -335,10 +410,7 @@ fn run(options: &Options) -> Result<(), String> {
 }
 
 /// The throughput workloads and the latency scenarios, on the plain machine.
-fn run_plain_suite(
-    options: &Options,
-    hetsched: hetsched::Runtime,
-) -> Result<(Vec<Cell>, Vec<LatencyRow>), String> {
+fn run_plain_suite(options: &Options, hetsched: hetsched::Runtime) -> Result<PlainSuite, String> {
     let rts = Runtimes::new(hetsched).map_err(|e| format!("cannot start a runtime: {e}"))?;
     println!("every runtime: {} worker threads", rts.workers);
 
@@ -348,6 +420,7 @@ fn run_plain_suite(
         Duration::from_millis(350)
     };
     let mut cells = Vec::new();
+    let mut bounds = Vec::new();
     let selected = Workload::all().into_iter().filter(|w| {
         options
             .only
@@ -370,11 +443,20 @@ fn run_plain_suite(
                 parks_per_run: delta.map(|d| d.1),
             });
         }
+        // Right after the workload's cells, so that it runs in the same conditions.
+        if let Workload::ClosureSpawnMany(n) = workload {
+            let ops_per_sec = measure_handoff(n, budget)?;
+            bounds.push(HandOffBound {
+                workload,
+                ops_per_sec,
+            });
+        }
     }
     let workers = rts.workers;
     drop(rts);
     print_throughput(&cells);
     print_chunk_bound(&cells, workers);
+    print_handoff_bounds(&cells, &bounds);
 
     let cfg = LatencyConfig::new(if options.quick {
         Duration::from_millis(500)
@@ -388,7 +470,11 @@ fn run_plain_suite(
         Vec::new()
     };
     print!("{}", latency::format_table(&rows, &cfg));
-    Ok((cells, rows))
+    Ok(PlainSuite {
+        cells,
+        bounds,
+        rows,
+    })
 }
 
 /// The unequal-cores workloads: on the plain machine, or on the emulated one with each
@@ -498,6 +584,24 @@ mod tests {
             assert!(err.contains("--runs") && err.contains(bad), "{err}");
         }
         assert!(parse(&["--runs"]).err().unwrap().contains("--runs"));
+    }
+
+    #[test]
+    fn the_handoff_bound_runs_every_job_once_and_drops_it() {
+        use workloads::handoff::{HandOff, RING_SLOTS};
+        let mut handoff = HandOff::start().expect("spawn the consuming thread");
+        // More jobs than slots: the submitter must wait for room and lose nothing.
+        let latch = workloads::exec::Latch::new(RING_SLOTS + 100);
+        for _ in 0..RING_SLOTS + 100 {
+            handoff.submit(latch.clone());
+        }
+        latch.wait();
+        drop(handoff);
+        assert_eq!(
+            std::sync::Arc::strong_count(&latch),
+            1,
+            "every job was dropped"
+        );
     }
 
     #[test]
