@@ -100,6 +100,12 @@ impl Drop for TaskHeader {
 }
 
 impl TaskHeader {
+    /// Was the task spawned by a thread that is not one of its runtime's workers?
+    #[inline]
+    pub(crate) fn spawned_from_outside(&self) -> bool {
+        self.release_in_batch
+    }
+
     /// The header of a task of `owner`, spawned at `qos`; `from_outside`: by a thread that
     /// is not one of `owner`'s workers (see `release_in_batch`).
     /// `counted_in`: the lane whose spawned and completed counts the task is kept in, and

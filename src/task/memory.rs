@@ -17,6 +17,9 @@
 //! the allocator, as do a thread's blocks when it exits. Larger tasks (or over-aligned ones)
 //! use the global allocator directly.
 //!
+//! A thread spawning onto another runtime's workers gets its blocks back from them, still
+//! in their caches: [`prefetch_next`] starts bringing the next one over one spawn ahead.
+//!
 //! Under loom every block comes from the global allocator: the models check the task
 //! protocol, not this cache (a plain mutex hand-off).
 // Under loom only `allocate` / `release` and the block count are used.
@@ -80,6 +83,24 @@ pub(crate) fn allocate(layout: Layout) -> NonNull<u8> {
     fresh(layout)
 }
 
+/// Start fetching the memory the next [`allocate`] of `layout` on this thread will return,
+/// for a thread whose blocks come back from other threads: a block freed by a worker is
+/// in that worker's cache, and the spawner's first write to it waits for the line to come
+/// over, while its next locked instruction waits for that write (perf: the foreign
+/// spawner's largest stalls, BENCHMARKS.md "The hand-off bound"). Fetched one spawn
+/// ahead, the lines arrive while this spawn goes on. A hint: it changes no memory.
+/// Out of line, so that the allocation paths it is called from stay small enough to be
+/// inlined into every spawn.
+#[inline(never)]
+pub(crate) fn prefetch_next(layout: Layout) {
+    #[cfg(not(loom))]
+    if let Some(class) = class_of(layout) {
+        pool::prefetch_next(class);
+    }
+    #[cfg(loom)]
+    let _ = layout;
+}
+
 /// Give back memory from [`allocate`] with the same `layout`.
 ///
 /// # Safety
@@ -113,6 +134,39 @@ pub(crate) fn live_blocks() -> isize {
 fn fresh(layout: Layout) -> NonNull<u8> {
     // SAFETY: every task layout has a non-zero size (it holds at least the state word).
     NonNull::new(unsafe { alloc(layout) }).unwrap_or_else(|| handle_alloc_error(layout))
+}
+
+#[cfg(not(loom))]
+mod prefetch {
+    //! The one CPU-specific hint of the pool.
+
+    /// Ask the CPU to bring the cache lines of `len` bytes at `start` into this core's
+    /// cache, ready to be written (x86-64's `prefetchw`, which older CPUs run as a no-op;
+    /// elsewhere, and under Miri, nothing).
+    #[inline(always)]
+    pub(super) fn for_write(start: *const u8, len: usize) {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        {
+            /// The cache line size the hint steps by (x86-64's).
+            const LINE: usize = 64;
+            let mut line = start as usize & !(LINE - 1);
+            let end = start as usize + len;
+            while line < end {
+                // SAFETY: a prefetch is a hint: it reads nothing the program sees, writes
+                // nothing, and does not fault on any address.
+                unsafe {
+                    std::arch::asm!(
+                        "prefetchw [{line}]",
+                        line = in(reg) line,
+                        options(nostack, preserves_flags, readonly)
+                    );
+                }
+                line += LINE;
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+        let _ = (start, len);
+    }
 }
 
 #[cfg(not(loom))]
@@ -315,6 +369,19 @@ mod pool {
             .flatten()
     }
 
+    /// Ask the CPU to fetch, for writing, the cache lines of the block the next `take` of
+    /// `class` on this thread returns (if this thread's list has one).
+    #[inline]
+    pub(super) fn prefetch_next(class: usize) {
+        let _ = LOCAL.try_with(|local| {
+            // SAFETY: this thread's lists (see `take`); the head is only read.
+            let head = unsafe { (*local.get()).lists[class].head };
+            if !head.is_null() {
+                super::prefetch::for_write(head.cast(), class_layout(class).size());
+            }
+        });
+    }
+
     /// `take` with this thread's list of `class` empty: a batch from the shared pool, or
     /// `None` (the caller asks the allocator).
     #[cold]
@@ -431,6 +498,32 @@ mod tests {
         assert_eq!(first, second);
         // SAFETY: as above.
         unsafe { release(second, layout) };
+    }
+
+    #[test]
+    fn a_prefetch_changes_nothing_the_next_allocation_sees() {
+        let layout = Layout::from_size_align(200, 8).unwrap();
+        // An empty list (a fresh thread's) and a list with blocks: neither is touched.
+        std::thread::spawn(move || prefetch_next(layout))
+            .join()
+            .unwrap();
+        let blocks: Vec<NonNull<u8>> = (0..3).map(|_| allocate(layout)).collect();
+        for &block in blocks.iter().rev() {
+            // SAFETY: from `allocate(layout)`, unused afterwards.
+            unsafe { release(block, layout) };
+        }
+        // The list is now blocks[0], blocks[1], blocks[2] (the last freed is taken first).
+        prefetch_next(layout);
+        let first = allocate(layout);
+        prefetch_next(layout);
+        let second = allocate(layout);
+        assert_eq!([first, second], [blocks[0], blocks[1]]);
+        // A layout the pool does not serve is no error either.
+        prefetch_next(Layout::from_size_align(MAX_POOLED * 2, 8).unwrap());
+        for block in [first, second] {
+            // SAFETY: each from `allocate(layout)` and not freed since, unused afterwards.
+            unsafe { release(block, layout) };
+        }
     }
 
     #[test]
