@@ -100,7 +100,9 @@ impl Drop for TaskHeader {
 }
 
 impl TaskHeader {
-    /// Was the task spawned by a thread that is not one of its runtime's workers?
+    /// Was the task spawned by a thread that is not one of its runtime's workers? (A
+    /// blocking job says no wherever it was spawned from: it is run and freed on a blocking
+    /// thread, with no worker batch to give its reference to; see `release_in_batch`.)
     #[inline]
     pub(crate) fn spawned_from_outside(&self) -> bool {
         self.release_in_batch

@@ -22,7 +22,8 @@
 //!
 //! Under loom every block comes from the global allocator: the models check the task
 //! protocol, not this cache (a plain mutex hand-off).
-// Under loom only `allocate` / `release` and the block count are used.
+// Under loom only `allocate` / `release`, the block count and `prefetch_next` (a no-op there)
+// are used.
 #![cfg_attr(loom, allow(dead_code))]
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
@@ -87,15 +88,17 @@ pub(crate) fn allocate(layout: Layout) -> NonNull<u8> {
 /// for a thread whose blocks come back from other threads: a block freed by a worker is
 /// in that worker's cache, and the spawner's first write to it waits for the line to come
 /// over, while its next locked instruction waits for that write (perf: the foreign
-/// spawner's largest stalls, BENCHMARKS.md "The hand-off bound"). Fetched one spawn
-/// ahead, the lines arrive while this spawn goes on. A hint: it changes no memory.
+/// spawner's largest stalls, BENCHMARKS.md "Under 600"; the gain, 7%, in "The hand-off
+/// bound"). Fetched one spawn ahead, the lines arrive while this spawn goes on. A hint: it
+/// changes no memory. Only the lines of `layout.size()` bytes are fetched, not the whole
+/// block, so that a large class does not pull a neighbour's lines over for nothing.
 /// Out of line, so that the allocation paths it is called from stay small enough to be
 /// inlined into every spawn.
 #[inline(never)]
 pub(crate) fn prefetch_next(layout: Layout) {
     #[cfg(not(loom))]
     if let Some(class) = class_of(layout) {
-        pool::prefetch_next(class);
+        pool::prefetch_next(class, layout.size());
     }
     #[cfg(loom)]
     let _ = layout;
@@ -152,13 +155,14 @@ mod prefetch {
             let mut line = start as usize & !(LINE - 1);
             let end = start as usize + len;
             while line < end {
-                // SAFETY: a prefetch is a hint: it reads nothing the program sees, writes
-                // nothing, and does not fault on any address.
+                // SAFETY: a prefetch is a hint, not a memory access: it reads nothing the
+                // program sees, writes nothing and faults on no address, so the lines
+                // rounded out past the block (a neighbour's) are as harmless as its own.
                 unsafe {
                     std::arch::asm!(
                         "prefetchw [{line}]",
                         line = in(reg) line,
-                        options(nostack, preserves_flags, readonly)
+                        options(nostack, preserves_flags, nomem)
                     );
                 }
                 line += LINE;
@@ -369,15 +373,16 @@ mod pool {
             .flatten()
     }
 
-    /// Ask the CPU to fetch, for writing, the cache lines of the block the next `take` of
-    /// `class` on this thread returns (if this thread's list has one).
+    /// Ask the CPU to fetch, for writing, the cache lines of the first `len` bytes of the
+    /// block the next `take` of `class` on this thread returns (if this thread's list has
+    /// one).
     #[inline]
-    pub(super) fn prefetch_next(class: usize) {
+    pub(super) fn prefetch_next(class: usize, len: usize) {
         let _ = LOCAL.try_with(|local| {
             // SAFETY: this thread's lists (see `take`); the head is only read.
             let head = unsafe { (*local.get()).lists[class].head };
             if !head.is_null() {
-                super::prefetch::for_write(head.cast(), class_layout(class).size());
+                super::prefetch::for_write(head.cast(), len);
             }
         });
     }
@@ -517,10 +522,12 @@ mod tests {
         let first = allocate(layout);
         prefetch_next(layout);
         let second = allocate(layout);
-        assert_eq!([first, second], [blocks[0], blocks[1]]);
+        prefetch_next(layout);
+        let third = allocate(layout);
+        assert_eq!([first, second, third], [blocks[0], blocks[1], blocks[2]]);
         // A layout the pool does not serve is no error either.
         prefetch_next(Layout::from_size_align(MAX_POOLED * 2, 8).unwrap());
-        for block in [first, second] {
+        for block in [first, second, third] {
             // SAFETY: each from `allocate(layout)` and not freed since, unused afterwards.
             unsafe { release(block, layout) };
         }
