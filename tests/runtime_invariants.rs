@@ -711,6 +711,46 @@ fn one_idle_worker_is_woken_per_unit_of_work() {
     }
 }
 
+/// A worker that has run out of work keeps looking for `Builder::idle_spin` before it
+/// sleeps, counted as a searcher: a task spawned from outside meanwhile is found with no
+/// wake-up. Spawning and awaiting one task after another from `block_on` then wakes no
+/// worker at all, where without the spin the worker falls asleep after each task and each
+/// spawn must wake it (BENCHMARKS.md, "Spawn and await from outside": twice as fast).
+#[test]
+fn a_worker_still_looking_for_work_takes_the_next_spawn_without_a_wake_up() {
+    let build = |spin: Duration| {
+        Builder::new()
+            .topology(common::homogeneous_topology(1))
+            .workers(CoreClass::Performance, 1)
+            .idle_spin(spin)
+            .build()
+            .unwrap()
+    };
+    const ROUNDS: u64 = 100;
+    // A spin far longer than the gap between one task's end and the next spawn.
+    let rt = build(hetsched::runtime::MAX_IDLE_SPIN);
+    rt.block_on(rt.spawn(async { 0 })).unwrap();
+    let before = total_unparks(&rt);
+    for round in 0..ROUNDS {
+        assert_eq!(rt.block_on(rt.spawn(async move { round })).unwrap(), round);
+    }
+    assert_eq!(
+        total_unparks(&rt) - before,
+        0,
+        "a worker still looking for work was woken for the next task"
+    );
+    drop(rt);
+    // No spin: once the worker sleeps between tasks, each spawn wakes it.
+    let rt = build(Duration::ZERO);
+    wait_until("the worker sleeps", || asleep(&rt) == 1);
+    let before = total_unparks(&rt);
+    for round in 0..ROUNDS {
+        assert_eq!(rt.block_on(rt.spawn(async move { round })).unwrap(), round);
+        wait_until("the worker sleeps again", || asleep(&rt) == 1);
+    }
+    assert_eq!(total_unparks(&rt) - before, ROUNDS);
+}
+
 /// Invariant 6: an idle runtime burns no CPU (worker threads' CPU time does not grow).
 #[cfg(target_os = "linux")]
 #[test]

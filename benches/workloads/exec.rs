@@ -90,6 +90,9 @@ pub trait AsyncRt: Sync {
     }
     /// Spawn from inside a task of this runtime.
     fn spawn_inside<F: Future<Output = ()> + Send + 'static>(fut: F);
+    /// From this thread, outside the runtime: `block_on` a future that spawns `n` tasks
+    /// one after another, awaiting each before the next (what a `main` on the runtime does).
+    fn spawn_and_await_from_block_on(&self, n: usize);
     /// The runtime's own yield.
     fn yield_now() -> impl Future<Output = ()> + Send;
 }
@@ -111,6 +114,14 @@ impl AsyncRt for hetsched::Runtime {
     fn spawn_inside<F: Future<Output = ()> + Send + 'static>(fut: F) {
         drop(hetsched::spawn(fut));
     }
+    fn spawn_and_await_from_block_on(&self, n: usize) {
+        self.block_on(async {
+            for i in 0..n {
+                let done = hetsched::spawn(async move { i }).await;
+                assert_eq!(done.ok(), Some(i), "a spawned task was lost");
+            }
+        });
+    }
     fn yield_now() -> impl Future<Output = ()> + Send {
         hetsched::yield_now()
     }
@@ -122,6 +133,14 @@ impl AsyncRt for tokio::runtime::Runtime {
     }
     fn spawn_inside<F: Future<Output = ()> + Send + 'static>(fut: F) {
         drop(tokio::spawn(fut));
+    }
+    fn spawn_and_await_from_block_on(&self, n: usize) {
+        self.block_on(async {
+            for i in 0..n {
+                let done = tokio::spawn(async move { i }).await;
+                assert_eq!(done.ok(), Some(i), "a spawned task was lost");
+            }
+        });
     }
     fn yield_now() -> impl Future<Output = ()> + Send {
         tokio::task::yield_now()

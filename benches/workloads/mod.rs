@@ -32,6 +32,8 @@ pub const YIELDS_PER_TASK: usize = 1_000;
 pub const PING_PONG_PAIRS: usize = 1_000;
 /// Length of chained_spawn.
 pub const CHAIN_LEN: usize = 1_000;
+/// Tasks spawned and awaited one after another in spawn_await_outside.
+pub const SPAWN_AWAIT: usize = 2_000;
 /// Job counts of closure spawn_many.
 pub const CLOSURE_JOBS: [usize; 3] = [1_024, 4_096, 16_384];
 /// Tasks in "10k concurrent".
@@ -79,6 +81,9 @@ pub enum Workload {
     PingPong,
     /// Each task spawns the next, 1,000 long.
     ChainedSpawn,
+    /// `block_on` on a thread outside the runtime spawning 2,000 tasks one after another,
+    /// awaiting each before the next: a hand-off to a worker and back per task.
+    SpawnAwaitOutside,
     /// N no-op closure jobs from outside (on async runtimes: `async move { job() }`).
     ClosureSpawnMany(usize),
     /// The same N jobs submitted the best way each runtime has for many jobs at once:
@@ -99,6 +104,7 @@ impl Workload {
             Workload::YieldMany,
             Workload::PingPong,
             Workload::ChainedSpawn,
+            Workload::SpawnAwaitOutside,
         ];
         all.extend(CLOSURE_JOBS.map(Workload::ClosureSpawnMany));
         all.extend(CLOSURE_JOBS.map(Workload::ClosureSpawnBatch));
@@ -115,6 +121,7 @@ impl Workload {
             Workload::YieldMany => "yield_many".into(),
             Workload::PingPong => "ping_pong".into(),
             Workload::ChainedSpawn => "chained_spawn".into(),
+            Workload::SpawnAwaitOutside => "spawn_await_outside".into(),
             Workload::ClosureSpawnMany(n) => format!("closure_spawn_many_{n}"),
             Workload::ClosureSpawnBatch(n) => format!("closure_spawn_batch_{n}"),
             Workload::Concurrent10k => "concurrent_10k".into(),
@@ -130,6 +137,7 @@ impl Workload {
             Workload::YieldMany => YIELD_TASKS * YIELDS_PER_TASK,
             Workload::PingPong => PING_PONG_PAIRS,
             Workload::ChainedSpawn => CHAIN_LEN,
+            Workload::SpawnAwaitOutside => SPAWN_AWAIT,
             Workload::ClosureSpawnMany(n) | Workload::ClosureSpawnBatch(n) => n,
             Workload::Concurrent10k => CONCURRENT_TASKS * CONCURRENT_ROUNDS,
         }) as u64
@@ -145,7 +153,9 @@ impl Workload {
     /// run never finishes).
     pub fn runtimes(self) -> &'static [Kind] {
         match self {
-            Workload::YieldMany | Workload::PingPong => &[Kind::Hetsched, Kind::Tokio],
+            Workload::YieldMany | Workload::PingPong | Workload::SpawnAwaitOutside => {
+                &[Kind::Hetsched, Kind::Tokio]
+            }
             Workload::SpawnManyRemoteBusy => &[
                 Kind::Hetsched,
                 Kind::PlainPool,
@@ -180,6 +190,11 @@ impl Workload {
             Workload::YieldMany => async_yield_many(rt),
             Workload::PingPong => async_ping_pong(rt),
             Workload::ChainedSpawn => async_chained_spawn(rt),
+            Workload::SpawnAwaitOutside => {
+                let start = Instant::now();
+                rt.spawn_and_await_from_block_on(SPAWN_AWAIT);
+                start.elapsed()
+            }
             Workload::ClosureSpawnMany(n) => async_closure_spawn_many(rt, n),
             Workload::ClosureSpawnBatch(n) => async_closure_spawn_batch(rt, n),
             Workload::Concurrent10k => async_concurrent(rt),
@@ -202,7 +217,7 @@ impl Workload {
             }
             Workload::ChainedSpawn => closure_chained_spawn(pool),
             Workload::Concurrent10k => closure_concurrent(pool),
-            Workload::YieldMany | Workload::PingPong => {
+            Workload::YieldMany | Workload::PingPong | Workload::SpawnAwaitOutside => {
                 unreachable!("{} does not fit a closure pool", self.name())
             }
         }

@@ -19,6 +19,10 @@ use loom_tests::{after, model, runtime, spin_until, Signal};
 ///   loom reports a deadlock.
 /// - `skip_sleep_recheck` (no look at the queues after registering as a sleeper) — a push
 ///   that saw no sleeper yet is never picked up: deadlock.
+/// - `spin_leaves_a_searcher` (a worker that looked for work a little longer before
+///   sleeping, `Builder::idle_spin`, as a searcher, goes to sleep still counted as one) —
+///   the next push takes the work for found by that searcher and wakes nobody: deadlock.
+///   (Under loom the spin is one look: the protocol is the same for any length.)
 #[test]
 fn work_pushed_while_the_last_worker_falls_asleep_is_picked_up() {
     model(|| {

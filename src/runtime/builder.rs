@@ -32,6 +32,14 @@ pub const ENV_QOS_HINTS: &str = "HETSCHED_QOS_HINTS";
 pub const ENV_LONG_POLL_MS: &str = "HETSCHED_LONG_POLL_MS";
 /// [`Builder::cpu_check_interval`] in milliseconds (`1`..=`3600000`), or `off`.
 pub const ENV_CPU_CHECK_MS: &str = "HETSCHED_CPU_CHECK_MS";
+/// [`Builder::idle_spin`] in whole microseconds (`0`..=`1000000`; `0` or `off`: no spin).
+pub const ENV_IDLE_SPIN_US: &str = "HETSCHED_IDLE_SPIN_US";
+/// The default [`Builder::idle_spin`]: 10 µs, about one round trip of a task handed between
+/// a thread outside the runtime and a worker on the VM this was measured on
+/// (BENCHMARKS.md, "Spawn and await from outside").
+pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(10);
+/// The longest [`Builder::idle_spin`] (a longer one is cut to this).
+pub const MAX_IDLE_SPIN: Duration = Duration::from_secs(1);
 /// Environment variable: [`Builder::critical_workers`] (a count, default 0).
 pub const ENV_CRITICAL_WORKERS: &str = "HETSCHED_CRITICAL_WORKERS";
 /// Environment variable: [`Builder::qos_escalation`], `on` | `off` (default on).
@@ -274,6 +282,7 @@ pub struct Builder {
     long_poll_threshold: Duration,
     on_long_poll: Option<LongPollHook>,
     cpu_check_interval: Duration,
+    idle_spin: Duration,
 }
 
 /// Default cap on blocking-pool threads (as tokio: blocking calls are mostly waiting).
@@ -298,6 +307,7 @@ impl fmt::Debug for Builder {
             .field("pin", &self.pin)
             .field("qos_hints", &self.qos_hints)
             .field("thread_name", &self.thread_name)
+            .field("idle_spin", &self.idle_spin)
             .finish_non_exhaustive()
     }
 }
@@ -325,6 +335,7 @@ impl Builder {
             long_poll_threshold: DEFAULT_LONG_POLL_THRESHOLD,
             on_long_poll: None,
             cpu_check_interval: DEFAULT_CPU_CHECK_INTERVAL,
+            idle_spin: DEFAULT_IDLE_SPIN,
         }
     }
 
@@ -337,7 +348,7 @@ impl Builder {
     /// [`Builder::qos_escalation`], [`Builder::drive_io`]),
     /// `HETSCHED_E_SPEED` (see [`Topology::speed`]), `HETSCHED_LONG_POLL_MS` (see
     /// [`Builder::long_poll_threshold`]), `HETSCHED_CPU_CHECK_MS` (see
-    /// [`Builder::cpu_check_interval`]).
+    /// [`Builder::cpu_check_interval`]), `HETSCHED_IDLE_SPIN_US` (see [`Builder::idle_spin`]).
     /// Unset or empty variables keep the default; a malformed value is an error naming
     /// the variable, the value and what was expected.
     pub fn from_env() -> Result<Builder, ConfigError> {
@@ -383,6 +394,9 @@ impl Builder {
         }
         if let Some(text) = var(ENV_CPU_CHECK_MS)? {
             builder.cpu_check_interval = parse_ms_or_off(ENV_CPU_CHECK_MS, &text)?;
+        }
+        if let Some(text) = var(ENV_IDLE_SPIN_US)? {
+            builder.idle_spin = parse_idle_spin(&text)?;
         }
         builder.topology = Some(Topology::from_env_with(&lookup)?);
         Ok(builder)
@@ -600,6 +614,32 @@ impl Builder {
         self
     }
 
+    /// How long a worker that has run out of work keeps looking for more before it goes
+    /// to sleep. Default [`DEFAULT_IDLE_SPIN`] (10 µs); `Duration::ZERO`: it sleeps at
+    /// once; longer than [`MAX_IDLE_SPIN`] is cut to that. `HETSCHED_IDLE_SPIN_US` sets it
+    /// from the environment.
+    ///
+    /// Waking a sleeping thread takes a system call and, when its CPU is idle, the time
+    /// that CPU needs to wake up (several microseconds on a VM). A task handed back and
+    /// forth between a thread outside the runtime and a worker (`block_on` spawning and
+    /// awaiting one task after another) pays that twice per task, unless the worker is
+    /// still looking when the next task arrives. At most one worker per role looks at a
+    /// time, counted as a searcher, so a spawn meanwhile wakes nobody else; critical
+    /// workers never do (they sleep at once, to stay off the CPU between rare critical
+    /// tasks). The cost: up to this much CPU each time a worker runs out of work.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// // A deployment that counts every microsecond of CPU: sleep as soon as idle.
+    /// let rt = hetsched::Builder::new().idle_spin(Duration::ZERO).build().unwrap();
+    /// assert_eq!(rt.block_on(rt.spawn(async { 1 + 1 })).unwrap(), 2);
+    /// ```
+    pub fn idle_spin(mut self, spin: Duration) -> Builder {
+        self.idle_spin = spin.min(MAX_IDLE_SPIN);
+        self
+    }
+
     /// Call `hook` on the runtime's monitor thread when a poll has run longer than the
     /// [`long_poll_threshold`](Builder::long_poll_threshold), while it is still running,
     /// once per task: log the culprit. The hook should be quick (it delays the next
@@ -775,6 +815,7 @@ impl Builder {
         shared.sample_latency = self.latency_sampling;
         shared.qos_escalation = self.qos_escalation;
         shared.drive_io = self.drive_io;
+        shared.idle_spin = self.idle_spin;
         #[cfg(feature = "tokio")]
         if self.tokio_context {
             shared.tokio = Some(super::tokio_context::TokioContext::start(
@@ -898,6 +939,23 @@ fn parse_ms_or_off(name: &str, text: &str) -> Result<Duration, ConfigError> {
     }
 }
 
+/// `HETSCHED_IDLE_SPIN_US`: whole microseconds up to [`MAX_IDLE_SPIN`], or `off` (zero).
+fn parse_idle_spin(text: &str) -> Result<Duration, ConfigError> {
+    let max_us = MAX_IDLE_SPIN.as_micros() as u64;
+    let trimmed = text.trim();
+    if trimmed.eq_ignore_ascii_case("off") {
+        return Ok(Duration::ZERO);
+    }
+    match trimmed.parse::<u64>() {
+        Ok(us) if us <= max_us => Ok(Duration::from_micros(us)),
+        _ => Err(ConfigError::invalid(
+            ENV_IDLE_SPIN_US,
+            text,
+            &format!("whole microseconds from 0 to {max_us}, or off"),
+        )),
+    }
+}
+
 /// `on` or `off`, any case.
 fn parse_on_off(name: &str, text: &str) -> Result<bool, ConfigError> {
     match text.trim().to_ascii_lowercase().as_str() {
@@ -981,6 +1039,37 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// `HETSCHED_IDLE_SPIN_US`: whole microseconds up to a second, or `off`; anything else
+    /// an error naming the variable, the value and the range. The method cuts a longer
+    /// spin to the most.
+    #[test]
+    fn the_idle_spin_comes_from_its_variable() {
+        let with = |value: &'static str| {
+            move |n: &str| (n == ENV_IDLE_SPIN_US).then(|| OsString::from(value))
+        };
+        let spin = |value| Builder::from_env_with(with(value)).map(|b| b.idle_spin);
+        assert_eq!(spin(" 25 ").unwrap(), Duration::from_micros(25));
+        assert_eq!(spin("0").unwrap(), Duration::ZERO);
+        assert_eq!(spin("Off").unwrap(), Duration::ZERO);
+        assert_eq!(spin("1000000").unwrap(), MAX_IDLE_SPIN);
+        assert_eq!(
+            Builder::from_env_with(env(&[])).unwrap().idle_spin,
+            DEFAULT_IDLE_SPIN
+        );
+        for bad in ["-1", "ten", "1000001", "2.5", "10us"] {
+            let err = spin(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("{ENV_IDLE_SPIN_US}=\"{bad}\""))
+                    && err.contains("whole microseconds from 0 to 1000000, or off"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            Builder::new().idle_spin(Duration::from_secs(60)).idle_spin,
+            MAX_IDLE_SPIN
+        );
     }
 
     #[test]

@@ -106,6 +106,18 @@ impl Idle {
         self.sleepers.lock()[role.index()].contains(&index)
     }
 
+    /// A worker of `role` that ran out of work becomes a searcher, if no worker of its role
+    /// is searching now: it keeps looking a little before it sleeps (`Builder::idle_spin`),
+    /// and a notifier meanwhile wakes nobody, as for any searcher. One at a time, so that
+    /// idle workers do not all spin. True if it became one; it then stops as every
+    /// searcher does (`stop_searching` if it finds work, `prepare_sleep` with
+    /// `was_searching` if not).
+    pub(crate) fn try_start_searching(&self, role: WorkerRole) -> bool {
+        self.searching[role.index()]
+            .compare_exchange(0, 1, SeqCst, SeqCst)
+            .is_ok()
+    }
+
     /// A searching worker found work. Returns true if it was the last searcher of its
     /// role: then the caller wakes one more worker to keep the search going.
     pub(crate) fn stop_searching(&self, role: WorkerRole) -> bool {
@@ -248,6 +260,22 @@ mod tests {
         let idle = Idle::new();
         idle.prepare_sleep(3, Efficiency, false);
         assert_eq!(idle.worker_to_notify(Lane::Default, true, || None), Some(3));
+    }
+
+    #[test]
+    fn one_worker_of_a_role_at_a_time_starts_searching_on_its_own() {
+        let idle = Idle::new();
+        assert!(idle.try_start_searching(Performance));
+        assert!(!idle.try_start_searching(Performance), "a second spinner");
+        assert!(
+            idle.try_start_searching(Efficiency),
+            "another role's count is its own"
+        );
+        // While it searches, new work wakes nobody; once it stops, the next one may start.
+        idle.prepare_sleep(1, Performance, false);
+        assert_eq!(idle.worker_to_notify(Lane::Default, false, || None), None);
+        assert!(idle.stop_searching(Performance));
+        assert!(idle.try_start_searching(Performance));
     }
 
     #[test]

@@ -120,6 +120,8 @@ pub(crate) struct Shared {
     pub(crate) qos_escalation: bool,
     /// Idle workers drive the I/O reactor (`Builder::drive_io`; feature `async-io`).
     pub(crate) drive_io: bool,
+    /// How long a worker out of work keeps looking before it sleeps (`Builder::idle_spin`).
+    pub(crate) idle_spin: Duration,
     /// The tokio context its threads enter (`Builder::tokio_context`; feature `tokio`).
     #[cfg(feature = "tokio")]
     pub(crate) tokio: Option<super::tokio_context::TokioContext>,
@@ -162,6 +164,7 @@ impl Shared {
             sample_latency: true,
             qos_escalation: true,
             drive_io: false,
+            idle_spin: Duration::ZERO,
             #[cfg(feature = "tokio")]
             tokio: None,
             watchdog: None,
@@ -569,6 +572,18 @@ impl Shared {
             .iter()
             .filter(|&&lane| !policy::needs_efficiency_slot(role.class(), lane) || self.slot_free())
             .any(|&lane| self.lane_has_work(lane))
+    }
+
+    /// Is there work a worker of `role` may take now in an injector (work from outside the
+    /// runtime, or handed on), leaving out the workers' own queues? What a worker that
+    /// looks for work before sleeping watches (`WorkerCore::look_before_sleeping`): a peer's
+    /// queue is the peer's to run, and reading its ends while the peer pushes and pops would
+    /// slow the peer down.
+    pub(crate) fn has_injected_work(&self, role: WorkerRole) -> bool {
+        policy::lanes_for(role, self.has_efficiency)
+            .iter()
+            .filter(|&&lane| !policy::needs_efficiency_slot(role.class(), lane) || self.slot_free())
+            .any(|&lane| !self.injectors[lane.index()].is_empty())
     }
 
     fn slot_free(&self) -> bool {

@@ -704,6 +704,9 @@ impl WorkerCore {
     }
 
     fn park(&self) {
+        if self.look_before_sleeping() {
+            return;
+        }
         let shared = &self.shared;
         shared
             .idle
@@ -765,6 +768,52 @@ impl WorkerCore {
         }
         self.counters().unparks.bump();
         self.searching.set(true);
+    }
+
+    /// Before sleeping, keep looking for work for up to `Builder::idle_spin`, as a searcher
+    /// (`Idle::try_start_searching`): true if work (or shutdown) showed up, and the caller
+    /// searches again, still a searcher. False: sleep (`park` then stops searching in
+    /// `prepare_sleep` and looks once more, as every searcher going to sleep does). Not
+    /// on critical workers, and not while another worker of the role searches.
+    fn look_before_sleeping(&self) -> bool {
+        let shared = &self.shared;
+        if shared.idle_spin.is_zero() || self.role == WorkerRole::Critical {
+            return false;
+        }
+        if !self.searching.get() {
+            if !shared.idle.try_start_searching(self.role) {
+                return false;
+            }
+            self.searching.set(true);
+        }
+        let found = || shared.is_shutdown() || shared.has_injected_work(self.role);
+        // Under loom, one look: the protocol (a searcher that goes to sleep) is the same
+        // for any length of spin, and a clock has no place in a model.
+        #[cfg(loom)]
+        let seen = found();
+        #[cfg(not(loom))]
+        let seen = {
+            let deadline = std::time::Instant::now() + shared.idle_spin;
+            loop {
+                // About a quarter of a microsecond between looks: a look reads the ends of
+                // every queue the worker may take from, lines that pushing threads write.
+                for _ in 0..8 {
+                    std::hint::spin_loop();
+                }
+                if found() {
+                    break true;
+                }
+                if std::time::Instant::now() >= deadline {
+                    break false;
+                }
+            }
+        };
+        if !seen && crate::loom::mutation!("spin_leaves_a_searcher") {
+            // Planted bug: it sleeps still counted as a searcher, so every later notifier
+            // takes the work for found and wakes nobody.
+            self.searching.set(false);
+        }
+        seen
     }
 
     /// If the CPUs the process may use changed since this worker last looked, pin it
