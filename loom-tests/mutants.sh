@@ -19,6 +19,7 @@ MUTANTS=(
   "drop_recheck|park|work_pushed_while_the_last_worker_falls_asleep_is_picked_up|deadlock"
   "skip_sleep_recheck|park|work_pushed_while_the_last_worker_falls_asleep_is_picked_up|deadlock"
   "spin_leaves_a_searcher|park|work_pushed_while_the_last_worker_falls_asleep_is_picked_up|deadlock"
+  "skip_sleep_recheck|park|work_pushed_while_the_last_worker_falls_asleep_at_once_is_picked_up|deadlock"
   "notify_unconditionally|park|an_idle_runtime_wakes_one_worker_per_push|must wake exactly one worker"
   "lone_yield_wakes_a_peer|park|a_lone_yielding_task_wakes_no_peer|a lone yield woke a peer"
   "lone_yield_ignores_the_first_choice|park|a_lone_yield_off_the_first_choice_wakes_it|did not wake the P worker"

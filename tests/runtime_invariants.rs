@@ -726,7 +726,7 @@ fn a_worker_still_looking_for_work_takes_the_next_spawn_without_a_wake_up() {
             .build()
             .unwrap()
     };
-    const ROUNDS: u64 = 100;
+    const ROUNDS: u64 = 20;
     // A spin far longer than the gap between one task's end and the next spawn.
     let rt = build(hetsched::runtime::MAX_IDLE_SPIN);
     rt.block_on(rt.spawn(async { 0 })).unwrap();

@@ -25,6 +25,16 @@ pub fn runtime(p: usize, e: usize) -> Runtime {
     build(topology, p, e, Pin::Off)
 }
 
+/// [`runtime`], with `configure` applied to its builder (a setting a model runs both ways).
+pub fn runtime_with(p: usize, e: usize, configure: impl FnOnce(Builder) -> Builder) -> Runtime {
+    let topology =
+        Topology::with_classes("0".parse().expect("cpulist"), "1".parse().expect("cpulist"))
+            .expect("a two-class topology");
+    configure(builder(topology, p, e, Pin::Off))
+        .build()
+        .expect("runtime")
+}
+
 /// A runtime placed as under the default `Pin::Spill` (1 E CPU, so one efficiency slot)
 /// with `p` performance and `e` efficiency workers. The topology's CPU ids are unknown,
 /// so nothing is pinned; under loom no OS priority is asked for either.

@@ -4,7 +4,7 @@
 
 use hetsched::runtime::__loom;
 use hetsched::Qos;
-use loom_tests::{after, model, runtime, spin_until, Signal};
+use loom_tests::{after, model, runtime, runtime_with, spin_until, Signal};
 
 /// Two tasks pushed one after the other from outside while the only worker goes to sleep,
 /// wakes, runs the first, and goes back to sleep. The first push can land anywhere in the
@@ -27,6 +27,22 @@ use loom_tests::{after, model, runtime, spin_until, Signal};
 fn work_pushed_while_the_last_worker_falls_asleep_is_picked_up() {
     model(|| {
         let rt = runtime(1, 0);
+        let first = rt.spawn_with(Qos::Default, async { 1 });
+        assert_eq!(rt.block_on(first).unwrap(), 1);
+        let second = rt.spawn_with(Qos::Default, async { 2 });
+        assert_eq!(rt.block_on(second).unwrap(), 2);
+    });
+}
+
+/// The same with no look before sleeping (`Builder::idle_spin(ZERO)`, a supported setting):
+/// a worker out of work goes to sleep at once, not counted as a searcher.
+///
+/// Planted bug `skip_sleep_recheck` is caught here too (`mutants.sh` runs it on the model
+/// above).
+#[test]
+fn work_pushed_while_the_last_worker_falls_asleep_at_once_is_picked_up() {
+    model(|| {
+        let rt = runtime_with(1, 0, |b| b.idle_spin(std::time::Duration::ZERO));
         let first = rt.spawn_with(Qos::Default, async { 1 });
         assert_eq!(rt.block_on(first).unwrap(), 1);
         let second = rt.spawn_with(Qos::Default, async { 2 });

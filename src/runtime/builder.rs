@@ -34,9 +34,9 @@ pub const ENV_LONG_POLL_MS: &str = "HETSCHED_LONG_POLL_MS";
 pub const ENV_CPU_CHECK_MS: &str = "HETSCHED_CPU_CHECK_MS";
 /// [`Builder::idle_spin`] in whole microseconds (`0`..=`1000000`; `0` or `off`: no spin).
 pub const ENV_IDLE_SPIN_US: &str = "HETSCHED_IDLE_SPIN_US";
-/// The default [`Builder::idle_spin`]: 10 µs, about one round trip of a task handed between
-/// a thread outside the runtime and a worker on the VM this was measured on
-/// (BENCHMARKS.md, "Spawn and await from outside").
+/// The default [`Builder::idle_spin`]: 10 µs, longer than one round trip of a task handed
+/// between a thread outside the runtime and a worker on the VM this was measured on
+/// (3.8–7.5 µs; BENCHMARKS.md, "Spawn and await from outside").
 pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(10);
 /// The longest [`Builder::idle_spin`] (a longer one is cut to this).
 pub const MAX_IDLE_SPIN: Duration = Duration::from_secs(1);
@@ -623,10 +623,18 @@ impl Builder {
     /// that CPU needs to wake up (several microseconds on a VM). A task handed back and
     /// forth between a thread outside the runtime and a worker (`block_on` spawning and
     /// awaiting one task after another) pays that twice per task, unless the worker is
-    /// still looking when the next task arrives. At most one worker per role looks at a
-    /// time, counted as a searcher, so a spawn meanwhile wakes nobody else; critical
-    /// workers never do (they sleep at once, to stay off the CPU between rare critical
-    /// tasks). The cost: up to this much CPU each time a worker runs out of work.
+    /// still looking when the next task arrives. The looking worker counts as a searcher,
+    /// so a spawn meanwhile wakes nobody else; a worker starts looking only if no other of
+    /// its role searches. It watches the injectors (where work from outside arrives), and
+    /// its peers' queues only after 50 µs. Critical workers and workers at the idle OS
+    /// priority never look (they sleep at once).
+    ///
+    /// The cost: up to this much CPU each time a worker runs out of work (and again after
+    /// each task it finds and loses to a peer). Where a runtime's workers share one CPU
+    /// with the threads that feed them, the looking worker holds the CPU those threads
+    /// need: set zero there. A worker looking does not drive the I/O reactor or tokio's
+    /// drivers meanwhile (sleeping workers do), so a spin much longer than the default
+    /// delays their events on a runtime whose every worker looks.
     ///
     /// ```
     /// use std::time::Duration;

@@ -5,7 +5,10 @@
 //! workers, each with its own counters and sleeper list, so that work wakes only workers
 //! of a role that may run it, and critical workers only for Critical work):
 //! - one idle worker is woken per unit of new work, and only if no worker that may run the
-//!   work is already *searching* (woken and not yet found work): no thundering herd; a
+//!   work is already *searching* (woken and not yet found work, or out of work and looking
+//!   a little longer before it sleeps, `Builder::idle_spin`: such a worker watches the
+//!   injectors, and finds a peer's queued work at the latest in the look every worker takes
+//!   before it sleeps): no thundering herd; a
 //!   yield that its own worker, the lane's first choice, will find next (the only work it
 //!   sees) is not new work for anyone else and wakes nobody (`policy::wakes_a_peer`);
 //! - a searcher that finds work and was the last searcher of its role wakes one more
@@ -77,8 +80,10 @@ impl Idle {
         for &role in wake_order(lane, has_efficiency) {
             let c = role.index();
             if self.searching[c].load(SeqCst) != 0 {
-                // A worker that may run this lane is awake and looking: it will find it.
-                // (A role with no workers never counts one, so it is passed over.)
+                // A worker that may run this lane is awake and looking: it will find it, at
+                // the latest in the look it takes before it sleeps (a worker looking before
+                // sleeping may watch the injectors only). (A role with no workers never
+                // counts one, so it is passed over.)
                 return None;
             }
             if self.sleeping[c].load(SeqCst) == 0 {
@@ -108,9 +113,10 @@ impl Idle {
 
     /// A worker of `role` that ran out of work becomes a searcher, if no worker of its role
     /// is searching now: it keeps looking a little before it sleeps (`Builder::idle_spin`),
-    /// and a notifier meanwhile wakes nobody, as for any searcher. One at a time, so that
-    /// idle workers do not all spin. True if it became one; it then stops as every
-    /// searcher does (`stop_searching` if it finds work, `prepare_sleep` with
+    /// and a notifier meanwhile wakes nobody, as for any searcher. Only when none searches,
+    /// so that idle workers do not all start spinning (a worker that already counts as a
+    /// searcher, woken by a notifier, looks too). True if it became one; it then stops as
+    /// every searcher does (`stop_searching` if it finds work, `prepare_sleep` with
     /// `was_searching` if not).
     pub(crate) fn try_start_searching(&self, role: WorkerRole) -> bool {
         self.searching[role.index()]

@@ -578,10 +578,13 @@ impl Shared {
     /// runtime, or handed on), leaving out the workers' own queues? What a worker that
     /// looks for work before sleeping watches (`WorkerCore::look_before_sleeping`): a peer's
     /// queue is the peer's to run, and reading its ends while the peer pushes and pops would
-    /// slow the peer down.
+    /// slow the peer down. The Critical lane is left out where critical workers exist:
+    /// Critical work wakes one of them, and a P worker that happened to be looking would
+    /// otherwise take it first, at its ordinary priority.
     pub(crate) fn has_injected_work(&self, role: WorkerRole) -> bool {
         policy::lanes_for(role, self.has_efficiency)
             .iter()
+            .filter(|&&lane| !(lane == Lane::Critical && self.has_critical))
             .filter(|&&lane| !policy::needs_efficiency_slot(role.class(), lane) || self.slot_free())
             .any(|&lane| !self.injectors[lane.index()].is_empty())
     }

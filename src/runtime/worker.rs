@@ -14,6 +14,12 @@ use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
+/// How long a worker looking for work before it sleeps (`look_before_sleeping`) watches
+/// only the injectors; after that it watches its peers' queues too. Longer than the default
+/// `Builder::idle_spin` (10 µs), so that the default never reads a busy peer's queue.
+#[cfg(not(any(loom, miri)))]
+const PEERS_AFTER: Duration = Duration::from_micros(50);
+
 /// The owner side of a worker: its queues and loop state. Lives on the worker's stack;
 /// reachable from `schedule` on the same thread through the thread-local context.
 pub(crate) struct WorkerCore {
@@ -773,11 +779,23 @@ impl WorkerCore {
     /// Before sleeping, keep looking for work for up to `Builder::idle_spin`, as a searcher
     /// (`Idle::try_start_searching`): true if work (or shutdown) showed up, and the caller
     /// searches again, still a searcher. False: sleep (`park` then stops searching in
-    /// `prepare_sleep` and looks once more, as every searcher going to sleep does). Not
-    /// on critical workers, and not while another worker of the role searches.
+    /// `prepare_sleep` and looks at every queue once more, as every searcher going to
+    /// sleep does).
+    ///
+    /// It watches the injectors, where work from outside arrives, and the peers' queues
+    /// only after `PEERS_AFTER` of looking: reading a busy peer's queue ends at every look
+    /// slowed that peer (and stole each link of a chain of spawns), while a long spin
+    /// (`idle_spin` may be up to a second) must not hide a peer's work from the runtime for
+    /// long, since a notifier wakes nobody while a searcher is up. Not on critical workers
+    /// (they are there for rare critical work), nor on workers at the idle OS priority (one
+    /// preempted mid-look would stay counted as its role's searcher, and wake-ups for its
+    /// role would wait for it), nor while another worker of the role searches.
     fn look_before_sleeping(&self) -> bool {
         let shared = &self.shared;
-        if shared.idle_spin.is_zero() || self.role == WorkerRole::Critical {
+        if shared.idle_spin.is_zero()
+            || self.role == WorkerRole::Critical
+            || shared.workers[self.index].idle_priority
+        {
             return false;
         }
         if !self.searching.get() {
@@ -786,24 +804,30 @@ impl WorkerCore {
             }
             self.searching.set(true);
         }
-        let found = || shared.is_shutdown() || shared.has_injected_work(self.role);
-        // Under loom, one look: the protocol (a searcher that goes to sleep) is the same
-        // for any length of spin, and a clock has no place in a model.
-        #[cfg(loom)]
-        let seen = found();
-        #[cfg(not(loom))]
+        let injected = || shared.is_shutdown() || shared.has_injected_work(self.role);
+        // Under loom and Miri, one look: the protocol (a searcher that goes to sleep) is the
+        // same for any length of spin, and a clock has no place in a model.
+        #[cfg(any(loom, miri))]
+        let seen = injected();
+        #[cfg(not(any(loom, miri)))]
         let seen = {
-            let deadline = std::time::Instant::now() + shared.idle_spin;
+            let started = std::time::Instant::now();
+            let (peers_from, deadline) = (started + PEERS_AFTER, started + shared.idle_spin);
             loop {
-                // About a quarter of a microsecond between looks: a look reads the ends of
-                // every queue the worker may take from, lines that pushing threads write.
+                // A fraction of a microsecond between looks (`pause` costs 10 to 140 cycles
+                // depending on the CPU): a look reads the ends of queues that pushing
+                // threads write.
                 for _ in 0..8 {
                     std::hint::spin_loop();
                 }
-                if found() {
+                if injected() {
                     break true;
                 }
-                if std::time::Instant::now() >= deadline {
+                let now = std::time::Instant::now();
+                if now >= peers_from && shared.has_visible_work(self.role) {
+                    break true;
+                }
+                if now >= deadline {
                     break false;
                 }
             }
