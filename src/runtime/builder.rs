@@ -932,34 +932,51 @@ impl Builder {
 /// `HETSCHED_LONG_POLL_MS`, `HETSCHED_CPU_CHECK_MS`: whole milliseconds from 1 to an
 /// hour, or `off` (zero).
 fn parse_ms_or_off(name: &str, text: &str) -> Result<Duration, ConfigError> {
-    const MAX_MS: u64 = 3_600_000;
-    let trimmed = text.trim();
-    if trimmed.eq_ignore_ascii_case("off") {
-        return Ok(Duration::ZERO);
-    }
-    match trimmed.parse::<u64>() {
-        Ok(ms) if (1..=MAX_MS).contains(&ms) => Ok(Duration::from_millis(ms)),
-        _ => Err(ConfigError::invalid(
-            name,
-            text,
-            &format!("whole milliseconds from 1 to {MAX_MS}, or off"),
-        )),
-    }
+    parse_whole_or_off(
+        name,
+        text,
+        1..=3_600_000,
+        "milliseconds",
+        Duration::from_millis,
+    )
 }
 
 /// `HETSCHED_IDLE_SPIN_US`: whole microseconds up to [`MAX_IDLE_SPIN`], or `off` (zero).
 fn parse_idle_spin(text: &str) -> Result<Duration, ConfigError> {
     let max_us = MAX_IDLE_SPIN.as_micros() as u64;
+    parse_whole_or_off(
+        ENV_IDLE_SPIN_US,
+        text,
+        0..=max_us,
+        "microseconds",
+        Duration::from_micros,
+    )
+}
+
+/// A whole number of `unit`s in `range` (made a duration by `of`), or `off` (zero), any
+/// case, spaces around ignored; anything else an error naming the variable, the value and
+/// what was expected.
+fn parse_whole_or_off(
+    name: &str,
+    text: &str,
+    range: std::ops::RangeInclusive<u64>,
+    unit: &str,
+    of: fn(u64) -> Duration,
+) -> Result<Duration, ConfigError> {
     let trimmed = text.trim();
     if trimmed.eq_ignore_ascii_case("off") {
         return Ok(Duration::ZERO);
     }
     match trimmed.parse::<u64>() {
-        Ok(us) if us <= max_us => Ok(Duration::from_micros(us)),
+        Ok(n) if range.contains(&n) => Ok(of(n)),
         _ => Err(ConfigError::invalid(
-            ENV_IDLE_SPIN_US,
+            name,
             text,
-            &format!("whole microseconds from 0 to {max_us}, or off"),
+            &format!(
+                "whole {unit} from {} to {}, or off",
+                range.start(),
+                range.end()
+            ),
         )),
     }
 }

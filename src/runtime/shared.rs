@@ -568,10 +568,19 @@ impl Shared {
     /// efficiency slot count only while one is free: an E worker that may not take them
     /// must sleep, not spin on them.
     pub(crate) fn has_visible_work(&self, role: WorkerRole) -> bool {
+        self.lanes_open_to(role)
+            .any(|lane| self.lane_has_work(lane))
+    }
+
+    /// The lanes a worker of `role` may take work from now: its role's lanes, less those
+    /// that need an efficiency slot while none is free.
+    fn lanes_open_to(&self, role: WorkerRole) -> impl Iterator<Item = Lane> + '_ {
         policy::lanes_for(role, self.has_efficiency)
             .iter()
-            .filter(|&&lane| !policy::needs_efficiency_slot(role.class(), lane) || self.slot_free())
-            .any(|&lane| self.lane_has_work(lane))
+            .copied()
+            .filter(move |&lane| {
+                !policy::needs_efficiency_slot(role.class(), lane) || self.slot_free()
+            })
     }
 
     /// Is there work a worker of `role` may take now in an injector (work from outside the
@@ -582,11 +591,9 @@ impl Shared {
     /// Critical work wakes one of them, and a P worker that happened to be looking would
     /// otherwise take it first, at its ordinary priority.
     pub(crate) fn has_injected_work(&self, role: WorkerRole) -> bool {
-        policy::lanes_for(role, self.has_efficiency)
-            .iter()
-            .filter(|&&lane| !(lane == Lane::Critical && self.has_critical))
-            .filter(|&&lane| !policy::needs_efficiency_slot(role.class(), lane) || self.slot_free())
-            .any(|&lane| !self.injectors[lane.index()].is_empty())
+        self.lanes_open_to(role)
+            .filter(|&lane| !(lane == Lane::Critical && self.has_critical))
+            .any(|lane| !self.injectors[lane.index()].is_empty())
     }
 
     fn slot_free(&self) -> bool {
