@@ -7,7 +7,7 @@
 # online CPUs unless HETSCHED_P_CPUS / HETSCHED_E_CPUS are set: P = the first online CPU,
 # E = the others. Passes (exit 0) when the runtime saw both changes, tasks kept completing
 # after each, the P worker was displaced while its CPU was gone and is back on it at the
-# end. Needs root, a cgroup v1 cpuset hierarchy at /sys/fs/cgroup/cpuset and two online
+# end (and, where one CPU was left, the default idle spin was off meanwhile). Needs root, a cgroup v1 cpuset hierarchy at /sys/fs/cgroup/cpuset and two online
 # CPUs; says which is missing and exits 2 otherwise.
 #
 # Usage: scripts/cpuset_shrink.sh [SECONDS_PER_PHASE]   (default 2; three phases)
@@ -73,4 +73,8 @@ check "the P worker was displaced while CPU $gone was gone" \
     'grep -q "hetsched-p-0 on [^,]* displaced" "$log"'
 check "the P worker is back on $HETSCHED_P_CPUS at the end" \
     'grep "changes 2" "$log" | tail -1 | grep -q "hetsched-p-0 on ${p_cpus[0]}[, ]\|hetsched-p-0 on $HETSCHED_P_CPUS "'
+if [[ $rest != *,* && -z ${HETSCHED_IDLE_SPIN_US:-} ]]; then
+    check "the default idle spin was off while one CPU was left, on again after" \
+        'grep -q "changes 1 .*idle spin 0ns" "$log" && grep "changes 2" "$log" | tail -1 | grep -vq "idle spin 0ns"'
+fi
 exit "$verdict"

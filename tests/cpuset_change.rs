@@ -164,6 +164,27 @@ fn metrics_tell_the_truth(rt: &Runtime, phase: &str) {
     }
 }
 
+/// The idle spin a runtime with no `idle_spin` set uses where the process may use `cpus`.
+fn default_spin_for(cpus: usize) -> Duration {
+    if cpus > 1 {
+        hetsched::runtime::DEFAULT_IDLE_SPIN
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// The default idle spin follows the allowed CPUs: none while only one is left (on a
+/// two-CPU machine, the shrink leaves one).
+fn default_spin_follows(rt: &Runtime, phase: &str) {
+    let m = rt.metrics();
+    let allowed: CpuSet = m.allowed_cpus.as_deref().unwrap().parse().unwrap();
+    assert_eq!(
+        m.idle_spin,
+        default_spin_for(allowed.len()),
+        "{phase}: {m:?}"
+    );
+}
+
 #[test]
 fn workers_follow_a_cpuset_that_shrinks_and_grows_back() {
     if let Some(why) = unsupported() {
@@ -195,6 +216,8 @@ fn workers_follow_a_cpuset_that_shrinks_and_grows_back() {
     every_lane_runs(&rt, "start");
     metrics_tell_the_truth(&rt, "start");
     assert_eq!(rt.metrics().cpu_set_changes, 0);
+    let here = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(rt.metrics().idle_spin, default_spin_for(here), "start");
 
     // The P worker's CPU goes away: it keeps running, displaced to what is left.
     let without_p = CpuSet::from_iter(online.iter().filter(|&c| c != p));
@@ -220,6 +243,7 @@ fn workers_follow_a_cpuset_that_shrinks_and_grows_back() {
     );
     every_lane_runs(&rt, "shrunk");
     metrics_tell_the_truth(&rt, "shrunk");
+    default_spin_follows(&rt, "shrunk");
 
     // Back: the P worker is on its own CPU again.
     group.set_cpus(&online).unwrap();
@@ -232,6 +256,7 @@ fn workers_follow_a_cpuset_that_shrinks_and_grows_back() {
     assert_eq!(pw.cpus_now, p.to_string(), "{pw:?}");
     every_lane_runs(&rt, "grown back");
     metrics_tell_the_truth(&rt, "grown back");
+    default_spin_follows(&rt, "grown back");
     drop(rt);
     drop(group);
 }

@@ -751,6 +751,39 @@ fn a_worker_still_looking_for_work_takes_the_next_spawn_without_a_wake_up() {
     assert_eq!(total_unparks(&rt) - before, ROUNDS);
 }
 
+/// The default idle spin needs a second CPU: a runtime built by a thread that may use only
+/// one does not spin (the looking worker would hold the CPU its feeders need), one built
+/// with more does, and a spin that was set is kept either way. Metrics say which.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_default_idle_spin_is_off_where_the_process_has_one_cpu() {
+    use hetsched::runtime::DEFAULT_IDLE_SPIN;
+    let build = |spin: Option<Duration>| {
+        let builder = Builder::new()
+            .topology(common::homogeneous_topology(1))
+            .workers(CoreClass::Performance, 1);
+        let builder = match spin {
+            Some(spin) => builder.idle_spin(spin),
+            None => builder,
+        };
+        builder.build().unwrap().metrics().idle_spin
+    };
+    let here = std::thread::available_parallelism().map_or(1, usize::from);
+    let expected = if here > 1 { DEFAULT_IDLE_SPIN } else { Duration::ZERO };
+    assert_eq!(build(None), expected, "{here} CPUs available");
+    // A thread of its own, narrowed to one CPU, builds the same runtimes.
+    let one_cpu = common::allowed_cpus()[0];
+    let set = Duration::from_micros(3);
+    let (default, kept) = std::thread::spawn(move || {
+        assert!(hetsched::sys::pin_current_thread(&[one_cpu]).is_applied());
+        (build(None), build(Some(set)))
+    })
+    .join()
+    .unwrap();
+    assert_eq!(default, Duration::ZERO);
+    assert_eq!(kept, set);
+}
+
 /// Invariant 6: an idle runtime burns no CPU (worker threads' CPU time does not grow).
 #[cfg(target_os = "linux")]
 #[test]

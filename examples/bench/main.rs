@@ -224,7 +224,7 @@ fn print_topology(rt: &hetsched::Runtime) {
         std::thread::sleep(Duration::from_millis(1));
         metrics = rt.metrics();
     }
-    for w in metrics.workers {
+    for w in &metrics.workers {
         let hints = w.hints.map_or_else(
             || "not started".to_string(),
             |h| format!("pin: {}, qos hint: {}", h.pin, h.qos),
@@ -236,6 +236,7 @@ fn print_topology(rt: &hetsched::Runtime) {
             if w.cpus.is_empty() { "any" } else { &w.cpus }
         );
     }
+    println!("  idle spin: {:?}", metrics.idle_spin);
 }
 
 fn ratio(a: f64, b: Option<f64>) -> String {

@@ -9,15 +9,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Where the workers run, as one comparable value: allowed CPUs, and per worker its CPUs
-/// now and whether it is displaced.
-fn placement(m: &RuntimeMetrics) -> (Option<String>, Vec<(String, String, bool)>) {
+/// Where the workers run, as one comparable value: allowed CPUs, the idle spin that follows
+/// them, and per worker its CPUs now and whether it is displaced.
+type Placement = (Option<String>, Duration, Vec<(String, String, bool)>);
+
+fn placement(m: &RuntimeMetrics) -> Placement {
     let workers = m
         .workers
         .iter()
         .map(|w| (w.name.clone(), w.cpus_now.clone(), w.displaced))
         .collect();
-    (m.allowed_cpus.clone(), workers)
+    (m.allowed_cpus.clone(), m.idle_spin, workers)
 }
 
 fn describe(m: &RuntimeMetrics) -> String {
@@ -35,9 +37,10 @@ fn describe(m: &RuntimeMetrics) -> String {
         })
         .collect();
     format!(
-        "allowed {}  changes {}  {}",
+        "allowed {}  changes {}  idle spin {:?}  {}",
         m.allowed_cpus.as_deref().unwrap_or("?"),
         m.cpu_set_changes,
+        m.idle_spin,
         workers.join(", ")
     )
 }
@@ -101,6 +104,7 @@ pub fn run(secs: u64, as_json: bool) -> Result<bool, String> {
                     "at_s": t,
                     "allowed_cpus": m.allowed_cpus,
                     "cpu_set_changes": m.cpu_set_changes,
+                    "idle_spin_us": m.idle_spin.as_micros() as u64,
                     "tasks_done": tasks,
                     "workers": m.workers.iter().map(|w| json!({
                         "name": w.name, "class": w.class.to_string(), "cpus": w.cpus,

@@ -34,9 +34,10 @@ pub const ENV_LONG_POLL_MS: &str = "HETSCHED_LONG_POLL_MS";
 pub const ENV_CPU_CHECK_MS: &str = "HETSCHED_CPU_CHECK_MS";
 /// [`Builder::idle_spin`] in whole microseconds (`0`..=`1000000`; `0` or `off`: no spin).
 pub const ENV_IDLE_SPIN_US: &str = "HETSCHED_IDLE_SPIN_US";
-/// The default [`Builder::idle_spin`]: 10 µs, longer than one round trip of a task handed
-/// between a thread outside the runtime and a worker on the VM this was measured on
-/// (3.8–7.5 µs; BENCHMARKS.md, "Spawn and await from outside").
+/// The default [`Builder::idle_spin`] while the process may use more than one CPU (none on
+/// one CPU): 10 µs, longer than one round trip of a task handed between a thread outside
+/// the runtime and a worker on the VM this was measured on (3.8–7.5 µs; BENCHMARKS.md,
+/// "Spawn and await from outside").
 pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(10);
 /// The longest [`Builder::idle_spin`] (a longer one is cut to this).
 pub const MAX_IDLE_SPIN: Duration = Duration::from_secs(1);
@@ -282,7 +283,8 @@ pub struct Builder {
     long_poll_threshold: Duration,
     on_long_poll: Option<LongPollHook>,
     cpu_check_interval: Duration,
-    idle_spin: Duration,
+    /// `None`: the default, which depends on the CPUs available (`policy::idle_spin`).
+    idle_spin: Option<Duration>,
 }
 
 /// Default cap on blocking-pool threads (as tokio: blocking calls are mostly waiting).
@@ -335,7 +337,7 @@ impl Builder {
             long_poll_threshold: DEFAULT_LONG_POLL_THRESHOLD,
             on_long_poll: None,
             cpu_check_interval: DEFAULT_CPU_CHECK_INTERVAL,
-            idle_spin: DEFAULT_IDLE_SPIN,
+            idle_spin: None,
         }
     }
 
@@ -396,7 +398,7 @@ impl Builder {
             builder.cpu_check_interval = parse_ms_or_off(ENV_CPU_CHECK_MS, &text)?;
         }
         if let Some(text) = var(ENV_IDLE_SPIN_US)? {
-            builder.idle_spin = parse_idle_spin(&text)?;
+            builder.idle_spin = Some(parse_idle_spin(&text)?);
         }
         builder.topology = Some(Topology::from_env_with(&lookup)?);
         Ok(builder)
@@ -615,9 +617,12 @@ impl Builder {
     }
 
     /// How long a worker that has run out of work keeps looking for more before it goes
-    /// to sleep. Default [`DEFAULT_IDLE_SPIN`] (10 µs); `Duration::ZERO`: it sleeps at
-    /// once; longer than [`MAX_IDLE_SPIN`] is cut to that. `HETSCHED_IDLE_SPIN_US` sets it
-    /// from the environment.
+    /// to sleep. `Duration::ZERO`: it sleeps at once; longer than [`MAX_IDLE_SPIN`] is cut
+    /// to that. `HETSCHED_IDLE_SPIN_US` sets it from the environment. Unset, it is
+    /// [`DEFAULT_IDLE_SPIN`] (10 µs) while the process may use more than one CPU, and zero
+    /// on one CPU (an affinity mask or a cgroup CPU quota of one), following changes that
+    /// the CPU watch ([`Builder::cpu_check_interval`]) sees; a spin that was set is used
+    /// as is. [`RuntimeMetrics::idle_spin`](crate::RuntimeMetrics::idle_spin) says which.
     ///
     /// Waking a sleeping thread takes a system call and, when its CPU is idle, the time
     /// that CPU needs to wake up (several microseconds on a VM). A task handed back and
@@ -632,7 +637,9 @@ impl Builder {
     /// The cost: up to this much CPU each time a worker runs out of work (and again after
     /// each task it finds and loses to a peer). Where a runtime's workers share one CPU
     /// with the threads that feed them, the looking worker holds the CPU those threads
-    /// need: set zero there. A worker looking does not drive the I/O reactor or tokio's
+    /// need: hence no default spin on one CPU (on a one-CPU mask, spawning and awaiting
+    /// one task after another from `block_on` ran at 0.83x tokio with the spin and 1.05x
+    /// without; BENCHMARKS.md, "One CPU"). A worker looking does not drive the I/O reactor or tokio's
     /// drivers meanwhile (sleeping workers do), so a spin much longer than the default
     /// delays their events on a runtime whose every worker looks.
     ///
@@ -642,9 +649,10 @@ impl Builder {
     /// // A deployment that counts every microsecond of CPU: sleep as soon as idle.
     /// let rt = hetsched::Builder::new().idle_spin(Duration::ZERO).build().unwrap();
     /// assert_eq!(rt.block_on(rt.spawn(async { 1 + 1 })).unwrap(), 2);
+    /// assert_eq!(rt.metrics().idle_spin, Duration::ZERO);
     /// ```
     pub fn idle_spin(mut self, spin: Duration) -> Builder {
-        self.idle_spin = spin.min(MAX_IDLE_SPIN);
+        self.idle_spin = Some(spin.min(MAX_IDLE_SPIN));
         self
     }
 
@@ -823,7 +831,7 @@ impl Builder {
         shared.sample_latency = self.latency_sampling;
         shared.qos_escalation = self.qos_escalation;
         shared.drive_io = self.drive_io;
-        shared.idle_spin = self.idle_spin;
+        shared.set_idle_spin(self.idle_spin, crate::sys::cpus_available());
         #[cfg(feature = "tokio")]
         if self.tokio_context {
             shared.tokio = Some(super::tokio_context::TokioContext::start(
@@ -1075,14 +1083,12 @@ mod tests {
             move |n: &str| (n == ENV_IDLE_SPIN_US).then(|| OsString::from(value))
         };
         let spin = |value| Builder::from_env_with(with(value)).map(|b| b.idle_spin);
-        assert_eq!(spin(" 25 ").unwrap(), Duration::from_micros(25));
-        assert_eq!(spin("0").unwrap(), Duration::ZERO);
-        assert_eq!(spin("Off").unwrap(), Duration::ZERO);
-        assert_eq!(spin("1000000").unwrap(), MAX_IDLE_SPIN);
-        assert_eq!(
-            Builder::from_env_with(env(&[])).unwrap().idle_spin,
-            DEFAULT_IDLE_SPIN
-        );
+        assert_eq!(spin(" 25 ").unwrap(), Some(Duration::from_micros(25)));
+        assert_eq!(spin("0").unwrap(), Some(Duration::ZERO));
+        assert_eq!(spin("Off").unwrap(), Some(Duration::ZERO));
+        assert_eq!(spin("1000000").unwrap(), Some(MAX_IDLE_SPIN));
+        // Unset: the default, chosen at `build` from the CPUs available.
+        assert_eq!(Builder::from_env_with(env(&[])).unwrap().idle_spin, None);
         for bad in ["-1", "ten", "1000001", "2.5", "10us"] {
             let err = spin(bad).unwrap_err().to_string();
             assert!(
@@ -1093,7 +1099,7 @@ mod tests {
         }
         assert_eq!(
             Builder::new().idle_spin(Duration::from_secs(60)).idle_spin,
-            MAX_IDLE_SPIN
+            Some(MAX_IDLE_SPIN)
         );
     }
 

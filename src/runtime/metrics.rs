@@ -281,6 +281,10 @@ pub struct RuntimeMetrics {
     /// the runtime's topology says ([`Topology::efficiency_speed`](crate::Topology::efficiency_speed):
     /// detection evidence or `HETSCHED_E_SPEED`); `None` when unknown or with one core kind.
     pub efficiency_speed: Option<f64>,
+    /// How long a worker that runs out of work keeps looking for more before it sleeps,
+    /// now: [`Builder::idle_spin`](crate::Builder::idle_spin) if set, else its default,
+    /// which is zero while the process may use only one CPU.
+    pub idle_spin: Duration,
     /// The CPUs this process may use, as the runtime's CPU watch last saw them (cpulist
     /// syntax); `None` when the watch does not run
     /// ([`Builder::cpu_check_interval`](crate::Builder::cpu_check_interval) zero, or an
@@ -347,6 +351,7 @@ pub(crate) struct WorkerInfo<'a> {
 pub(crate) struct RuntimeInfo {
     pub(crate) blocking: BlockingMetrics,
     pub(crate) efficiency_speed: Option<f64>,
+    pub(crate) idle_spin: Duration,
     /// The CPU watch's allowed set (`None`: it does not run, or has not looked yet).
     pub(crate) allowed_cpus: Option<Vec<usize>>,
     pub(crate) cpu_set_changes: u64,
@@ -444,6 +449,7 @@ pub(crate) fn snapshot<'a>(
         .unwrap_or(usize::MAX),
         blocking: info.blocking,
         efficiency_speed: info.efficiency_speed,
+        idle_spin: info.idle_spin,
         allowed_cpus: info.allowed_cpus.map(|cpus| cpulist(&cpus)),
         cpu_set_changes: info.cpu_set_changes,
     }

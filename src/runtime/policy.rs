@@ -63,7 +63,7 @@
 //! worker wakes or the poll ends). The kernel does the same on its own where it knows the
 //! CPUs' capacities, only later; where it does not, nothing else would.
 
-use super::builder::Pin;
+use super::builder::{Pin, DEFAULT_IDLE_SPIN};
 use crate::task::Qos;
 use crate::topology::CoreClass;
 use std::fmt;
@@ -656,6 +656,21 @@ pub fn default_workers(class: CoreClass, pin: Pin, p_count: usize, e_count: usiz
     }
 }
 
+/// How long a worker that has run out of work keeps looking for more before it sleeps
+/// (`Builder::idle_spin`): the setting if there is one; else [`DEFAULT_IDLE_SPIN`] while the process
+/// may use more than one CPU, and none on one CPU. There the looking worker holds the one
+/// CPU that the threads feeding it need, so nothing arrives while it looks unless the
+/// kernel preempts it for them: on a one-CPU mask, spawning and awaiting one task after another from
+/// `block_on` ran at 0.83x tokio with the default spin and 1.05x without (BENCHMARKS.md,
+/// "One CPU").
+pub fn idle_spin(set: Option<Duration>, cpus_available: usize) -> Duration {
+    set.unwrap_or(if cpus_available > 1 {
+        DEFAULT_IDLE_SPIN
+    } else {
+        Duration::ZERO
+    })
+}
+
 /// Under [`Pin::Spill`] there are more E workers than E CPUs, all at the lowest OS
 /// priority: an E worker that starts a Default or Utility task on a P CPU and is then
 /// preempted by the P worker there would hold that task hostage for as long as the P
@@ -854,6 +869,16 @@ mod tests {
     use WorkerRole as R;
 
     const CLASSES: [CoreClass; 2] = [Performance, Efficiency];
+
+    #[test]
+    fn the_default_idle_spin_needs_a_second_cpu_and_a_setting_always_wins() {
+        assert_eq!(idle_spin(None, 2), DEFAULT_IDLE_SPIN);
+        assert_eq!(idle_spin(None, 64), DEFAULT_IDLE_SPIN);
+        assert_eq!(idle_spin(None, 1), Duration::ZERO);
+        let set = Duration::from_micros(250);
+        assert_eq!(idle_spin(Some(set), 1), set);
+        assert_eq!(idle_spin(Some(Duration::ZERO), 8), Duration::ZERO);
+    }
 
     #[test]
     fn regular_search_order_is_the_search_order_of_every_tick_but_fair_turns() {

@@ -120,8 +120,15 @@ pub(crate) struct Shared {
     pub(crate) qos_escalation: bool,
     /// Idle workers drive the I/O reactor (`Builder::drive_io`; feature `async-io`).
     pub(crate) drive_io: bool,
-    /// How long a worker out of work keeps looking before it sleeps (`Builder::idle_spin`).
-    pub(crate) idle_spin: Duration,
+    /// `Builder::idle_spin` as set; `None`: the default, which follows the CPUs the process
+    /// may use (`policy::idle_spin`).
+    idle_spin_set: Option<Duration>,
+    /// How long a worker out of work keeps looking before it sleeps, in nanoseconds, as
+    /// `policy::idle_spin` says for `idle_spin_set` and the CPUs available at `build` and
+    /// after each change the CPU watch sees. A hint, not part of any protocol (so not a
+    /// loom atomic): the idle protocol is the same for any spin, zero included (the loom
+    /// park models run both).
+    idle_spin_ns: untracked::AtomicU64,
     /// The tokio context its threads enter (`Builder::tokio_context`; feature `tokio`).
     #[cfg(feature = "tokio")]
     pub(crate) tokio: Option<super::tokio_context::TokioContext>,
@@ -164,7 +171,8 @@ impl Shared {
             sample_latency: true,
             qos_escalation: true,
             drive_io: false,
-            idle_spin: Duration::ZERO,
+            idle_spin_set: None,
+            idle_spin_ns: untracked::AtomicU64::new(0),
             #[cfg(feature = "tokio")]
             tokio: None,
             watchdog: None,
@@ -180,6 +188,28 @@ impl Shared {
             running: Mutex::new(count),
             exited: Condvar::default(),
         }
+    }
+
+    /// Record `Builder::idle_spin` (`None`: the default) and choose the spin for
+    /// `cpus_available` (`sys::cpus_available` at `build`).
+    pub(crate) fn set_idle_spin(&mut self, set: Option<Duration>, cpus_available: usize) {
+        self.idle_spin_set = set;
+        self.follow_cpu_count(cpus_available);
+    }
+
+    /// The CPUs the process may use are now `cpus_available`: a default spin follows them
+    /// (none on one CPU, `policy::idle_spin`); a spin that was set stays.
+    pub(crate) fn follow_cpu_count(&self, cpus_available: usize) {
+        let spin = policy::idle_spin(self.idle_spin_set, cpus_available);
+        // At most `MAX_IDLE_SPIN`, a second: far inside a u64 of nanoseconds.
+        let ns = u64::try_from(spin.as_nanos()).unwrap_or(u64::MAX);
+        self.idle_spin_ns.store(ns, Relaxed);
+    }
+
+    /// How long a worker out of work keeps looking before it sleeps now.
+    #[inline]
+    pub(crate) fn idle_spin(&self) -> Duration {
+        Duration::from_nanos(self.idle_spin_ns.load(Relaxed))
     }
 
     #[inline]
@@ -762,6 +792,7 @@ impl Shared {
                     }
                 },
                 efficiency_speed: self.efficiency_speed,
+                idle_spin: self.idle_spin(),
                 allowed_cpus: self
                     .cpu_watch
                     .as_ref()

@@ -792,7 +792,8 @@ impl WorkerCore {
     /// role would wait for it), nor while another worker of the role searches.
     fn look_before_sleeping(&self) -> bool {
         let shared = &self.shared;
-        if shared.idle_spin.is_zero()
+        let spin = shared.idle_spin();
+        if spin.is_zero()
             || self.role == WorkerRole::Critical
             || shared.workers[self.index].idle_priority
         {
@@ -812,7 +813,7 @@ impl WorkerCore {
         #[cfg(not(any(loom, miri)))]
         let seen = {
             let started = std::time::Instant::now();
-            let (peers_from, deadline) = (started + PEERS_AFTER, started + shared.idle_spin);
+            let (peers_from, deadline) = (started + PEERS_AFTER, started + spin);
             loop {
                 // A fraction of a microsecond between looks (`pause` costs 10 to 140 cycles
                 // depending on the CPU): a look reads the ends of queues that pushing

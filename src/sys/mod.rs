@@ -195,6 +195,17 @@ pub fn current_thread_affinity() -> Option<Vec<usize>> {
     imp::current_thread_affinity().ok()
 }
 
+/// How many CPUs the calling thread's process may keep busy: the thread's affinity and,
+/// on Linux, the cgroup CPU quota, as [`std::thread::available_parallelism`] reads them; 1
+/// when the OS does not say. Under loom and Miri always 2, so that a model explores the
+/// same runtime on every machine.
+pub(crate) fn cpus_available() -> usize {
+    if cfg!(any(loom, miri)) {
+        return 2;
+    }
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// The CPU the calling thread is running on right now (`sched_getcpu` on Linux);
 /// `None` where the OS does not say. The answer can be stale as soon as it is returned
 /// unless the thread is pinned to a single CPU.
