@@ -769,7 +769,11 @@ fn the_default_idle_spin_is_off_where_the_process_has_one_cpu() {
         builder.build().unwrap().metrics().idle_spin
     };
     let here = std::thread::available_parallelism().map_or(1, usize::from);
-    let expected = if here > 1 { DEFAULT_IDLE_SPIN } else { Duration::ZERO };
+    let expected = if here > 1 {
+        DEFAULT_IDLE_SPIN
+    } else {
+        Duration::ZERO
+    };
     assert_eq!(build(None), expected, "{here} CPUs available");
     // A thread of its own, narrowed to one CPU, builds the same runtimes.
     let one_cpu = common::allowed_cpus()[0];

@@ -225,7 +225,7 @@ fn print_topology(rt: &hetsched::Runtime) {
         metrics = rt.metrics();
     }
     for w in &metrics.workers {
-        let hints = w.hints.map_or_else(
+        let hints = w.hints.as_ref().map_or_else(
             || "not started".to_string(),
             |h| format!("pin: {}, qos hint: {}", h.pin, h.qos),
         );

@@ -1,32 +1,33 @@
 //! References to a worker's runtime that tasks gave up on that worker, given back in
 //! batches.
 //!
-//! Every spawn from a thread that is not one of the runtime's workers increments the
-//! runtime's reference count (the task's header holds the runtime), and the task's end on
-//! a worker would decrement it: one locked update of that count's cache line per task on
-//! each side, which pulls the line over to the worker once per task (perf: the spawning
-//! thread's largest cost, BENCHMARKS.md "Per-task cost"). A worker keeps the references
-//! instead and gives them back [`RELEASE_BATCH`] at a time, so the line moves once per
-//! batch. Kept as a count, not as the references themselves: all of them are to the one
-//! runtime the worker belongs to.
+//! Every spawn from a thread that is not one of the runtime's workers counts a task
+//! reference to the runtime (`runtime/task_refs.rs`), and the task's end on a worker would
+//! give it back: one locked update of that count's cache line per task on each side, which
+//! pulls the line over to the worker once per task (perf: the spawning thread's largest
+//! cost, BENCHMARKS.md "Per-task cost"). A worker keeps the references instead and gives
+//! them back [`RELEASE_BATCH`] at a time, in one update, so the line moves once per batch.
+//! Kept as a count, not as the references themselves: all of them are to the one runtime
+//! the worker belongs to.
 
+use super::task_refs::{self, OwnerRef, TaskOwner};
 use crate::loom::sync::Arc;
 use std::cell::Cell;
 
 /// How many ended tasks' references to the runtime a worker gives back at a time.
 pub(crate) const RELEASE_BATCH: usize = 64;
 
-/// References to one runtime (`T`: the runtime's shared state), held by its worker until
-/// given back.
-pub(crate) struct HeldRefs<T> {
-    /// The runtime, as `Arc::into_raw` gives it: every reference counted here is one
-    /// `Arc<T>` turned into this pointer.
+/// Task references to one runtime (`T`: the runtime's shared state), held by its worker
+/// until given back.
+pub(crate) struct HeldRefs<T: TaskOwner> {
+    /// The runtime: every reference counted here is an `OwnerRef<T>` to it, turned into
+    /// this pointer by `OwnerRef::into_counted`.
     runtime: *const T,
     /// How many references this worker holds on behalf of ended tasks.
     count: Cell<usize>,
 }
 
-impl<T> HeldRefs<T> {
+impl<T: TaskOwner> HeldRefs<T> {
     /// None held yet, for the runtime `runtime` (the worker's own `Arc`, which outlives
     /// every batch: see [`hold`](Self::hold)).
     pub(crate) fn new(runtime: &Arc<T>) -> HeldRefs<T> {
@@ -40,8 +41,8 @@ impl<T> HeldRefs<T> {
     /// back once [`RELEASE_BATCH`] are held. The caller checked that `owner` is this
     /// runtime (`Shared::own`).
     #[inline]
-    pub(crate) fn hold(&self, owner: Arc<T>) {
-        let raw = Arc::into_raw(owner);
+    pub(crate) fn hold(&self, owner: OwnerRef<T>) {
+        let raw = owner.into_counted();
         debug_assert_eq!(raw, self.runtime, "a reference to another runtime");
         if crate::loom::mutation!("release_batch_forgets") {
             return; // planted bug: the reference is never given back
@@ -58,18 +59,18 @@ impl<T> HeldRefs<T> {
     /// Give `n` held references back.
     #[cold]
     fn give_back(&self, n: usize) {
-        for _ in 0..n {
-            // SAFETY: each of the `n` references was an `Arc<T>` to this very runtime
-            // turned into `self.runtime` by `hold` (`Arc::into_raw`) and is given back once,
-            // here; the count it decrements is at least `n`. While the worker runs, its own
-            // `Arc` keeps the count above them, so no decrement here drops the runtime (and
-            // runs none of its code); at the worker's end one may, as dropping an `Arc` would.
-            unsafe { Arc::decrement_strong_count(self.runtime) };
+        if n == 0 {
+            return;
         }
+        // SAFETY: each of the `n` references is an `OwnerRef` to this very runtime turned
+        // into `self.runtime` by `hold` and given back once, here. While the worker runs,
+        // its own `Arc` keeps the runtime alive whatever the count does; at the worker's
+        // end this may free it, as dropping an `Arc` would.
+        unsafe { task_refs::release(self.runtime, n) };
     }
 }
 
-impl<T> Drop for HeldRefs<T> {
+impl<T: TaskOwner> Drop for HeldRefs<T> {
     fn drop(&mut self) {
         self.give_back(self.count.get());
     }
@@ -77,37 +78,43 @@ impl<T> Drop for HeldRefs<T> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use super::super::task_refs::test_owner::owner;
     use super::*;
 
     #[test]
     fn references_go_back_a_batch_at_a_time_and_the_rest_with_the_holder() {
-        let runtime = Arc::new(String::from("runtime"));
+        let (runtime, drops) = owner();
         let held = HeldRefs::new(&runtime);
+        let counted = || runtime.refs.count();
         for n in 1..RELEASE_BATCH {
-            held.hold(runtime.clone());
-            assert_eq!(Arc::strong_count(&runtime), 1 + n, "held, not given back");
+            held.hold(OwnerRef::new(&runtime));
+            assert_eq!(counted(), n, "held, not given back");
+            assert_eq!(Arc::strong_count(&runtime), 2, "the tasks' one reference");
         }
-        held.hold(runtime.clone());
-        assert_eq!(Arc::strong_count(&runtime), 1, "a full batch went back");
+        held.hold(OwnerRef::new(&runtime));
+        assert_eq!(counted(), 0, "a full batch went back");
+        assert_eq!(Arc::strong_count(&runtime), 1);
         for _ in 0..3 {
-            held.hold(runtime.clone());
+            held.hold(OwnerRef::new(&runtime));
         }
-        assert_eq!(Arc::strong_count(&runtime), 4);
+        assert_eq!(counted(), 3);
         drop(held);
-        assert_eq!(
-            Arc::strong_count(&runtime),
-            1,
-            "the rest went back with the holder"
-        );
+        assert_eq!(counted(), 0, "the rest went back with the holder");
+        assert_eq!(Arc::strong_count(&runtime), 1);
+        drop(runtime);
+        assert_eq!(drops(), 1);
     }
 
     #[test]
     fn the_last_reference_may_go_back_with_the_holder() {
-        let runtime = Arc::new(String::from("runtime"));
+        let (runtime, drops) = owner();
         let held = HeldRefs::new(&runtime);
-        held.hold(runtime);
+        held.hold(OwnerRef::new(&runtime));
+        drop(runtime);
         // The holder's reference is now the only one: giving it back frees the value
         // (Miri checks the free happens once, and after the last use).
+        assert_eq!(drops(), 0);
         drop(held);
+        assert_eq!(drops(), 1);
     }
 }

@@ -32,6 +32,7 @@ pub mod policy;
 mod registry;
 mod shared;
 mod stuck;
+mod task_refs;
 #[cfg(feature = "tokio")]
 mod tokio_context;
 mod worker;
@@ -74,6 +75,66 @@ pub mod __loom {
         /// The watchdog claims poll `poll`: true if it may call the hook.
         pub fn claim(&self, poll: usize) -> bool {
             self.0.claim(poll)
+        }
+    }
+
+    /// A value whose tasks reference it through counted task references
+    /// (`runtime/task_refs.rs`): they hold one strong reference together. `dropped` is set
+    /// when the value is dropped.
+    pub struct TaskRefOwner {
+        refs: super::task_refs::TaskRefs,
+        dropped: crate::loom::sync::Arc<crate::loom::sync::atomic::AtomicBool>,
+    }
+
+    impl super::task_refs::TaskOwner for TaskRefOwner {
+        fn task_refs(&self) -> &super::task_refs::TaskRefs {
+            &self.refs
+        }
+    }
+
+    impl Drop for TaskRefOwner {
+        fn drop(&mut self) {
+            let was = self.dropped.swap(true, std::sync::atomic::Ordering::SeqCst);
+            assert!(!was, "the owner was dropped twice");
+        }
+    }
+
+    impl TaskRefOwner {
+        /// An owner that sets `dropped` when it is dropped.
+        pub fn new(
+            dropped: crate::loom::sync::Arc<crate::loom::sync::atomic::AtomicBool>,
+        ) -> TaskRefOwner {
+            TaskRefOwner {
+                refs: Default::default(),
+                dropped,
+            }
+        }
+    }
+
+    /// One task's reference to a [`TaskRefOwner`].
+    pub struct TaskRef(super::task_refs::OwnerRef<TaskRefOwner>);
+
+    impl TaskRef {
+        /// A new task reference (the caller holds a strong reference, as a spawner does).
+        pub fn new(owner: &crate::loom::sync::Arc<TaskRefOwner>) -> TaskRef {
+            TaskRef(super::task_refs::OwnerRef::new(owner))
+        }
+        /// Has the owner been dropped? (Must never be true while this reference lives.)
+        pub fn owner_dropped(&self) -> bool {
+            self.0
+                .get()
+                .dropped
+                .load(std::sync::atomic::Ordering::SeqCst)
+        }
+        /// Give this reference back in a batch with `others` (as a worker does): one update.
+        pub fn release_with(self, others: Vec<TaskRef>) {
+            let n = 1 + others.len();
+            let owner = self.0.into_counted();
+            for other in others {
+                assert!(std::ptr::eq(other.0.into_counted(), owner), "another owner");
+            }
+            // SAFETY: `n` counted references to `owner`, each given back once, here.
+            unsafe { super::task_refs::release(owner, n) };
         }
     }
 
@@ -232,6 +293,7 @@ pub use policy::{
 pub use shared::BATCH_CHUNK;
 pub(crate) use shared::{leave_registry, release_owner, task_ended, Shared};
 pub use stuck::{LongPoll, DEFAULT_LONG_POLL_THRESHOLD};
+pub(crate) use task_refs::OwnerRef;
 
 use crate::loom::sync::Arc;
 use crate::task::{JoinHandle, Qos};

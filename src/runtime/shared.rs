@@ -11,6 +11,7 @@ use super::parker::Parker;
 use super::policy::{self, Lane, Placement, Readiness, WorkerRole, LANES};
 use super::registry::Registry;
 use super::stuck::{self, LaneLongPolls, PollRecord, WatchdogConfig};
+use super::task_refs::{OwnerRef, TaskOwner, TaskRefs};
 use super::worker::WorkerCore;
 use crate::loom::deque::{Injector, Stealer};
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
@@ -95,6 +96,9 @@ pub(crate) struct Shared {
     pub(crate) workers: Box<[CachePadded<WorkerSlot>]>,
     pub(crate) idle: Idle,
     pub(crate) registry: Registry,
+    /// Its tasks' references to it, which together hold one strong reference
+    /// (`runtime/task_refs.rs`).
+    task_refs: TaskRefs,
     pub(crate) blocking: BlockingPool,
     pub(crate) has_efficiency: bool,
     /// The runtime runs critical workers (`policy::placement` routes Critical work to them).
@@ -150,6 +154,13 @@ pub(crate) struct Shared {
     exited: Condvar,
 }
 
+impl TaskOwner for Shared {
+    #[inline]
+    fn task_refs(&self) -> &TaskRefs {
+        &self.task_refs
+    }
+}
+
 impl Shared {
     pub(crate) fn new(
         workers: Vec<WorkerSlot>,
@@ -164,6 +175,7 @@ impl Shared {
             blocking,
             injectors: std::array::from_fn(|_| Injector::new()),
             registry: Registry::new(count),
+            task_refs: TaskRefs::default(),
             workers: workers.into_iter().map(CachePadded::new).collect(),
             idle: Idle::new(),
             has_efficiency,
@@ -295,7 +307,7 @@ impl Shared {
             return refused;
         }
         let lane = Lane::of(qos);
-        let header = TaskHeader::owned(qos, this.clone(), core.is_none(), Some(lane));
+        let header = TaskHeader::owned(qos, this, core.is_none(), Some(lane));
         let (runnable, made) = make(header);
         this.count_spawned(core, lane, 1);
         this.schedule_from(core, runnable, Readiness::Spawned);
@@ -349,7 +361,7 @@ impl Shared {
                     }
                     continue;
                 }
-                let header = TaskHeader::owned(qos, this.clone(), core.is_none(), counted_lane);
+                let header = TaskHeader::owned(qos, this, core.is_none(), counted_lane);
                 let runnable = match handle.as_mut() {
                     Some(handle) => {
                         let (runnable, join) = spawn_raw(header, future, schedule_woken);
@@ -410,7 +422,7 @@ impl Shared {
             return JoinHandle::refused(qos);
         }
         fn schedule_blocking(runnable: Task, _: crate::task::ScheduleInfo) {
-            if let Some(owner) = runnable.metadata().owner().cloned() {
+            if let Some(owner) = runnable.metadata().owner_arc() {
                 owner.blocking.schedule(&owner, runnable);
             }
         }
@@ -418,7 +430,7 @@ impl Shared {
         // a waker (its future completes in one poll), so shutdown reaches every queued job
         // through the pool's queue.
         // Run and freed on a blocking thread: no worker batch to give the reference to.
-        let header = TaskHeader::owned(qos, this.clone(), false, None);
+        let header = TaskHeader::owned(qos, this, false, None);
         let (runnable, handle) = spawn_raw(header, async move { f() }, schedule_blocking);
         runnable.schedule();
         handle
@@ -845,7 +857,7 @@ fn schedule_woken(task: Task, info: crate::task::ScheduleInfo) {
     let Some(owner) = task.metadata().owner() else {
         return; // unreachable: every task spawned with this function has an owner
     };
-    let owner: *const Shared = &**owner;
+    let owner: *const Shared = owner;
     context::with_worker(|worker| match worker {
         // On one of the runtime's workers, whose own reference keeps the runtime alive
         // while the task is scheduled.
@@ -856,7 +868,7 @@ fn schedule_woken(task: Task, info: crate::task::ScheduleInfo) {
         // goes into a queue with the task, where a worker may finish (and free) it before
         // this scheduling is over: hold one of our own until then.
         _ => {
-            if let Some(owner) = task.metadata().owner().cloned() {
+            if let Some(owner) = task.metadata().owner_arc() {
                 owner.schedule_from(None, task, readiness);
             }
         }
@@ -884,8 +896,8 @@ pub(crate) fn count_end(owner: &Shared, worker: Option<&WorkerCore>, lane: Lane)
 
 /// A task's header is dropped (the task is freed): give up its reference to its runtime,
 /// in a batch if this is one of that runtime's workers (`WorkerCore::release_owner`).
-pub(crate) fn release_owner(owner: Arc<Shared>) {
-    context::with_worker(|worker| match owner.own(worker) {
+pub(crate) fn release_owner(owner: OwnerRef<Shared>) {
+    context::with_worker(|worker| match owner.get().own(worker) {
         Some(core) => core.release_owner(owner),
         None => drop(owner),
     })
@@ -1010,7 +1022,7 @@ mod tests {
     fn a_task_raised_to_the_critical_lane_sets_the_flag_of_its_runtime() {
         let shared = one_worker(CoreClass::Performance);
         let core = core_with_queues(&shared);
-        let header = TaskHeader::owned(Qos::Default, shared.clone(), false, Some(Lane::Default));
+        let header = TaskHeader::owned(Qos::Default, &shared, false, Some(Lane::Default));
         let (task, handle) =
             spawn_raw(header, async {}, |_: Task, _: crate::task::ScheduleInfo| {});
         drop(handle);

@@ -6,6 +6,7 @@ use super::held_refs::HeldRefs;
 use super::metrics::WorkerCounters;
 use super::policy::{self, Lane, Placement, Readiness, Source, WorkerRole, LANES};
 use super::shared::{Shared, Task};
+use super::task_refs::OwnerRef;
 use crate::loom::deque::{Steal, Worker};
 use crate::loom::sync::Arc;
 use crate::task::PollEnd;
@@ -148,7 +149,7 @@ impl WorkerCore {
     /// its own reference, so the runtime outlives the batch; what is left is given back
     /// with the worker.
     #[inline]
-    pub(crate) fn release_owner(&self, owner: Arc<Shared>) {
+    pub(crate) fn release_owner(&self, owner: OwnerRef<Shared>) {
         self.held_refs.hold(owner);
     }
 

@@ -4,6 +4,7 @@
 use crate::loom::sync::Arc;
 use crate::loom::untracked::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
 use crate::runtime::policy::{self, Lane};
+use crate::runtime::OwnerRef;
 use crate::runtime::Shared;
 use crate::task::Qos;
 use std::sync::atomic::Ordering;
@@ -50,7 +51,7 @@ pub(crate) struct TaskHeader {
     /// through this header, and so does the task's future, to count the end of a future
     /// dropped unpolled and to leave the registry (`runtime::task_ended`,
     /// `runtime::leave_registry`).
-    owner: Option<Arc<Shared>>,
+    owner: Option<OwnerRef<Shared>>,
     /// The lane the task was spawned in, where its spawned and completed counts are kept
     /// (`Lane::index` + 1), or 0: a job that is neither counted nor entered in the registry
     /// (the blocking pool's, and a batch's carrier task, whose futures are counted as
@@ -116,11 +117,11 @@ impl TaskHeader {
     #[inline]
     pub(crate) fn owned(
         qos: Qos,
-        owner: Arc<Shared>,
+        owner: &Arc<Shared>,
         from_outside: bool,
         counted_in: Option<Lane>,
     ) -> TaskHeader {
-        TaskHeader::with_owner(qos, Some(owner), from_outside, counted_in)
+        TaskHeader::with_owner(qos, Some(OwnerRef::new(owner)), from_outside, counted_in)
     }
 
     /// A header that belongs to no runtime (unit tests, loom's raw-task models).
@@ -132,7 +133,7 @@ impl TaskHeader {
     #[inline]
     fn with_owner(
         qos: Qos,
-        owner: Option<Arc<Shared>>,
+        owner: Option<OwnerRef<Shared>>,
         release_in_batch: bool,
         counted_in: Option<Lane>,
     ) -> TaskHeader {
@@ -151,8 +152,15 @@ impl TaskHeader {
 
     /// The runtime the task belongs to.
     #[inline]
-    pub(crate) fn owner(&self) -> Option<&Arc<Shared>> {
-        self.owner.as_ref()
+    pub(crate) fn owner(&self) -> Option<&Shared> {
+        self.owner.as_ref().map(OwnerRef::get)
+    }
+
+    /// A strong reference to the runtime the task belongs to, for work that may outlive
+    /// the task (scheduling it from outside the runtime: a worker may free it meanwhile).
+    #[inline]
+    pub(crate) fn owner_arc(&self) -> Option<Arc<Shared>> {
+        self.owner.as_ref().map(OwnerRef::to_arc)
     }
 
     /// The lane the task's spawned and completed counts are kept in (`None`: a blocking
