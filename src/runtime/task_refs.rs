@@ -24,6 +24,7 @@
 
 use crate::loom::sync::atomic::{fence, AtomicUsize};
 use crate::loom::sync::Arc;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 /// A runtime whose tasks reference it through [`OwnerRef`]s counted in its [`TaskRefs`].
@@ -51,8 +52,10 @@ impl TaskRefs {
 /// handed to [`release`] by way of [`into_counted`](OwnerRef::into_counted)).
 pub(crate) struct OwnerRef<T: TaskOwner> {
     /// As `Arc::as_ptr` gives it: with the provenance of the whole allocation, counts
-    /// included, which `release` and `to_arc` reach through it.
-    owner: *const T,
+    /// included, which `release` and `to_arc` reach through it (a pointer made from
+    /// `&*owner` would cover only the value). Non-null, so that an `Option<OwnerRef>`
+    /// needs no tag of its own.
+    owner: NonNull<T>,
 }
 
 // SAFETY: an `OwnerRef` is a shared reference to `T` kept alive by the counted strong
@@ -73,9 +76,9 @@ impl<T: TaskOwner> OwnerRef<T> {
             // would give and its count is at least one.
             unsafe { Arc::increment_strong_count(Arc::as_ptr(owner)) };
         }
-        OwnerRef {
-            owner: Arc::as_ptr(owner),
-        }
+        // SAFETY: a live `Arc`'s pointer is never null; the cast keeps its provenance.
+        let owner = unsafe { NonNull::new_unchecked(Arc::as_ptr(owner).cast_mut()) };
+        OwnerRef { owner }
     }
 
     /// The owner.
@@ -83,7 +86,7 @@ impl<T: TaskOwner> OwnerRef<T> {
     pub(crate) fn get(&self) -> &T {
         // SAFETY: the owner lives while this reference is counted (the tasks' strong
         // reference is dropped only once the count is back to zero).
-        unsafe { &*self.owner }
+        unsafe { self.owner.as_ref() }
     }
 
     /// A strong `Arc` to the owner, for work that may outlive this reference (scheduling
@@ -94,8 +97,8 @@ impl<T: TaskOwner> OwnerRef<T> {
         // gave in `new`, so its strong count may be incremented and that new reference
         // taken over by `from_raw`.
         unsafe {
-            Arc::increment_strong_count(self.owner);
-            Arc::from_raw(self.owner)
+            Arc::increment_strong_count(self.owner.as_ptr());
+            Arc::from_raw(self.owner.as_ptr())
         }
     }
 
@@ -104,7 +107,7 @@ impl<T: TaskOwner> OwnerRef<T> {
     /// batch, `runtime/held_refs.rs`).
     #[inline]
     pub(crate) fn into_counted(self) -> *const T {
-        let ptr = self.owner;
+        let ptr = self.owner.as_ptr().cast_const();
         std::mem::forget(self);
         ptr
     }
@@ -114,7 +117,7 @@ impl<T: TaskOwner> Drop for OwnerRef<T> {
     #[inline]
     fn drop(&mut self) {
         // SAFETY: this reference is counted and is given back once, here.
-        unsafe { release(self.owner, 1) }
+        unsafe { release(self.owner.as_ptr().cast_const(), 1) }
     }
 }
 
