@@ -97,8 +97,9 @@ pub(crate) struct Shared {
     pub(crate) idle: Idle,
     pub(crate) registry: Registry,
     /// Its tasks' references to it, which together hold one strong reference
-    /// (`runtime/task_refs.rs`).
-    task_refs: TaskRefs,
+    /// (`runtime/task_refs.rs`). On a cache line of its own: every spawn updates it, and
+    /// its neighbours are read by every worker's search.
+    task_refs: CachePadded<TaskRefs>,
     pub(crate) blocking: BlockingPool,
     pub(crate) has_efficiency: bool,
     /// The runtime runs critical workers (`policy::placement` routes Critical work to them).
@@ -175,7 +176,7 @@ impl Shared {
             blocking,
             injectors: std::array::from_fn(|_| Injector::new()),
             registry: Registry::new(count),
-            task_refs: TaskRefs::default(),
+            task_refs: CachePadded::new(TaskRefs::default()),
             workers: workers.into_iter().map(CachePadded::new).collect(),
             idle: Idle::new(),
             has_efficiency,
