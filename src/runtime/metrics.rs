@@ -117,6 +117,8 @@ pub(crate) struct WorkerCounters {
 /// What threads that are not workers count (spawns and wakes from outside).
 #[derive(Default)]
 pub(crate) struct ExternalCounters {
+    /// Schedulings from outside, less the spawns counted in `spawned` (each of which is
+    /// also one scheduling: `snapshot` adds them).
     pub(crate) scheduled: [SharedCounter; LANES],
     /// Tasks taken out of a queue by no worker's poll: dropped unrun by shutdown's drain of
     /// the injectors (`Shared::drain_injectors`), by the lane they were queued in.
@@ -415,7 +417,9 @@ pub(crate) fn snapshot<'a>(
         });
     }
     for (lane, sum) in scheduled.iter_mut().enumerate() {
-        *sum += external.scheduled[lane].get();
+        // A counted spawn from outside a worker is scheduled once, in its lane, as it is
+        // spawned, and counted only as spawned (`Shared::place`).
+        *sum += external.scheduled[lane].get() + external.spawned[lane].get();
         taken[lane] += external.taken[lane].get();
     }
     let lanes = Lane::ALL

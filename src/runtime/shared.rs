@@ -484,7 +484,11 @@ impl Shared {
             header.mark_scheduled(self.nanos_since_start());
         }
         let Some(core) = core else {
-            self.external.scheduled[lane.index()].bump();
+            // A task spawned from outside and counted as spawned is counted as scheduled
+            // by that (`metrics::snapshot` adds the two): one locked update fewer per spawn.
+            if readiness != Readiness::Spawned || header.counted_in().is_none() {
+                self.external.scheduled[lane.index()].bump();
+            }
             self.injectors[lane.index()].push(task);
             return Queued::Injected(lane);
         };
