@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{runtime, spin_until, wait_until, DropCounter};
+use common::{runtime, spin_until, wait_until, DropCounter, ReleaseOnDrop};
 use futures::channel::oneshot;
 use hetsched::sys::HintOutcome;
 use hetsched::{Builder, CoreClass, Handle, Lane, Pin, Qos, Topology};
@@ -547,4 +547,61 @@ fn efficiency_workers_on_a_homogeneous_machine_run_background_work() {
         .unwrap();
     // No efficiency CPUs to pin to: reported, not an error.
     assert_eq!(e.hints.unwrap().pin, HintOutcome::Unsupported);
+}
+
+/// `LaneMetrics::queued` counts every task waiting in a queue, however it got there: spawned
+/// from outside one by one, in a batch or detached, or woken from outside (a spawn from
+/// outside is counted once, as spawned, and the snapshot counts it as scheduled too).
+#[test]
+fn queued_counts_spawns_and_wakes_from_outside_while_the_worker_is_busy() {
+    let rt = Builder::new()
+        .topology(common::homogeneous_topology(1))
+        .workers(CoreClass::Performance, 1)
+        .build()
+        .unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let waiter = rt.spawn(async move {
+        let _ = rx.await;
+    });
+    wait_until("the waiter waits on its waker", || {
+        let m = rt.metrics();
+        m.lane(Lane::Default).queued == 0 && m.live_tasks == 1
+    });
+    let (started, release) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let _release_on_failure = ReleaseOnDrop(release.clone());
+    let blocker = {
+        let (started, release) = (started.clone(), release.clone());
+        rt.spawn(async move {
+            started.store(true, SeqCst);
+            spin_until(&release);
+        })
+    };
+    spin_until(&started);
+    let mut handles: Vec<_> = (0..4).map(|_| rt.spawn(async {})).collect();
+    rt.spawn_batch(Qos::Default, (0..3).map(|_| async {}), &mut handles);
+    for _ in 0..2 {
+        rt.spawn_detached(async {});
+    }
+    let background: Vec<_> = (0..2)
+        .map(|_| rt.spawn_with(Qos::Background, async {}))
+        .collect();
+    tx.send(()).unwrap();
+    let m = rt.metrics();
+    assert_eq!(m.lane(Lane::Default).queued, 4 + 3 + 2 + 1, "{m:?}");
+    assert_eq!(m.lane(Lane::Background).queued, 2, "{m:?}");
+    assert_eq!(m.lane(Lane::Default).spawned, 2 + 4 + 3 + 2, "{m:?}");
+    release.store(true, SeqCst);
+    for h in handles
+        .into_iter()
+        .chain(background)
+        .chain([waiter, blocker])
+    {
+        futures::executor::block_on(h).unwrap();
+    }
+    wait_until("every queue is empty", || {
+        rt.metrics().lanes.iter().all(|l| l.queued == 0)
+    });
 }
