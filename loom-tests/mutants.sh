@@ -56,6 +56,7 @@ MUTANTS=(
   "raw_task_keeps_join_waker|raw_task|the_join_waker_is_let_go_when_the_handle_detaches|join waker kept alive"
   "raw_task_wake_trusts_a_load|raw_task|an_abort_racing_the_polls_start_cancels_the_task|deadlock"
   "raw_task_yield_forgets_scheduled|raw_task|a_yield_without_a_wake_is_scheduled_again_once|deadlock"
+  "raw_task_lone_start_ignores_refs|raw_task|the_join_waker_is_let_go_when_the_handle_detaches|index out of bounds"
 )
 
 cargo test --release -p loom-tests --no-run -q || exit 1

@@ -409,6 +409,9 @@ pub(crate) mod task_state {
             pub(crate) fn load(&self, order: Ordering) -> usize {
                 either!(self, a => a.load(order))
             }
+            pub(crate) fn store(&self, value: usize, order: Ordering) {
+                either!(self, a => a.store(value, order))
+            }
             pub(crate) fn fetch_add(&self, value: usize, order: Ordering) -> usize {
                 either!(self, a => a.fetch_add(value, order))
             }

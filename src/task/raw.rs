@@ -369,6 +369,15 @@ unsafe fn complete(ptr: NonNull<Header>, output: Output) {
             // SAFETY: the stage is ours until `COMPLETE` is set.
             unsafe { (header.vtable.consume)(ptr) };
         }
+        // Our reference the only one left, and no wake pending: nobody else can reach the
+        // task (as at the poll's start), so it is freed with no locked update. The acquire
+        // load orders every other holder's last use (its release decrement) before the free.
+        let lone = header.state.load(Acquire);
+        if lone == RUNNING | REF_ONE {
+            // SAFETY: the last reference is ours and we give it up: the task is freed.
+            unsafe { free_if_last(ptr, lone) };
+            return;
+        }
         let prev = header
             .state
             .fetch_update(AcqRel, Acquire, |s| Some(done(s) - REF_ONE))
@@ -489,8 +498,21 @@ impl Runnable {
         // SAFETY: the runnable reference is now this poll's (it was `self`'s).
         let header = unsafe { header(ptr) };
         // SCHEDULED -> RUNNING in one subtraction: a `Runnable` means SCHEDULED is set and
-        // RUNNING clear.
-        header.state.fetch_sub(SCHEDULED - RUNNING, AcqRel);
+        // RUNNING clear. A task whose only reference is this `Runnable` (detached, no waker
+        // alive, not in the registry, which holds a waker) is unreachable from any other
+        // thread: a plain store does, with no locked instruction. The acquire load makes
+        // every earlier holder's last use (its release decrement) happen before the poll.
+        let state = header.state.load(Acquire);
+        let lone = if crate::loom::mutation!("raw_task_lone_start_ignores_refs") {
+            state & (REF_ONE - 1) == SCHEDULED // planted bug: other references ignored
+        } else {
+            state == SCHEDULED | REF_ONE
+        };
+        if lone {
+            header.state.store(RUNNING | REF_ONE, Relaxed);
+        } else {
+            header.state.fetch_sub(SCHEDULED - RUNNING, AcqRel);
+        }
         // If the poll unwinds (the task wrapper catches the future's panics, so only the
         // runtime's own code could, here or in `poll_ended`), the task is cancelled rather
         // than left running.
@@ -949,6 +971,65 @@ mod tests {
                 Poll::Pending
             }
         }
+    }
+
+    fn detached<F>(future: F, schedule: Schedule) -> Runnable
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        // SAFETY: as `joinable`, with no handle: the runnable reference is claimed once.
+        unsafe {
+            Runnable::from_new(allocate(
+                TaskHeader::new(Qos::Default),
+                move |_| future,
+                schedule,
+                false,
+            ))
+        }
+    }
+
+    /// A detached task whose only reference is its `Runnable` starts and ends its poll
+    /// with no locked update (nobody else can reach it); one whose waker is alive, or was
+    /// kept past the poll, goes the locked way. Either way it is freed exactly once, by
+    /// the last reference (Miri checks the frees and that nothing leaks).
+    #[test]
+    fn a_detached_task_alone_or_not_is_freed_by_its_last_reference() {
+        // Alone: done in one poll.
+        let drops = Arc::new(AtomicUsize::new(0));
+        let token = Token(drops.clone());
+        detached(async move { drop(token) }, ignore).run();
+        assert_eq!(drops.load(SeqCst), 1);
+        // Its waker kept past the end: the task outlives the poll, freed with the waker.
+        let slot = Arc::new(Mutex::new(None::<Waker>));
+        let (kept, token) = (slot.clone(), Token(drops.clone()));
+        detached(
+            std::future::poll_fn(move |cx| {
+                *kept.lock().unwrap() = Some(cx.waker().clone());
+                let _token = &token;
+                Poll::Ready(())
+            }),
+            ignore,
+        )
+        .run();
+        assert_eq!(drops.load(SeqCst), 2, "the future is dropped at the end");
+        let waker = slot.lock().unwrap().take().unwrap();
+        waker.wake_by_ref();
+        drop(waker);
+        // Pending, woken by a waker that is then gone: the second poll starts alone again.
+        let fired = Arc::new(AtomicBool::new(false));
+        let future = WaitFor {
+            fired: fired.clone(),
+            slot: slot.clone(),
+            _token: Token(drops.clone()),
+        };
+        detached(future, run_here).run();
+        fired.store(true, SeqCst);
+        let waker = slot.lock().unwrap().take().unwrap();
+        waker.wake();
+        // The second poll kept a waker in the slot again: the task lives on with it.
+        assert_eq!(drops.load(SeqCst), 4, "the future's token and the output's");
+        drop(slot.lock().unwrap().take());
     }
 
     #[test]
