@@ -688,6 +688,51 @@ fn asleep(rt: &hetsched::Runtime) -> u64 {
     m.workers.iter().map(|w| w.parks - w.unparks).sum()
 }
 
+/// A batch whose iterator panics part way: the tasks placed before the panic are counted
+/// and run (their workers are woken as the panic unwinds), and the panic reaches the
+/// caller. Spawned from outside and from a task on a worker.
+#[test]
+fn a_batch_cut_short_by_a_panic_still_runs_what_it_placed() {
+    let rt = Builder::new()
+        .topology(common::homogeneous_topology(1))
+        .workers(CoreClass::Performance, 1)
+        .idle_spin(Duration::ZERO)
+        .build()
+        .unwrap();
+    wait_until("the worker sleeps", || asleep(&rt) == 1);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let batch = |ran: Arc<AtomicUsize>| {
+        (0..10).map(move |i| {
+            assert!(i < 5, "the caller's iterator panics");
+            let ran = ran.clone();
+            async move {
+                ran.fetch_add(1, SeqCst);
+            }
+        })
+    };
+    let mut handles = Vec::new();
+    let outside = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.spawn_batch(Qos::Default, batch(ran.clone()), &mut handles)
+    }));
+    assert!(outside.is_err(), "the panic did not reach the caller");
+    assert_eq!(handles.len(), 5);
+    wait_until("the five placed tasks ran", || ran.load(SeqCst) == 5);
+    // From a task on the worker: the panic ends that task; the five it placed still run.
+    let inner = ran.clone();
+    let on_worker = rt.spawn(async move {
+        hetsched::Handle::current().spawn_batch_detached(Qos::Default, batch(inner));
+    });
+    assert!(rt.block_on(on_worker).is_err(), "the task's panic was lost");
+    wait_until("the five tasks placed by the worker ran", || {
+        ran.load(SeqCst) == 10
+    });
+    wait_until("every task counted as ended", || {
+        let m = rt.metrics();
+        let lane = m.lane(Lane::Default);
+        (lane.spawned, lane.completed, m.live_tasks) == (11, 11, 0)
+    });
+}
+
 /// Invariant 6: one idle worker is woken per unit of new work, not the whole herd.
 #[test]
 fn one_idle_worker_is_woken_per_unit_of_work() {

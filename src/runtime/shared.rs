@@ -61,6 +61,27 @@ impl Wakeups {
     }
 }
 
+/// The end of a batch spawn (`Shared::spawn_batch_inner`): counts a worker's spawns and
+/// wakes workers for what was placed, when dropped.
+struct BatchEnd<'a> {
+    shared: &'a Shared,
+    core: Option<&'a WorkerCore>,
+    lane: Lane,
+    /// Spawned by `core` and not counted yet (spawns from outside are counted one by one).
+    spawned: u64,
+    placed: Wakeups,
+}
+
+impl Drop for BatchEnd<'_> {
+    fn drop(&mut self) {
+        if self.spawned > 0 {
+            self.shared
+                .count_spawned(self.core, self.lane, self.spawned);
+        }
+        self.shared.finish_placing(self.placed);
+    }
+}
+
 /// What other threads may see of one worker.
 pub(crate) struct WorkerSlot {
     pub(crate) name: String,
@@ -352,8 +373,16 @@ impl Shared {
         let counted_lane = counted.then_some(lane);
         context::with_worker(|worker| {
             let core = this.own(worker);
-            let mut placed = Wakeups::default();
-            let mut spawned = 0;
+            // Counts and wakes for what was placed when dropped: at the end, or while a
+            // panic in the caller's iterator or `Extend` unwinds, so that the tasks placed
+            // before it are counted and found.
+            let mut batch = BatchEnd {
+                shared: this,
+                core,
+                lane,
+                spawned: 0,
+                placed: Wakeups::default(),
+            };
             for future in futures {
                 if this.is_shutdown() {
                     drop(future);
@@ -363,21 +392,31 @@ impl Shared {
                     continue;
                 }
                 let header = TaskHeader::owned(qos, this, core.is_none(), counted_lane);
-                let runnable = match handle.as_mut() {
-                    Some(handle) => {
+                let (runnable, join) = match handle {
+                    Some(_) => {
                         let (runnable, join) = spawn_raw(header, future, schedule_woken);
-                        handle(join);
-                        runnable
+                        (runnable, Some(join))
                     }
-                    None => spawn_raw_detached(header, future, schedule_woken),
+                    None => (spawn_raw_detached(header, future, schedule_woken), None),
                 };
-                placed.add(this.place(core, runnable, Readiness::Spawned));
-                spawned += 1;
+                if counted {
+                    // From outside, each spawn is counted before it is placed: it is counted
+                    // as scheduled by that (`place`). A worker counts its own at the end.
+                    match core {
+                        None => this.count_spawned(None, lane, 1),
+                        Some(_) => batch.spawned += 1,
+                    }
+                }
+                batch
+                    .placed
+                    .add(this.place(core, runnable, Readiness::Spawned));
+                // After the placement, as `spawn_one` does: the caller's code sees the handle
+                // only once the task is scheduled in its spawn lane (awaiting it may escalate
+                // the task, which then moves it from that lane).
+                if let (Some(handle), Some(join)) = (handle.as_mut(), join) {
+                    handle(join);
+                }
             }
-            if counted {
-                this.count_spawned(core, lane, spawned);
-            }
-            this.finish_placing(placed);
         })
     }
 
@@ -469,7 +508,16 @@ impl Shared {
             // dropped). The injector's shutdown re-check (`finish_placing`) leaves the task
             // to the last worker's drain, which drops futures outside any wake, or drops it
             // itself once every worker is gone.
-            let lane = task.metadata().lane();
+            let header = task.metadata();
+            let lane = header.lane();
+            if core.is_none() && readiness == Readiness::Spawned {
+                if let Some(counted) = header.counted_in() {
+                    // Counted as scheduled by its spawn (see below), but never taken out of
+                    // a queue by a poll or a counted drain (it was not marked queued): count
+                    // the take here, or the lane's queued count would stay one too high.
+                    self.external.taken[counted.index()].bump();
+                }
+            }
             self.injectors[lane.index()].push(task);
             return Queued::Injected(lane);
         }
@@ -1072,6 +1120,25 @@ mod tests {
         core.push_local(Lane::Critical, counted_task(Qos::Interactive, &drops));
         assert!(shared.injectors[Lane::Critical.index()].is_empty());
         assert_eq!(drops.load(SeqCst), 2);
+    }
+
+    /// A spawn from outside that passed its shutdown check just before shutdown began: it
+    /// is counted as spawned (and so as scheduled), placed by `place`'s shutdown branch and
+    /// dropped unrun by the drain. Its lane's queued count goes back to zero.
+    #[test]
+    fn a_spawn_from_outside_racing_shutdown_leaves_no_queued_count() {
+        let shared = one_worker(CoreClass::Performance);
+        let header = TaskHeader::owned(Qos::Default, &shared, true, Some(Lane::Default));
+        let task = spawn_raw_detached(header, async {}, schedule_woken);
+        shared.count_spawned(None, Lane::Default, 1);
+        shared.begin_shutdown();
+        assert!(matches!(
+            shared.place(None, task, Readiness::Spawned),
+            Queued::Injected(Lane::Default)
+        ));
+        shared.worker_exited();
+        let lane = shared.metrics().lanes[Lane::Default.index()].clone();
+        assert_eq!((lane.spawned, lane.queued), (1, 0), "{lane:?}");
     }
 
     #[test]
