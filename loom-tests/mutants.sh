@@ -39,6 +39,7 @@ MUTANTS=(
   "stuck_claim_no_recheck|stuck|a_reported_poll_always_marks_its_task|never marked"
   "cpu_watch_epoch_after_set|cpu_watch|a_worker_always_settles_on_the_last_published_set|settled on a stale CPU set"
   "last_task_ref_keeps_the_runtime|task_refs|the_runtime_lives_exactly_as_long_as_its_last_reference|did not free it"
+  "last_task_ref_skips_acquire|task_refs|the_runtime_lives_exactly_as_long_as_its_last_reference|Causality violation"
   "critical_takes_default|critical|default_work_never_reaches_the_critical_worker|the critical worker polled Default work"
   "default_wakes_critical|critical|default_work_never_reaches_the_critical_worker|Default work woke the critical worker"
   "critical_wakes_p_first|critical|critical_work_wakes_the_critical_worker_first|the P worker was woken for Critical work"

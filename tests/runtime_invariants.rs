@@ -796,13 +796,17 @@ fn a_worker_still_looking_for_work_takes_the_next_spawn_without_a_wake_up() {
     assert_eq!(total_unparks(&rt) - before, ROUNDS);
 }
 
-/// The default idle spin needs a second CPU: a runtime built by a thread that may use only
-/// one does not spin (the looking worker would hold the CPU its feeders need), one built
-/// with more does, and a spin that was set is kept either way. Metrics say which.
+/// The default idle spin needs a second CPU: a process that may use only one does not spin
+/// (the looking worker would hold the CPU its feeders need; checked in a child process
+/// started on one CPU), one with more does, whichever of its threads builds the runtime (a
+/// thread pinned to one CPU counts the process's CPUs), and a spin that was set is kept
+/// either way. Metrics say which.
 #[cfg(target_os = "linux")]
 #[test]
 fn the_default_idle_spin_is_off_where_the_process_has_one_cpu() {
     use hetsched::runtime::DEFAULT_IDLE_SPIN;
+    use std::os::unix::process::CommandExt;
+    const CHILD: &str = "HETSCHED_TEST_ONE_CPU_CHILD";
     let build = |spin: Option<Duration>| {
         let builder = Builder::new()
             .topology(common::homogeneous_topology(1))
@@ -813,24 +817,68 @@ fn the_default_idle_spin_is_off_where_the_process_has_one_cpu() {
         };
         builder.build().unwrap().metrics().idle_spin
     };
-    let here = std::thread::available_parallelism().map_or(1, usize::from);
-    let expected = if here > 1 {
-        DEFAULT_IDLE_SPIN
-    } else {
-        Duration::ZERO
-    };
-    assert_eq!(build(None), expected, "{here} CPUs available");
-    // A thread of its own, narrowed to one CPU, builds the same runtimes.
-    let one_cpu = common::allowed_cpus()[0];
     let set = Duration::from_micros(3);
+    let expected_for = |cpus: usize| {
+        if cpus > 1 {
+            DEFAULT_IDLE_SPIN
+        } else {
+            Duration::ZERO
+        }
+    };
+    if std::env::var_os(CHILD).is_some() {
+        // The child, started on one CPU.
+        assert_eq!(build(None), Duration::ZERO);
+        assert_eq!(build(Some(set)), set);
+        return;
+    }
+    let here = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(build(None), expected_for(here), "{here} CPUs available");
+    // A thread of its own, narrowed to one CPU: still the process's CPUs.
+    let one_cpu = common::allowed_cpus()[0];
+    let process = common::allowed_cpus().len();
     let (default, kept) = std::thread::spawn(move || {
         assert!(hetsched::sys::pin_current_thread(&[one_cpu]).is_applied());
         (build(None), build(Some(set)))
     })
     .join()
     .unwrap();
-    assert_eq!(default, Duration::ZERO);
+    assert_eq!(default, expected_for(process), "{process} CPUs in the mask");
     assert_eq!(kept, set);
+    // A process started on one CPU.
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args([
+            "--exact",
+            "the_default_idle_spin_is_off_where_the_process_has_one_cpu",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .stdout(std::process::Stdio::null());
+    // SAFETY: between fork and exec the closure only fills a `cpu_set_t` on the stack and
+    // makes one system call (async-signal-safe; no allocation, no lock).
+    unsafe {
+        child.pre_exec(move || {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(one_cpu, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = child.spawn().expect("re-run the test binary on one CPU");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child on one CPU did not finish in 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "the child on one CPU failed: {status}");
 }
 
 /// Invariant 6: an idle runtime burns no CPU (worker threads' CPU time does not grow).

@@ -620,9 +620,10 @@ impl Builder {
     /// to sleep. `Duration::ZERO`: it sleeps at once; longer than [`MAX_IDLE_SPIN`] is cut
     /// to that. `HETSCHED_IDLE_SPIN_US` sets it from the environment. Unset, it is
     /// [`DEFAULT_IDLE_SPIN`] (10 µs) while the process may use more than one CPU, and zero
-    /// on one CPU (an affinity mask or a cgroup CPU quota of one), following changes that
-    /// the CPU watch ([`Builder::cpu_check_interval`]) sees; a spin that was set is used
-    /// as is. [`RuntimeMetrics::idle_spin`](crate::RuntimeMetrics::idle_spin) says which.
+    /// on one CPU (an affinity mask or a cgroup CPU quota of one; counted from the process's
+    /// own placement, whichever of its threads builds the runtime, and kept at the default
+    /// where the OS does not say), following changes that the CPU watch
+    /// ([`Builder::cpu_check_interval`]) sees; a spin that was set is used as is. [`RuntimeMetrics::idle_spin`](crate::RuntimeMetrics::idle_spin) says which.
     ///
     /// Waking a sleeping thread takes a system call and, when its CPU is idle, the time
     /// that CPU needs to wake up (several microseconds on a VM). A task handed back and
@@ -831,7 +832,9 @@ impl Builder {
         shared.sample_latency = self.latency_sampling;
         shared.qos_escalation = self.qos_escalation;
         shared.drive_io = self.drive_io;
-        shared.set_idle_spin(self.idle_spin, crate::sys::cpus_available());
+        // The process's own placement (captured above), capped by its CPU quota: the same
+        // count the CPU watch takes from the allowed set when it changes.
+        shared.set_idle_spin(self.idle_spin, crate::sys::cpus_available(None));
         #[cfg(feature = "tokio")]
         if self.tokio_context {
             shared.tokio = Some(super::tokio_context::TokioContext::start(

@@ -87,6 +87,12 @@ impl CpuWatch {
         true
     }
 
+    /// Would publishing `allowed` be a change (not the first look, not the set last seen)?
+    pub(crate) fn changes_from(&self, allowed: &[usize]) -> bool {
+        let last = self.allowed.lock();
+        !last.is_empty() && *last != allowed
+    }
+
     /// Changes published so far.
     pub(crate) fn changes(&self) -> u64 {
         self.epoch.load(Acquire) as u64

@@ -80,9 +80,12 @@ pub mod __loom {
 
     /// A value whose tasks reference it through counted task references
     /// (`runtime/task_refs.rs`): they hold one strong reference together. `dropped` is set
-    /// when the value is dropped.
+    /// when the value is dropped; its `Drop` also writes a loom-tracked cell that every
+    /// task reference's holder reads, so a drop that does not happen after every holder's
+    /// last read is a causality violation.
     pub struct TaskRefOwner {
         refs: super::task_refs::TaskRefs,
+        data: loom::cell::UnsafeCell<usize>,
         dropped: crate::loom::sync::Arc<crate::loom::sync::atomic::AtomicBool>,
     }
 
@@ -94,6 +97,8 @@ pub mod __loom {
 
     impl Drop for TaskRefOwner {
         fn drop(&mut self) {
+            // SAFETY: loom checks that no read of the cell races with this write.
+            self.data.with_mut(|data| unsafe { *data = 0 });
             let was = self.dropped.swap(true, std::sync::atomic::Ordering::SeqCst);
             assert!(!was, "the owner was dropped twice");
         }
@@ -106,8 +111,15 @@ pub mod __loom {
         ) -> TaskRefOwner {
             TaskRefOwner {
                 refs: Default::default(),
+                data: loom::cell::UnsafeCell::new(1),
                 dropped,
             }
+        }
+
+        /// Read the owner's data, as a task's code reads its runtime.
+        pub fn read(&self) -> usize {
+            // SAFETY: loom checks that no write of the cell races with this read.
+            self.data.with(|data| unsafe { *data })
         }
     }
 
@@ -119,12 +131,13 @@ pub mod __loom {
         pub fn new(owner: &crate::loom::sync::Arc<TaskRefOwner>) -> TaskRef {
             TaskRef(super::task_refs::OwnerRef::new(owner))
         }
-        /// Has the owner been dropped? (Must never be true while this reference lives.)
-        pub fn owner_dropped(&self) -> bool {
-            self.0
-                .get()
-                .dropped
-                .load(std::sync::atomic::Ordering::SeqCst)
+        /// The owner, as the task reaches it.
+        pub fn owner(&self) -> &TaskRefOwner {
+            self.0.get()
+        }
+        /// A strong reference to the owner taken through the task's (`OwnerRef::to_arc`).
+        pub fn to_arc(&self) -> crate::loom::sync::Arc<TaskRefOwner> {
+            self.0.to_arc()
         }
         /// Give this reference back in a batch with `others` (as a worker does): one update.
         pub fn release_with(self, others: Vec<TaskRef>) {

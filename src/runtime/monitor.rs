@@ -63,10 +63,12 @@ fn look_at_cpus(shared: &Shared, baseline: &mut Option<Vec<usize>>) {
         return;
     };
     let baseline = baseline.get_or_insert_with(|| own.clone());
-    if watch.publish(policy::allowed_cpus(&own, baseline)) {
-        // This thread has the process's own placement (`sys::spawn_plain_thread`), so it
-        // counts the CPUs the process may use now.
-        shared.follow_cpu_count(sys::cpus_available());
+    let allowed = policy::allowed_cpus(&own, baseline);
+    if watch.changes_from(&allowed) {
+        // Before the change is published, so that whoever sees it sees the spin for it.
+        shared.follow_cpu_count(sys::cpus_available(Some(&allowed)));
+    }
+    if watch.publish(allowed) {
         // Sleeping workers re-place themselves when woken (and sleep on if there is no
         // work), so metrics show where every worker runs now; a busy worker does at its
         // next fair turn, or at once when it next parks (the unpark leaves it a token).

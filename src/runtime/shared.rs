@@ -226,14 +226,14 @@ impl Shared {
 
     /// Record `Builder::idle_spin` (`None`: the default) and choose the spin for
     /// `cpus_available` (`sys::cpus_available` at `build`).
-    pub(crate) fn set_idle_spin(&mut self, set: Option<Duration>, cpus_available: usize) {
+    pub(crate) fn set_idle_spin(&mut self, set: Option<Duration>, cpus_available: Option<usize>) {
         self.idle_spin_set = set;
         self.follow_cpu_count(cpus_available);
     }
 
     /// The CPUs the process may use are now `cpus_available`: a default spin follows them
     /// (none on one CPU, `policy::idle_spin`); a spin that was set stays.
-    pub(crate) fn follow_cpu_count(&self, cpus_available: usize) {
+    pub(crate) fn follow_cpu_count(&self, cpus_available: Option<usize>) {
         let spin = policy::idle_spin(self.idle_spin_set, cpus_available);
         // At most `MAX_IDLE_SPIN`, a second: far inside a u64 of nanoseconds.
         let ns = u64::try_from(spin.as_nanos()).unwrap_or(u64::MAX);

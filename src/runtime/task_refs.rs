@@ -126,8 +126,11 @@ impl<T: TaskOwner> Drop for OwnerRef<T> {
 ///
 /// # Safety
 /// `owner` is an owner pointer from [`OwnerRef::into_counted`] (or an `OwnerRef` being
-/// dropped), and the caller gives back at most as many references as it holds, each once.
+/// dropped), `n >= 1`, and the caller gives back at most as many references as it holds,
+/// each once. (With `n == 0` on a count of zero the subtraction would "reach zero" and drop
+/// the tasks' strong reference a second time.)
 pub(crate) unsafe fn release<T: TaskOwner>(owner: *const T, n: usize) {
+    debug_assert!(n > 0, "giving back no task reference");
     // SAFETY: the caller holds `n >= 1` counted references, so `owner` is alive here.
     let refs = unsafe { &(*owner).task_refs().count };
     if refs.fetch_sub(n, Release) != n {
@@ -138,7 +141,9 @@ pub(crate) unsafe fn release<T: TaskOwner>(owner: *const T, n: usize) {
     }
     // Every holder's use of the owner happens before this (their releases, read by this
     // thread's decrement along the count's modification order), and so before the drop.
-    fence(Acquire);
+    if !crate::loom::mutation!("last_task_ref_skips_acquire") {
+        fence(Acquire);
+    }
     // SAFETY: the count went from `n` to zero: the tasks' strong reference, taken when it
     // went from zero to one (`OwnerRef::new`), is still held, and is dropped once, here.
     unsafe { Arc::decrement_strong_count(owner) };

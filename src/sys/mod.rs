@@ -36,7 +36,7 @@ mod linux;
 mod other;
 
 mod plain_thread;
-pub(crate) use plain_thread::{capture_baseline, spawn_plain_thread};
+pub(crate) use plain_thread::{baseline_cpus, capture_baseline, spawn_plain_thread};
 
 #[cfg(any(target_os = "macos", target_os = "ios"))]
 use darwin as imp;
@@ -195,15 +195,34 @@ pub fn current_thread_affinity() -> Option<Vec<usize>> {
     imp::current_thread_affinity().ok()
 }
 
-/// How many CPUs the calling thread's process may keep busy: the thread's affinity and,
-/// on Linux, the cgroup CPU quota, as [`std::thread::available_parallelism`] reads them; 1
-/// when the OS does not say. Under loom and Miri always 2, so that a model explores the
-/// same runtime on every machine.
-pub(crate) fn cpus_available() -> usize {
+/// How many of `cpus` (the CPUs the process may use; `None`: the process's own placement,
+/// [`baseline_cpus`]) it may keep busy: their number, capped by the cgroup CPU quota as
+/// [`std::thread::available_parallelism`] reads it (it reads the calling thread's affinity
+/// too, so the cap is taken only on a thread that may run on all of `cpus`). `None` when
+/// the OS says nothing. Under loom and Miri always 2, so that a model explores the same
+/// runtime on every machine.
+pub(crate) fn cpus_available(cpus: Option<&[usize]>) -> Option<usize> {
     if cfg!(any(loom, miri)) {
-        return 2;
+        return Some(2);
     }
-    std::thread::available_parallelism().map_or(1, usize::from)
+    let baseline;
+    let cpus = match cpus {
+        Some(cpus) => Some(cpus),
+        None => {
+            baseline = baseline_cpus();
+            baseline.as_deref()
+        }
+    };
+    let capped = std::thread::available_parallelism().ok().map(usize::from);
+    let Some(cpus) = cpus else {
+        return capped;
+    };
+    let here = current_thread_affinity();
+    let covers = here.is_some_and(|here| cpus.iter().all(|c| here.contains(c)));
+    Some(match capped {
+        Some(capped) if covers => capped.min(cpus.len()),
+        _ => cpus.len(),
+    })
 }
 
 /// The CPU the calling thread is running on right now (`sched_getcpu` on Linux);

@@ -80,6 +80,15 @@ pub(crate) fn capture_baseline() {
     let _ = spawner();
 }
 
+/// The CPUs of the process's baseline placement (captured at the first `Builder::build`, or
+/// now); `None` where the OS does not say which CPUs a thread may use.
+pub(crate) fn baseline_cpus() -> Option<Vec<usize>> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return spawner().baseline.affinity.clone();
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return None;
+}
+
 /// Start a plain thread named `name` running `main`, with the process's baseline placement
 /// whatever the calling thread's placement is (see the module docs).
 pub(crate) fn spawn_plain_thread(

@@ -62,9 +62,10 @@ pub(crate) struct TaskHeader {
     /// that polled it (`WorkerCore::poll_ended`) and taken by whoever drops the future
     /// (`TaskFuture`): both hold the task's stage then, and the state word orders them.
     registry_key: AtomicUsize,
-    /// `owner` was cloned on a thread that is not one of the runtime's workers: give it
+    /// `owner` was taken on a thread that is not one of the runtime's workers: give it
     /// back in a worker's batch (`runtime::release_owner`) rather than at once, which would
-    /// move the reference count's cache line to the freeing worker at every such task. A
+    /// move the count's cache line (`runtime/task_refs.rs`) to the freeing worker at every
+    /// such task. A
     /// worker's own spawns drop theirs at once (cheaper: no look-up, and no line moves).
     release_in_batch: bool,
     /// The task's effective Qos (its urgency, `Qos::urgency`) and lane, plus the `DEMOTED`
