@@ -834,7 +834,8 @@ impl Builder {
         shared.drive_io = self.drive_io;
         // The process's own placement (captured above), capped by its CPU quota: the same
         // count the CPU watch takes from the allowed set when it changes.
-        shared.set_idle_spin(self.idle_spin, crate::sys::cpus_available(None));
+        let process_cpus = sys::baseline_cpus();
+        shared.set_idle_spin(self.idle_spin, sys::cpus_available(process_cpus.as_deref()));
         #[cfg(feature = "tokio")]
         if self.tokio_context {
             shared.tokio = Some(super::tokio_context::TokioContext::start(

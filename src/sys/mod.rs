@@ -195,24 +195,16 @@ pub fn current_thread_affinity() -> Option<Vec<usize>> {
     imp::current_thread_affinity().ok()
 }
 
-/// How many of `cpus` (the CPUs the process may use; `None`: the process's own placement,
-/// [`baseline_cpus`]) it may keep busy: their number, capped by the cgroup CPU quota as
-/// [`std::thread::available_parallelism`] reads it (it reads the calling thread's affinity
-/// too, so the cap is taken only on a thread that may run on all of `cpus`). `None` when
-/// the OS says nothing. Under loom and Miri always 2, so that a model explores the same
-/// runtime on every machine.
+/// How many of `cpus` (the CPUs the process may use: its own placement, [`baseline_cpus`],
+/// or the CPU watch's allowed set; `None`: the OS does not say) it may keep busy: their
+/// number, capped by the cgroup CPU quota as [`std::thread::available_parallelism`] reads
+/// it (it reads the calling thread's affinity too, so the cap is taken only on a thread
+/// that may run on all of `cpus`). `None` when the OS says nothing. Under loom and Miri
+/// always 2, so that a model explores the same runtime on every machine.
 pub(crate) fn cpus_available(cpus: Option<&[usize]>) -> Option<usize> {
     if cfg!(any(loom, miri)) {
         return Some(2);
     }
-    let baseline;
-    let cpus = match cpus {
-        Some(cpus) => Some(cpus),
-        None => {
-            baseline = baseline_cpus();
-            baseline.as_deref()
-        }
-    };
     let capped = std::thread::available_parallelism().ok().map(usize::from);
     let Some(cpus) = cpus else {
         return capped;
