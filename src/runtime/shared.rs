@@ -495,31 +495,59 @@ impl Shared {
         }
     }
 
+    /// [`place`](Self::place) once shutdown has begun: into the lane's injector, counted as
+    /// any placement is. Not dropped here: `schedule` runs inside wakers, and a waker may be
+    /// called with a lock held that the future's drop takes (h2 wakes its connection task
+    /// while holding its streams lock, and dropping the connection takes that lock: a
+    /// same-thread deadlock when a runtime with open HTTP/2 connections was dropped). The
+    /// injector's shutdown re-check (`finish_placing`) leaves the task to the last worker's
+    /// drain, which drops futures outside any wake, or drops it itself once every worker is
+    /// gone. Out of line: every spawn and wake inlines `place` (inlined, this branch cost a
+    /// chained spawn 10 instructions and a yield 24).
+    #[cold]
+    #[inline(never)]
+    fn place_at_shutdown(
+        &self,
+        core: Option<&WorkerCore>,
+        task: Task,
+        readiness: Readiness,
+    ) -> Queued {
+        let header = task.metadata();
+        let lane = header.lane();
+        header.set_queued_in(lane);
+        self.count_scheduled(core, header, lane, readiness);
+        self.injectors[lane.index()].push(task);
+        Queued::Injected(lane)
+    }
+
+    /// Count one scheduling of a task in `lane` (on `core`'s counters, or the shared block),
+    /// which the caller marked as queued there: the same whether or not shutdown has begun,
+    /// since whoever takes it out of a queue (a poll, or shutdown's drain) counts the take
+    /// in that lane.
+    #[inline(always)]
+    fn count_scheduled(
+        &self,
+        core: Option<&WorkerCore>,
+        header: &TaskHeader,
+        lane: Lane,
+        readiness: Readiness,
+    ) {
+        match core {
+            Some(core) => core.counters().scheduled[lane.index()].bump(),
+            // A task spawned from outside and counted as spawned is counted as scheduled
+            // by that (`metrics::snapshot` adds the two): one locked update fewer per spawn.
+            None if readiness == Readiness::Spawned && header.counted_in().is_some() => {}
+            None => self.external.scheduled[lane.index()].bump(),
+        }
+    }
+
     /// Put `task` where the policy says, without waking anyone: the caller passes what
     /// this returns to [`finish_placing`](Self::finish_placing) (after more placements, for
     /// a batch).
     #[inline(always)]
     fn place(&self, core: Option<&WorkerCore>, task: Task, readiness: Readiness) -> Queued {
         if self.is_shutdown() {
-            // Not dropped here: `schedule` runs inside wakers, and a waker may be called
-            // with a lock held that the future's drop takes (h2 wakes its connection task
-            // while holding its streams lock, and dropping the connection takes that lock:
-            // a same-thread deadlock when a runtime with open HTTP/2 connections was
-            // dropped). The injector's shutdown re-check (`finish_placing`) leaves the task
-            // to the last worker's drain, which drops futures outside any wake, or drops it
-            // itself once every worker is gone.
-            let header = task.metadata();
-            let lane = header.lane();
-            if core.is_none() && readiness == Readiness::Spawned {
-                if let Some(counted) = header.counted_in() {
-                    // Counted as scheduled by its spawn (see below), but never taken out of
-                    // a queue by a poll or a counted drain (it was not marked queued): count
-                    // the take here, or the lane's queued count would stay one too high.
-                    self.external.taken[counted.index()].bump();
-                }
-            }
-            self.injectors[lane.index()].push(task);
-            return Queued::Injected(lane);
+            return self.place_at_shutdown(core, task, readiness);
         }
         let header = task.metadata();
         // Read at every scheduling: escalation or demotion may have changed it since the last.
@@ -531,16 +559,11 @@ impl Shared {
         if self.sample_latency && context::sample_latency(lane == Lane::Critical) {
             header.mark_scheduled(self.nanos_since_start());
         }
+        self.count_scheduled(core, header, lane, readiness);
         let Some(core) = core else {
-            // A task spawned from outside and counted as spawned is counted as scheduled
-            // by that (`metrics::snapshot` adds the two): one locked update fewer per spawn.
-            if readiness != Readiness::Spawned || header.counted_in().is_none() {
-                self.external.scheduled[lane.index()].bump();
-            }
             self.injectors[lane.index()].push(task);
             return Queued::Injected(lane);
         };
-        core.counters().scheduled[lane.index()].bump();
         match core.placement(lane, readiness) {
             Placement::LifoSlot => {
                 if policy::searches_injectors_next(readiness) {
